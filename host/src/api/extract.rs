@@ -1,0 +1,97 @@
+//! Body and query extractors whose rejections are JSON errors with stable codes.
+
+use crate::error::{ApiError, code};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+/// `axum::Json`, but a bad body answers with our error envelope.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(JsonBody(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    match &r {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code::INVALID_JSON,
+            "send the body as JSON with `Content-Type: application/json`",
+        ),
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
+            code::INVALID_JSON,
+            format!("the body is not valid JSON: {}", source_text(e)),
+        ),
+        JsonRejection::JsonDataError(e) => {
+            ApiError::bad_request(code::INVALID_PARAMETER, source_text(e))
+        }
+        JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                code::BODY_TOO_LARGE,
+                "the request body is larger than this server accepts",
+            )
+        }
+        _ => ApiError::new(r.status(), code::INVALID_JSON, r.body_text()),
+    }
+}
+
+fn source_text(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg = s.to_string();
+        src = s.source();
+    }
+    msg
+}
+
+/// `axum::extract::Query`, with JSON errors.
+pub struct QueryParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(QueryParams(v)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::bad_request(
+                code::INVALID_PARAMETER,
+                source_text(&e),
+            )),
+            Err(r) => Err(ApiError::bad_request(
+                code::INVALID_PARAMETER,
+                r.body_text(),
+            )),
+        }
+    }
+}
+
+/// Ids arrive as strings or numbers (`contactId: 42`); we keep them as strings.
+pub mod string_or_number {
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    pub fn opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match Option::<Value>::deserialize(d)? {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(other) => {
+                return Err(serde::de::Error::custom(format!(
+                    "expected a string or number, got {other}"
+                )));
+            }
+        })
+    }
+}

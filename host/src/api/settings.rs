@@ -1,0 +1,50 @@
+//! `GET|POST /user/settings`.
+
+use super::extract::JsonBody;
+use super::{AppState, Session};
+use crate::error::{ApiError, ApiResult, code};
+use axum::Json;
+use axum::extract::{Extension, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+pub async fn get_settings(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.store.settings(&session.user.id).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SettingsUpdate {
+    #[serde(default)]
+    user_settings: BTreeMap<String, Value>,
+    #[serde(default)]
+    setting_keys_to_remove: Vec<String>,
+}
+
+pub async fn post_settings(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    JsonBody(body): JsonBody<SettingsUpdate>,
+) -> ApiResult<Json<Value>> {
+    if let Some((key, _)) = body.user_settings.iter().find(|(_, v)| !v.is_object()) {
+        return Err(ApiError::bad_request(
+            code::INVALID_PARAMETER,
+            format!("userSettings.{key} must be an object like {{\"value\": ...}}"),
+        ));
+    }
+    state
+        .store
+        .update_settings(
+            &session.user.id,
+            &body.user_settings,
+            &body.setting_keys_to_remove,
+        )
+        .await?;
+    Ok(Json(
+        json!({"userSettings": state.store.settings(&session.user.id).await?}),
+    ))
+}

@@ -1,0 +1,354 @@
+//! Operator configuration: one TOML file, every field overridable from the
+//! environment, validated before the server starts.
+//!
+//! Precedence: built-in defaults < config file < environment variables.
+//! The file is `--config <path>`, else `$SWITCHBOARD_CONFIG`, else
+//! `./switchboard.toml` when it exists.
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// Minimum length of `APP_SERVER_SECRET_KEY` (HS256 keys should be ≥ 256 bits).
+pub const MIN_SECRET_LEN: usize = 32;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub bind: SocketAddr,
+    /// Directory for the SQLite database and other local state.
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; empty means `<data_dir>/switchboard.db`.
+    pub database_url: String,
+    /// Directory holding `<name>.wasm` adapters, each with `<name>.toml` beside it.
+    pub adapters_dir: PathBuf,
+    /// HS256 secret for the jwtToken (`APP_SERVER_SECRET_KEY`).
+    pub app_server_secret_key: String,
+    /// Base64 of a 32-byte AES-256-GCM key for credentials at rest.
+    pub encryption_key: String,
+    /// `human` or `json`.
+    pub log_format: LogFormat,
+    /// Platform served by `/crmManifest` when no `platformName` is given.
+    pub default_platform: Option<String>,
+    /// Real origin → replacement base URL, applied after the allow-list check.
+    pub upstream_overrides: BTreeMap<String, String>,
+    pub limits: Limits,
+    /// Per-adapter operator settings, keyed by platform.
+    pub adapters: BTreeMap<String, AdapterSettings>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Limits applied to every request and adapter call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Linear memory an adapter instance may grow to.
+    pub adapter_memory_mib: u64,
+    /// CPU time an adapter call may use (epoch deadline), in milliseconds.
+    pub adapter_cpu_ms: u64,
+    /// Wall-clock time for one adapter call, host calls included.
+    pub adapter_wall_ms: u64,
+    /// Outbound requests one adapter call may make.
+    pub outbound_requests_per_call: u32,
+    /// Timeout of one outbound request.
+    pub outbound_timeout_ms: u64,
+    /// Largest outbound response body handed to an adapter.
+    pub outbound_max_response_bytes: usize,
+    /// Most `sessionIds` accepted by `GET /callLog`.
+    pub max_session_ids: usize,
+}
+
+/// What the operator configures for one adapter.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdapterSettings {
+    /// Non-secret settings the adapter reads through its `config` import.
+    pub settings: BTreeMap<String, String>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            adapter_memory_mib: 64,
+            adapter_cpu_ms: 2_000,
+            adapter_wall_ms: 20_000,
+            outbound_requests_per_call: 25,
+            outbound_timeout_ms: 10_000,
+            outbound_max_response_bytes: 8 * 1024 * 1024,
+            max_session_ids: 5,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            bind: "127.0.0.1:8080".parse().expect("valid default address"),
+            data_dir: PathBuf::from("data"),
+            database_url: String::new(),
+            adapters_dir: PathBuf::from("target/adapters"),
+            app_server_secret_key: String::new(),
+            encryption_key: String::new(),
+            log_format: LogFormat::Human,
+            default_platform: None,
+            upstream_overrides: BTreeMap::new(),
+            limits: Limits::default(),
+            adapters: BTreeMap::new(),
+        }
+    }
+}
+
+/// The environment variables read, in the order they are documented.
+pub const ENV_VARS: &[&str] = &[
+    "SWITCHBOARD_BIND",
+    "SWITCHBOARD_DATA_DIR",
+    "DATABASE_URL",
+    "SWITCHBOARD_ADAPTERS_DIR",
+    "APP_SERVER_SECRET_KEY",
+    "SWITCHBOARD_ENCRYPTION_KEY",
+    "SWITCHBOARD_LOG_FORMAT",
+    "SWITCHBOARD_DEFAULT_PLATFORM",
+    "SWITCHBOARD_UPSTREAM_OVERRIDES",
+];
+
+impl Config {
+    /// Loads the file (if any), applies environment overrides and validates.
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<()> {
+        let get = |k: &str| env(k).filter(|v| !v.is_empty());
+        if let Some(v) = get("SWITCHBOARD_BIND") {
+            self.bind = v.parse().with_context(|| {
+                format!("SWITCHBOARD_BIND={v:?} is not an address like 127.0.0.1:8080")
+            })?;
+        }
+        if let Some(v) = get("SWITCHBOARD_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("DATABASE_URL") {
+            self.database_url = v;
+        }
+        if let Some(v) = get("SWITCHBOARD_ADAPTERS_DIR") {
+            self.adapters_dir = v.into();
+        }
+        if let Some(v) = get("APP_SERVER_SECRET_KEY") {
+            self.app_server_secret_key = v;
+        }
+        if let Some(v) = get("SWITCHBOARD_ENCRYPTION_KEY") {
+            self.encryption_key = v;
+        }
+        if let Some(v) = get("SWITCHBOARD_LOG_FORMAT") {
+            self.log_format = match v.as_str() {
+                "human" => LogFormat::Human,
+                "json" => LogFormat::Json,
+                _ => bail!("SWITCHBOARD_LOG_FORMAT={v:?}: expected \"human\" or \"json\""),
+            };
+        }
+        if let Some(v) = get("SWITCHBOARD_DEFAULT_PLATFORM") {
+            self.default_platform = Some(v);
+        }
+        if let Some(v) = get("SWITCHBOARD_UPSTREAM_OVERRIDES") {
+            for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let (from, to) = pair.split_once('=').with_context(|| {
+                    format!("SWITCHBOARD_UPSTREAM_OVERRIDES: {pair:?} is not origin=url")
+                })?;
+                self.upstream_overrides
+                    .insert(from.trim().to_owned(), to.trim().to_owned());
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a configuration the server cannot run with, saying what to fix.
+    pub fn validate(&self) -> Result<()> {
+        if self.app_server_secret_key.is_empty() {
+            bail!(
+                "APP_SERVER_SECRET_KEY is not set: set it (env or `app_server_secret_key` in the config file) to a random string of at least {MIN_SECRET_LEN} characters, e.g. `openssl rand -hex 32`"
+            );
+        }
+        if self.app_server_secret_key.len() < MIN_SECRET_LEN {
+            bail!(
+                "APP_SERVER_SECRET_KEY is too short ({} characters): use at least {MIN_SECRET_LEN}",
+                self.app_server_secret_key.len()
+            );
+        }
+        self.encryption_key_bytes()?;
+        if !self.adapters_dir.is_dir() {
+            bail!(
+                "the adapters directory {} does not exist: build the bundled adapters with `cargo xtask adapters` or set SWITCHBOARD_ADAPTERS_DIR",
+                self.adapters_dir.display()
+            );
+        }
+        for (from, to) in &self.upstream_overrides {
+            crate::runtime::outbound::Origin::parse(from).with_context(|| {
+                format!("upstream override: {from:?} is not an origin like https://api.example.com")
+            })?;
+            Url::parse(to)
+                .with_context(|| format!("upstream override for {from}: {to:?} is not a URL"))?;
+        }
+        let url = self.database_url();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            bail!(
+                "DATABASE_URL must start with sqlite: or postgres:, got {:?}",
+                redact_url(&url)
+            );
+        }
+        let l = &self.limits;
+        if l.max_body_bytes == 0
+            || l.adapter_memory_mib == 0
+            || l.adapter_cpu_ms == 0
+            || l.adapter_wall_ms == 0
+        {
+            bail!("limits must be greater than zero");
+        }
+        Ok(())
+    }
+
+    /// The 32-byte credential encryption key.
+    pub fn encryption_key_bytes(&self) -> Result<[u8; 32]> {
+        if self.encryption_key.is_empty() {
+            bail!(
+                "SWITCHBOARD_ENCRYPTION_KEY is not set: set it to the base64 of 32 random bytes, e.g. `openssl rand -base64 32`"
+            );
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(self.encryption_key.trim())
+            .context("SWITCHBOARD_ENCRYPTION_KEY is not valid base64")?;
+        bytes.try_into().map_err(|b: Vec<u8>| {
+            anyhow::anyhow!(
+                "SWITCHBOARD_ENCRYPTION_KEY must decode to 32 bytes, got {}",
+                b.len()
+            )
+        })
+    }
+
+    /// The effective database URL.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("switchboard.db").display()
+            )
+        } else {
+            self.database_url.clone()
+        }
+    }
+}
+
+/// A database URL with any password removed, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+    #[test]
+    fn refuses_to_start_without_the_secret() {
+        let err = Config::load(None, env(&[])).unwrap_err().to_string();
+        assert!(err.contains("APP_SERVER_SECRET_KEY is not set"), "{err}");
+    }
+
+    #[test]
+    fn refuses_a_short_secret_and_a_bad_encryption_key() {
+        let err = Config::load(None, env(&[("APP_SERVER_SECRET_KEY", "short")])).unwrap_err();
+        assert!(err.to_string().contains("too short"), "{err}");
+        let secret = "x".repeat(40);
+        let err = Config::load(
+            None,
+            env(&[
+                ("APP_SERVER_SECRET_KEY", &secret),
+                ("SWITCHBOARD_ENCRYPTION_KEY", "AAAA"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("switchboard.toml");
+        let adapters = dir.path().to_str().unwrap().to_owned();
+        std::fs::write(
+            &file,
+            format!(
+                "bind = \"127.0.0.1:1\"\nadapters_dir = {adapters:?}\n[upstream_overrides]\n\"https://api.a.example\" = \"http://127.0.0.1:9\"\n[limits]\nadapter_memory_mib = 16\n"
+            ),
+        )
+        .unwrap();
+        let secret = "y".repeat(40);
+        let c = Config::load(
+            Some(&file),
+            env(&[
+                ("APP_SERVER_SECRET_KEY", &secret),
+                ("SWITCHBOARD_ENCRYPTION_KEY", KEY),
+                ("SWITCHBOARD_BIND", "127.0.0.1:2"),
+                (
+                    "SWITCHBOARD_UPSTREAM_OVERRIDES",
+                    "https://api.b.example=http://127.0.0.1:10",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.bind.port(), 2);
+        assert_eq!(c.limits.adapter_memory_mib, 16);
+        assert_eq!(c.upstream_overrides.len(), 2);
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "bnid = \"127.0.0.1:1\"\n").unwrap();
+        let err = format!("{:#}", Config::load(Some(&file), env(&[])).unwrap_err());
+        assert!(err.contains("unknown field `bnid`"), "{err}");
+    }
+}

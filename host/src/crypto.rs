@@ -1,0 +1,121 @@
+//! Credentials at rest: AES-256-GCM with a fresh random nonce per ciphertext and
+//! associated data binding each ciphertext to its row and column, so a value
+//! copied to another row does not decrypt. A key id is stored beside each
+//! ciphertext so keys can be rotated (issue #4 adds the rotation command).
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+const NONCE_LEN: usize = 12;
+
+/// A key for sealing credentials.
+#[derive(Clone)]
+pub struct Sealer {
+    cipher: Aes256Gcm,
+    key_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("ciphertext was sealed with key {0}, which is not configured")]
+    UnknownKey(String),
+    #[error("ciphertext is corrupt or bound to another row")]
+    Corrupt,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sealer {
+    pub fn new(key: [u8; 32]) -> Self {
+        // The key id is a fingerprint, not the key: the first 8 bytes of its SHA-256.
+        let key_id = hex::encode(&Sha256::digest(key)[..8]);
+        Sealer {
+            cipher: Aes256Gcm::new(&key.into()),
+            key_id,
+        }
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// Encrypts `plaintext` for the place named by `aad` (e.g. `users/<id>/credential`).
+    pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let ct = self
+            .cipher
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .expect("AES-GCM encryption cannot fail for in-memory buffers");
+        let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    pub fn open(&self, key_id: &str, aad: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        if key_id != self.key_id {
+            return Err(CryptoError::UnknownKey(key_id.to_owned()));
+        }
+        if sealed.len() < NONCE_LEN {
+            return Err(CryptoError::Corrupt);
+        }
+        let (nonce, ct) = sealed.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Corrupt)?;
+        self.cipher
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: ct,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| CryptoError::Corrupt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_with_fresh_nonces() {
+        let s = Sealer::new([7; 32]);
+        let a = s.seal("users/u1/credential", b"secret-key");
+        let b = s.seal("users/u1/credential", b"secret-key");
+        assert_ne!(a, b, "each seal uses a fresh nonce");
+        assert!(!a.windows(10).any(|w| w == b"secret-key"));
+        assert_eq!(
+            s.open(s.key_id(), "users/u1/credential", &a).unwrap(),
+            b"secret-key"
+        );
+    }
+
+    #[test]
+    fn a_ciphertext_moved_to_another_row_does_not_open() {
+        let s = Sealer::new([7; 32]);
+        let a = s.seal("users/u1/credential", b"secret-key");
+        assert!(matches!(
+            s.open(s.key_id(), "users/u2/credential", &a),
+            Err(CryptoError::Corrupt)
+        ));
+        assert!(matches!(
+            s.open("other", "users/u1/credential", &a),
+            Err(CryptoError::UnknownKey(_))
+        ));
+    }
+}

@@ -1,0 +1,85 @@
+//! `switchboard [--config <file>]`: runs the server.
+//! `switchboard check-config [--config <file>]`: validates and exits.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use switchboard::config::Config;
+use switchboard::server::{Server, init_tracing};
+
+const USAGE: &str = "usage: switchboard [check-config] [--config <file>]
+
+Configuration: a TOML file (--config, $SWITCHBOARD_CONFIG, or ./switchboard.toml)
+and environment variables, which win. See README.md, \"Configuration\".";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let mut config_file: Option<PathBuf> =
+        std::env::var_os("SWITCHBOARD_CONFIG").map(PathBuf::from);
+    let mut check_only = false;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--config" | "-c" => match args.next() {
+                Some(f) => config_file = Some(f.into()),
+                None => return usage_error("--config needs a file"),
+            },
+            "check-config" => check_only = true,
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => return usage_error(&format!("unknown argument {other:?}")),
+        }
+    }
+    if config_file.is_none() && std::path::Path::new("switchboard.toml").exists() {
+        config_file = Some("switchboard.toml".into());
+    }
+    let config = match Config::load(config_file.as_deref(), |k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("switchboard: refusing to start: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if check_only {
+        println!("configuration is valid");
+        return ExitCode::SUCCESS;
+    }
+    init_tracing(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("switchboard: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let server = match Server::start(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("switchboard: cannot start: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("switchboard listening on http://{}", server.addr);
+        tokio::select! {
+            r = server.wait() => {
+                if let Err(e) = r {
+                    eprintln!("switchboard: server failed: {e:#}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("shutting down");
+            }
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("switchboard: {msg}\n\n{USAGE}");
+    ExitCode::from(2)
+}

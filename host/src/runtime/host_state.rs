@@ -1,0 +1,143 @@
+//! What a store holds during one adapter call, and the host side of the
+//! adapter's imports (`http`, `log`, `config`).
+
+use super::bindings::switchboard::crm::{config, http, log, types};
+use super::outbound::{CallPolicy, Outbound, OutboundError, OutboundRequest};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Who is calling what, for log lines and policy.
+#[derive(Debug, Clone)]
+pub struct CallScope {
+    pub platform: Arc<str>,
+    pub version: Arc<str>,
+    pub operation: &'static str,
+    pub request_id: String,
+}
+
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(super) limits: StoreLimits,
+    scope: CallScope,
+    policy: CallPolicy,
+    outbound: Arc<Outbound>,
+    settings: Arc<BTreeMap<String, String>>,
+}
+
+impl HostState {
+    pub fn new(
+        scope: CallScope,
+        policy: CallPolicy,
+        outbound: Arc<Outbound>,
+        settings: Arc<BTreeMap<String, String>>,
+        limits: StoreLimits,
+    ) -> Self {
+        HostState {
+            // Empty: no preopened dirs, no env, no args, no network.
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limits,
+            scope,
+            policy,
+            outbound,
+            settings,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for HostState {}
+
+impl http::Host for HostState {
+    async fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
+        let method = match request.method {
+            http::Method::Get => reqwest::Method::GET,
+            http::Method::Post => reqwest::Method::POST,
+            http::Method::Put => reqwest::Method::PUT,
+            http::Method::Patch => reqwest::Method::PATCH,
+            http::Method::Delete => reqwest::Method::DELETE,
+        };
+        let req = OutboundRequest {
+            method,
+            url: request.url,
+            headers: request.headers,
+            body: request.body,
+        };
+        let started = std::time::Instant::now();
+        let target = url::Url::parse(&req.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        let result = self.outbound.send(&mut self.policy, req).await;
+        match &result {
+            Ok(r) => tracing::debug!(
+                adapter = %self.scope.platform, operation = self.scope.operation, request_id = %self.scope.request_id,
+                host = %target, status = r.status, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "outbound request"
+            ),
+            Err(OutboundError::Denied(reason)) => tracing::warn!(
+                adapter = %self.scope.platform, operation = self.scope.operation, request_id = %self.scope.request_id,
+                host = %target, %reason, "outbound request denied"
+            ),
+            Err(e) => tracing::warn!(
+                adapter = %self.scope.platform, operation = self.scope.operation, request_id = %self.scope.request_id,
+                host = %target, error = %e, "outbound request failed"
+            ),
+        }
+        result
+            .map(|r| http::Response {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            })
+            .map_err(|e| match e {
+                OutboundError::Denied(m) => http::HttpError::Denied(m),
+                OutboundError::Timeout => http::HttpError::Timeout,
+                OutboundError::Transport(m) => http::HttpError::Transport(m),
+                OutboundError::LimitExceeded(m) => http::HttpError::LimitExceeded(m),
+            })
+    }
+}
+
+impl log::Host for HostState {
+    async fn log(&mut self, level: log::Level, message: String) {
+        let s = &self.scope;
+        // Adapter text is untrusted: cap its length so one call cannot flood the log.
+        let message: String = message.chars().take(2000).collect();
+        match level {
+            log::Level::Trace => {
+                tracing::trace!(adapter = %s.platform, version = %s.version, operation = s.operation, request_id = %s.request_id, "{message}")
+            }
+            log::Level::Debug => {
+                tracing::debug!(adapter = %s.platform, version = %s.version, operation = s.operation, request_id = %s.request_id, "{message}")
+            }
+            log::Level::Info => {
+                tracing::info!(adapter = %s.platform, version = %s.version, operation = s.operation, request_id = %s.request_id, "{message}")
+            }
+            log::Level::Warn => {
+                tracing::warn!(adapter = %s.platform, version = %s.version, operation = s.operation, request_id = %s.request_id, "{message}")
+            }
+            log::Level::Error => {
+                tracing::error!(adapter = %s.platform, version = %s.version, operation = s.operation, request_id = %s.request_id, "{message}")
+            }
+        }
+    }
+}
+
+impl config::Host for HostState {
+    async fn get(&mut self, key: String) -> Option<String> {
+        self.settings.get(&key).cloned()
+    }
+}

@@ -1,0 +1,164 @@
+//! The adapter manifest, `<name>.toml` beside `<name>.wasm`.
+//!
+//! ```toml
+//! platform = "testcrm"            # the jwtToken `platform` and App Connect platform key
+//! display_name = "Test CRM"
+//! version = "0.1.0"               # the adapter's own version
+//! wit_version = "0.1.0"           # the switchboard:crm world it was built against
+//! allowed_hosts = ["https://api.testcrm.example"]
+//! contact_types = ["person"]
+//! [auth]
+//! kind = "api-key"                # or "oauth" (issue #4)
+//! header = "x-api-key"            # where the host puts the credential
+//! value = "{api_key}"             # `{api_key}` is replaced by the user's key
+//! ```
+
+use super::outbound::Origin;
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub platform: String,
+    pub display_name: String,
+    pub version: String,
+    pub wit_version: String,
+    #[serde(default)]
+    pub description: String,
+    pub allowed_hosts: Vec<String>,
+    #[serde(default)]
+    pub contact_types: Vec<String>,
+    pub auth: AuthSpec,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
+pub enum AuthSpec {
+    /// The user pastes an API key at login; the host sends it in `header`.
+    ApiKey { header: String, value: String },
+    /// OAuth 2.0 (the login flow is issue #4); the host sends `Authorization: Bearer`.
+    Oauth {
+        authorize_url: String,
+        token_url: String,
+        #[serde(default)]
+        scopes: Vec<String>,
+    },
+}
+
+impl AuthSpec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuthSpec::ApiKey { .. } => "api-key",
+            AuthSpec::Oauth { .. } => "oauth",
+        }
+    }
+}
+
+/// The WIT versions this host serves.
+pub const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.1.0"];
+
+impl Manifest {
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read adapter manifest {}", path.display()))?;
+        let manifest: Manifest = toml::from_str(&text)
+            .with_context(|| format!("invalid adapter manifest {}", path.display()))?;
+        manifest
+            .validate()
+            .with_context(|| format!("invalid adapter manifest {}", path.display()))?;
+        Ok(manifest)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.platform.is_empty()
+            || !self
+                .platform
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            bail!(
+                "`platform` must be non-empty letters, digits, '-' or '_', got {:?}",
+                self.platform
+            );
+        }
+        if !SUPPORTED_WIT_VERSIONS.contains(&self.wit_version.as_str()) {
+            bail!(
+                "`wit_version` {:?} is not served by this host; it serves {}",
+                self.wit_version,
+                SUPPORTED_WIT_VERSIONS.join(", ")
+            );
+        }
+        for h in &self.allowed_hosts {
+            Origin::parse(h).with_context(|| format!("`allowed_hosts` entry {h:?}"))?;
+        }
+        if let AuthSpec::ApiKey { header, value } = &self.auth {
+            if axum::http::HeaderName::try_from(header.as_str()).is_err() {
+                bail!("`auth.header` {header:?} is not a valid HTTP header name");
+            }
+            if !value.contains("{api_key}") {
+                bail!("`auth.value` must contain {{api_key}}, got {value:?}");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn allowed_origins(&self) -> Vec<Origin> {
+        self.allowed_hosts
+            .iter()
+            .filter_map(|h| Origin::parse(h).ok())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Manifest> {
+        let m: Manifest = toml::from_str(s)?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    const GOOD: &str = r#"
+platform = "testcrm"
+display_name = "Test CRM"
+version = "0.1.0"
+wit_version = "0.1.0"
+allowed_hosts = ["https://api.testcrm.example"]
+[auth]
+kind = "api-key"
+header = "x-api-key"
+value = "{api_key}"
+"#;
+
+    #[test]
+    fn a_valid_manifest_parses() {
+        let m = parse(GOOD).unwrap();
+        assert_eq!(m.auth.kind(), "api-key");
+        assert_eq!(m.allowed_origins().len(), 1);
+    }
+
+    #[test]
+    fn an_unserved_wit_version_is_refused_with_the_served_list() {
+        let err = format!(
+            "{:#}",
+            parse(&GOOD.replace("wit_version = \"0.1.0\"", "wit_version = \"9.0.0\"")).unwrap_err()
+        );
+        assert!(
+            err.contains("9.0.0") && err.contains("serves 0.1.0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn allowed_hosts_must_be_origins() {
+        let err = format!(
+            "{:#}",
+            parse(&GOOD.replace("https://api.testcrm.example", "api.testcrm.example")).unwrap_err()
+        );
+        assert!(err.contains("allowed_hosts"), "{err}");
+    }
+}

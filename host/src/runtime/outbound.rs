@@ -1,0 +1,316 @@
+//! Outbound HTTP for adapters: the only way an adapter reaches the network.
+//!
+//! Order of checks for every request (the deny path comes first):
+//! 1. the per-call request budget;
+//! 2. the URL's origin (scheme, host, port) must be in the adapter's allow-list
+//!    — fail closed: an empty list allows nothing;
+//! 3. the operator's upstream override may then point that origin elsewhere
+//!    (a fake CRM, a sandbox) — it never widens the allow-list;
+//! 4. the host adds the connection's credential header itself;
+//! 5. redirects are not followed; timeouts and a response size cap apply.
+
+use anyhow::{Result, bail};
+use axum::http::{HeaderName, HeaderValue};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use url::Url;
+
+/// Scheme, host and port: what an allow-list entry names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Origin {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Origin {
+    /// Parses `https://api.example.com[:port]` (no path, query or credentials).
+    pub fn parse(s: &str) -> Result<Origin> {
+        let url = Url::parse(s)?;
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            bail!("an origin has no path, query or fragment: {s:?}");
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            bail!("an origin carries no credentials");
+        }
+        Self::of(&url).ok_or_else(|| anyhow::anyhow!("not an http(s) origin: {s:?}"))
+    }
+
+    pub fn of(url: &Url) -> Option<Origin> {
+        if url.scheme() != "http" && url.scheme() != "https" {
+            return None;
+        }
+        Some(Origin {
+            scheme: url.scheme().to_owned(),
+            host: url.host_str()?.to_ascii_lowercase(),
+            port: url.port_or_known_default()?,
+        })
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboundRequest {
+    pub method: reqwest::Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboundResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutboundError {
+    #[error("denied: {0}")]
+    Denied(String),
+    #[error("timed out")]
+    Timeout,
+    #[error("transport error: {0}")]
+    Transport(String),
+    #[error("limit exceeded: {0}")]
+    LimitExceeded(String),
+}
+
+/// What one adapter call may do; owned by that call's store.
+#[derive(Debug, Clone)]
+pub struct CallPolicy {
+    pub allowed: std::sync::Arc<Vec<Origin>>,
+    /// The header carrying the connection's credential, added by the host.
+    pub credential: Option<(HeaderName, HeaderValue)>,
+    pub remaining_requests: u32,
+}
+
+/// The shared outbound client and the operator's overrides.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    client: reqwest::Client,
+    overrides: BTreeMap<Origin, Url>,
+    max_response_bytes: usize,
+}
+
+impl Outbound {
+    pub fn new(
+        overrides: &BTreeMap<String, String>,
+        timeout: Duration,
+        max_response_bytes: usize,
+    ) -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5).min(timeout))
+            .timeout(timeout)
+            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let mut map = BTreeMap::new();
+        for (from, to) in overrides {
+            map.insert(Origin::parse(from)?, Url::parse(to)?);
+        }
+        Ok(Outbound {
+            client,
+            overrides: map,
+            max_response_bytes,
+        })
+    }
+
+    /// Checks the request against the policy and rewrites it for the wire.
+    pub fn prepare(
+        &self,
+        policy: &mut CallPolicy,
+        req: &OutboundRequest,
+    ) -> Result<Url, OutboundError> {
+        if policy.remaining_requests == 0 {
+            return Err(OutboundError::LimitExceeded(
+                "too many outbound requests in one call".into(),
+            ));
+        }
+        let url =
+            Url::parse(&req.url).map_err(|e| OutboundError::Denied(format!("invalid URL: {e}")))?;
+        let origin = Origin::of(&url).ok_or_else(|| {
+            OutboundError::Denied(format!("not an http(s) URL: {}", url.scheme()))
+        })?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(OutboundError::Denied(
+                "URLs with credentials are not allowed".into(),
+            ));
+        }
+        if !policy.allowed.contains(&origin) {
+            return Err(OutboundError::Denied(format!(
+                "{origin} is not in the adapter's allowed hosts"
+            )));
+        }
+        policy.remaining_requests -= 1;
+        Ok(match self.overrides.get(&origin) {
+            Some(base) => rebase(&url, base),
+            None => url,
+        })
+    }
+
+    pub async fn send(
+        &self,
+        policy: &mut CallPolicy,
+        req: OutboundRequest,
+    ) -> Result<OutboundResponse, OutboundError> {
+        let url = self.prepare(policy, &req)?;
+        let mut builder = self.client.request(req.method.clone(), url);
+        for (name, value) in &req.headers {
+            let is_credential_header = policy
+                .credential
+                .as_ref()
+                .is_some_and(|(h, _)| h.as_str().eq_ignore_ascii_case(name));
+            if !is_credential_header {
+                builder = builder.header(name, value);
+            }
+        }
+        if let Some((name, value)) = &policy.credential {
+            builder = builder.header(name, value.clone());
+        }
+        if let Some(body) = req.body {
+            builder = builder.body(body);
+        }
+        let mut response = builder.send().await.map_err(classify)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+            if body.len() + chunk.len() > self.max_response_bytes {
+                return Err(OutboundError::LimitExceeded(format!(
+                    "response body larger than {} bytes",
+                    self.max_response_bytes
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(OutboundResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+fn classify(e: reqwest::Error) -> OutboundError {
+    if e.is_timeout() {
+        OutboundError::Timeout
+    } else {
+        // Without the URL: it may carry query parameters the user typed.
+        OutboundError::Transport(e.without_url().to_string())
+    }
+}
+
+/// `https://api.crm.example/v1/x?q=1` over `http://127.0.0.1:9000/prefix`
+/// → `http://127.0.0.1:9000/prefix/v1/x?q=1`.
+fn rebase(url: &Url, base: &Url) -> Url {
+    let mut out = base.clone();
+    let prefix = base.path().trim_end_matches('/');
+    out.set_path(&format!("{prefix}{}", url.path()));
+    out.set_query(url.query());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(allowed: &[&str]) -> CallPolicy {
+        CallPolicy {
+            allowed: std::sync::Arc::new(
+                allowed.iter().map(|a| Origin::parse(a).unwrap()).collect(),
+            ),
+            credential: None,
+            remaining_requests: 2,
+        }
+    }
+
+    fn get(url: &str) -> OutboundRequest {
+        OutboundRequest {
+            method: reqwest::Method::GET,
+            url: url.into(),
+            headers: vec![],
+            body: None,
+        }
+    }
+
+    fn outbound(overrides: &[(&str, &str)]) -> Outbound {
+        let map = overrides
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        Outbound::new(&map, Duration::from_secs(1), 1024).unwrap()
+    }
+
+    #[test]
+    fn hosts_outside_the_allow_list_are_denied() {
+        let o = outbound(&[]);
+        let mut p = policy(&["https://api.crm.example"]);
+        for url in [
+            "https://evil.example/x",
+            "http://api.crm.example/x",       // other scheme
+            "https://api.crm.example:8443/x", // other port
+            "https://api.crm.example.evil.example/x",
+            "file:///etc/passwd",
+            "https://user:pw@api.crm.example/x",
+        ] {
+            assert!(
+                matches!(o.prepare(&mut p, &get(url)), Err(OutboundError::Denied(_))),
+                "{url}"
+            );
+        }
+        assert_eq!(
+            p.remaining_requests, 2,
+            "denied requests do not use the budget"
+        );
+        let mut empty = policy(&[]);
+        assert!(matches!(
+            o.prepare(&mut empty, &get("https://api.crm.example/")),
+            Err(OutboundError::Denied(_))
+        ));
+    }
+
+    #[test]
+    fn overrides_apply_after_the_allow_list_and_never_widen_it() {
+        let o = outbound(&[
+            ("https://api.crm.example", "http://127.0.0.1:9000/fake"),
+            ("https://other.example", "http://127.0.0.1:9001"),
+        ]);
+        let mut p = policy(&["https://api.crm.example"]);
+        let url = o
+            .prepare(
+                &mut p,
+                &get("https://API.crm.example/v1/contacts?phone=%2B1"),
+            )
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:9000/fake/v1/contacts?phone=%2B1"
+        );
+        assert!(matches!(
+            o.prepare(&mut p, &get("https://other.example/")),
+            Err(OutboundError::Denied(_))
+        ));
+    }
+
+    #[test]
+    fn the_request_budget_is_enforced() {
+        let o = outbound(&[]);
+        let mut p = policy(&["https://api.crm.example"]);
+        assert!(o.prepare(&mut p, &get("https://api.crm.example/1")).is_ok());
+        assert!(o.prepare(&mut p, &get("https://api.crm.example/2")).is_ok());
+        assert!(matches!(
+            o.prepare(&mut p, &get("https://api.crm.example/3")),
+            Err(OutboundError::LimitExceeded(_))
+        ));
+    }
+}

@@ -1,0 +1,94 @@
+//! Start-up: storage, adapters, router, listener.
+
+use crate::api::{self, AppState};
+use crate::config::{Config, LogFormat, redact_url};
+use crate::crypto::Sealer;
+use crate::runtime::Runtime;
+use crate::store::Store;
+use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::time::Instant;
+use tokio::net::TcpListener;
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Server {
+    /// Connects storage, loads adapters and starts listening on `config.bind`
+    /// (port 0 picks a free port; see [`Server::addr`]).
+    pub async fn start(config: Config) -> Result<Server> {
+        let started = Instant::now();
+        // reqwest is built without a default TLS provider (aws-lc needs cmake);
+        // ring is ours. Ignore the error when a provider is already installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let sealer = Sealer::new(config.encryption_key_bytes()?);
+        let url = config.database_url();
+        let store = Store::connect(&url, sealer)
+            .await
+            .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+        let runtime = Runtime::new(&config)?;
+        let report = runtime.load_dir(&config.adapters_dir).await?;
+        if report.loaded.is_empty() {
+            tracing::warn!(dir = %config.adapters_dir.display(), "no adapters loaded: every CRM call will fail");
+        }
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let addr = listener.local_addr()?;
+        let state = AppState::new(config, store, runtime);
+        let app = api::router(state.clone());
+        let (shutdown, on_shutdown) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = on_shutdown.await;
+                })
+                .await
+        });
+        tracing::info!(
+            %addr,
+            adapters = ?report.loaded,
+            failed = report.failed.len(),
+            startup_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "switchboard is serving"
+        );
+        Ok(Server {
+            addr,
+            state,
+            task,
+            shutdown,
+        })
+    }
+
+    /// Stops accepting connections and waits for in-flight requests.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.shutdown.send(());
+        self.task.await??;
+        self.state.store.close().await;
+        Ok(())
+    }
+
+    /// Serves until the task ends (it does not on its own).
+    pub async fn wait(self) -> Result<()> {
+        self.task.await??;
+        Ok(())
+    }
+}
+
+/// Logs to stderr, human-readable or JSON; `RUST_LOG` filters (default `info`).
+pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
