@@ -1,1 +1,4 @@
+//! Fake CRMs — real HTTP servers that the adapters talk to in tests and in
+//! the demo — and helpers for the end-to-end tests.
 
+pub mod testcrm;

@@ -1,1 +1,220 @@
-fn main() {}
+//! Developer and CI tasks, run as `cargo xtask <task>` from the repository root.
+//!
+//! - `adapters`: installs the `wasm32-wasip2` target if missing, builds the
+//!   adapter components (release) and lays them out with their manifests in
+//!   `target/adapters/` (bundled) and `target/adapter-fixtures/` (test fixtures).
+//! - `run`: builds everything, starts the Test CRM and the server with
+//!   embedded defaults (SQLite under `data/`, the bundled adapters).
+//! - `test [args]`: builds the adapters, then `cargo test --workspace [args]`.
+//! - `ci`: what `.ci/run` does: adapters, fmt, clippy, the tests with PostgreSQL.
+//!
+//! No dependencies, so it compiles in a second.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode};
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+/// Adapters shipped with the server.
+const BUNDLED: &[&str] = &["testcrm"];
+/// Adapters that exist to test containment; never loaded by `run`.
+const FIXTURES: &[(&str, &str)] = &[("trapcrm", "fixtures/trapcrm")];
+const TESTCRM_ADDR: &str = "127.0.0.1:8181";
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("adapters") => build_adapters().map(|_| ()),
+        Some("run") => run(),
+        Some("test") => test(&args[1..]),
+        Some("ci") => ci(),
+        _ => Err("usage: cargo xtask <adapters|run|test [cargo test args]|ci>".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // `cargo run` gave us xtask's own package variables; some build scripts
+    // (ring's) watch CARGO_MANIFEST_DIR, so passing them on would make the
+    // nested build recompile what a plain `cargo build` already built.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE"].contains(&key.as_str())
+        {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+fn status(cmd: &mut Command) -> Result {
+    // Program and arguments only: the environment may hold secrets.
+    let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    let shown = format!("{} {}", cmd.get_program().to_string_lossy(), args.join(" "));
+    eprintln!("xtask: running {shown}");
+    let st = cmd.status().map_err(|e| format!("cannot run {shown}: {e}"))?;
+    if st.success() { Ok(()) } else { Err(format!("{shown} failed ({st})")) }
+}
+
+fn ensure_wasm_target() -> Result {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| format!("rustup is needed to add the {WASM_TARGET} target: {e}"))?;
+    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) {
+        return Ok(());
+    }
+    status(Command::new("rustup").args(["target", "add", WASM_TARGET]))
+}
+
+/// Builds the components; returns the directory of the bundled adapters.
+fn build_adapters() -> Result<PathBuf> {
+    ensure_wasm_target()?;
+    let root = root();
+    let wasm_target_dir = root.join("target/wasm");
+    // Built from inside adapters/ so its .cargo/config.toml (the target) applies.
+    status(
+        cargo()
+            .current_dir(root.join("adapters"))
+            .env("CARGO_TARGET_DIR", &wasm_target_dir)
+            .args(["build", "--release", "--locked"]),
+    )?;
+    let built = wasm_target_dir.join(WASM_TARGET).join("release");
+    let bundled_dir = root.join("target/adapters");
+    let fixtures_dir = root.join("target/adapter-fixtures");
+    for dir in [&bundled_dir, &fixtures_dir] {
+        fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let crate_dirs = BUNDLED.iter().map(|n| (*n, *n, &bundled_dir)).chain(FIXTURES.iter().map(|(n, d)| (*n, *d, &fixtures_dir)));
+    for (name, crate_dir, out) in crate_dirs {
+        copy(&built.join(format!("{name}.wasm")), &out.join(format!("{name}.wasm")))?;
+        copy(&root.join("adapters").join(crate_dir).join("manifest.toml"), &out.join(format!("{name}.toml")))?;
+    }
+    eprintln!("xtask: adapters ready in {} (fixtures in {})", bundled_dir.display(), fixtures_dir.display());
+    Ok(bundled_dir)
+}
+
+fn copy(from: &Path, to: &Path) -> Result {
+    // Write to a temporary name and rename, so a watching server never sees half a file.
+    let tmp = to.with_extension("partial");
+    fs::copy(from, &tmp).map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), tmp.display()))?;
+    fs::rename(&tmp, to).map_err(|e| format!("cannot rename {}: {e}", tmp.display()))
+}
+
+fn random_bytes(n: usize) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; n];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+    Ok(buf)
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Development secrets, generated once and kept in `data/dev-secrets.env`.
+fn dev_secrets(data: &Path) -> Result<Vec<(String, String)>> {
+    let file = data.join("dev-secrets.env");
+    if !file.exists() {
+        fs::create_dir_all(data).map_err(|e| e.to_string())?;
+        let secret: String = random_bytes(32)?.iter().map(|b| format!("{b:02x}")).collect();
+        let key = base64(&random_bytes(32)?);
+        fs::write(&file, format!("APP_SERVER_SECRET_KEY={secret}\nSWITCHBOARD_ENCRYPTION_KEY={key}\n"))
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    }
+    let text = fs::read_to_string(&file).map_err(|e| e.to_string())?;
+    Ok(text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run() -> Result {
+    let root = root();
+    let adapters = build_adapters()?;
+    status(cargo().current_dir(&root).args(["build", "--workspace", "--bins"]))?;
+    let data = root.join("data");
+    let secrets = dev_secrets(&data)?;
+    let _crm = KillOnDrop(
+        Command::new(root.join("target/debug/testcrm-server"))
+            .args(["--bind", TESTCRM_ADDR])
+            .spawn()
+            .map_err(|e| format!("cannot start the Test CRM: {e}"))?,
+    );
+    let bind = std::env::var("SWITCHBOARD_BIND").unwrap_or_else(|_| "127.0.0.1:8080".into());
+    eprintln!(
+        "\nxtask: starting switchboard on http://{bind} with SQLite in data/, adapters from target/adapters,\n\
+         and the Test CRM on http://{TESTCRM_ADDR} (API key: demo-api-key).\n\
+         Next: follow the curl session in README.md (\"Try it\"). Ctrl-C stops both.\n"
+    );
+    let mut host = Command::new(root.join("target/debug/switchboard"));
+    host.current_dir(&root)
+        .envs(secrets)
+        .env("SWITCHBOARD_BIND", &bind)
+        .env("SWITCHBOARD_DATA_DIR", &data)
+        .env("SWITCHBOARD_ADAPTERS_DIR", &adapters)
+        .env("SWITCHBOARD_UPSTREAM_OVERRIDES", format!("https://api.testcrm.example=http://{TESTCRM_ADDR}"));
+    status(&mut host)
+}
+
+fn test(args: &[String]) -> Result {
+    build_adapters()?;
+    status(cargo().current_dir(root()).args(["test", "--workspace"]).args(args))
+}
+
+fn ci() -> Result {
+    let root = root();
+    build_adapters()?;
+    status(cargo().current_dir(&root).args(["fmt", "--all", "--", "--check"]))?;
+    status(cargo().current_dir(root.join("adapters")).args(["fmt", "--all", "--", "--check"]))?;
+    status(
+        cargo()
+            .current_dir(root.join("adapters"))
+            .env("CARGO_TARGET_DIR", root.join("target/wasm"))
+            .args(["clippy", "--release", "--locked", "--all-targets", "--", "-D", "warnings"]),
+    )?;
+    status(cargo().current_dir(&root).args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
+    let pg = std::env::var("SWITCHBOARD_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
+    status(
+        cargo()
+            .current_dir(&root)
+            .env("SWITCHBOARD_TEST_POSTGRES_URL", pg)
+            .args(["test", "--workspace", "--locked"]),
+    )
+}
