@@ -23,9 +23,6 @@ impl Server {
     /// (port 0 picks a free port; see [`Server::addr`]).
     pub async fn start(config: Config) -> Result<Server> {
         let started = Instant::now();
-        // reqwest is built without a default TLS provider (aws-lc needs cmake);
-        // ring is ours. Ignore the error when a provider is already installed.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let sealer = Sealer::new(config.encryption_key_bytes()?);
         let url = config.database_url();
         let store = Store::connect(&url, sealer)

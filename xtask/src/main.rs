@@ -44,7 +44,10 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
 }
 
 fn cargo() -> Command {
@@ -56,7 +59,12 @@ fn cargo() -> Command {
         let key = key.to_string_lossy().into_owned();
         if key.starts_with("CARGO_PKG_")
             || key.starts_with("CARGO_MANIFEST_")
-            || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE"].contains(&key.as_str())
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+            ]
+            .contains(&key.as_str())
         {
             cmd.env_remove(key);
         }
@@ -66,11 +74,20 @@ fn cargo() -> Command {
 
 fn status(cmd: &mut Command) -> Result {
     // Program and arguments only: the environment may hold secrets.
-    let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let shown = format!("{} {}", cmd.get_program().to_string_lossy(), args.join(" "));
     eprintln!("xtask: running {shown}");
-    let st = cmd.status().map_err(|e| format!("cannot run {shown}: {e}"))?;
-    if st.success() { Ok(()) } else { Err(format!("{shown} failed ({st})")) }
+    let st = cmd
+        .status()
+        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({st})"))
+    }
 }
 
 fn ensure_wasm_target() -> Result {
@@ -78,7 +95,10 @@ fn ensure_wasm_target() -> Result {
         .args(["target", "list", "--installed"])
         .output()
         .map_err(|e| format!("rustup is needed to add the {WASM_TARGET} target: {e}"))?;
-    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) {
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == WASM_TARGET)
+    {
         return Ok(());
     }
     status(Command::new("rustup").args(["target", "add", WASM_TARGET]))
@@ -102,19 +122,33 @@ fn build_adapters() -> Result<PathBuf> {
     for dir in [&bundled_dir, &fixtures_dir] {
         fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let crate_dirs = BUNDLED.iter().map(|n| (*n, *n, &bundled_dir)).chain(FIXTURES.iter().map(|(n, d)| (*n, *d, &fixtures_dir)));
+    let crate_dirs = BUNDLED
+        .iter()
+        .map(|n| (*n, *n, &bundled_dir))
+        .chain(FIXTURES.iter().map(|(n, d)| (*n, *d, &fixtures_dir)));
     for (name, crate_dir, out) in crate_dirs {
-        copy(&built.join(format!("{name}.wasm")), &out.join(format!("{name}.wasm")))?;
-        copy(&root.join("adapters").join(crate_dir).join("manifest.toml"), &out.join(format!("{name}.toml")))?;
+        copy(
+            &built.join(format!("{name}.wasm")),
+            &out.join(format!("{name}.wasm")),
+        )?;
+        copy(
+            &root.join("adapters").join(crate_dir).join("manifest.toml"),
+            &out.join(format!("{name}.toml")),
+        )?;
     }
-    eprintln!("xtask: adapters ready in {} (fixtures in {})", bundled_dir.display(), fixtures_dir.display());
+    eprintln!(
+        "xtask: adapters ready in {} (fixtures in {})",
+        bundled_dir.display(),
+        fixtures_dir.display()
+    );
     Ok(bundled_dir)
 }
 
 fn copy(from: &Path, to: &Path) -> Result {
     // Write to a temporary name and rename, so a watching server never sees half a file.
     let tmp = to.with_extension("partial");
-    fs::copy(from, &tmp).map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), tmp.display()))?;
+    fs::copy(from, &tmp)
+        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), tmp.display()))?;
     fs::rename(&tmp, to).map_err(|e| format!("cannot rename {}: {e}", tmp.display()))
 }
 
@@ -130,7 +164,9 @@ fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
+        let n = (chunk[0] as u32) << 16
+            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
+            | *chunk.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -147,13 +183,23 @@ fn dev_secrets(data: &Path) -> Result<Vec<(String, String)>> {
     let file = data.join("dev-secrets.env");
     if !file.exists() {
         fs::create_dir_all(data).map_err(|e| e.to_string())?;
-        let secret: String = random_bytes(32)?.iter().map(|b| format!("{b:02x}")).collect();
+        let secret: String = random_bytes(32)?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let key = base64(&random_bytes(32)?);
-        fs::write(&file, format!("APP_SERVER_SECRET_KEY={secret}\nSWITCHBOARD_ENCRYPTION_KEY={key}\n"))
-            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        fs::write(
+            &file,
+            format!("APP_SERVER_SECRET_KEY={secret}\nSWITCHBOARD_ENCRYPTION_KEY={key}\n"),
+        )
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     }
     let text = fs::read_to_string(&file).map_err(|e| e.to_string())?;
-    Ok(text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
 }
 
 struct KillOnDrop(Child);
@@ -168,7 +214,11 @@ impl Drop for KillOnDrop {
 fn run() -> Result {
     let root = root();
     let adapters = build_adapters()?;
-    status(cargo().current_dir(&root).args(["build", "--workspace", "--bins"]))?;
+    status(
+        cargo()
+            .current_dir(&root)
+            .args(["build", "--workspace", "--bins"]),
+    )?;
     let data = root.join("data");
     let secrets = dev_secrets(&data)?;
     let _crm = KillOnDrop(
@@ -189,28 +239,61 @@ fn run() -> Result {
         .env("SWITCHBOARD_BIND", &bind)
         .env("SWITCHBOARD_DATA_DIR", &data)
         .env("SWITCHBOARD_ADAPTERS_DIR", &adapters)
-        .env("SWITCHBOARD_UPSTREAM_OVERRIDES", format!("https://api.testcrm.example=http://{TESTCRM_ADDR}"));
+        .env(
+            "SWITCHBOARD_UPSTREAM_OVERRIDES",
+            format!("https://api.testcrm.example=http://{TESTCRM_ADDR}"),
+        );
     status(&mut host)
 }
 
 fn test(args: &[String]) -> Result {
     build_adapters()?;
-    status(cargo().current_dir(root()).args(["test", "--workspace"]).args(args))
+    status(
+        cargo()
+            .current_dir(root())
+            .args(["test", "--workspace"])
+            .args(args),
+    )
 }
 
 fn ci() -> Result {
     let root = root();
     build_adapters()?;
-    status(cargo().current_dir(&root).args(["fmt", "--all", "--", "--check"]))?;
-    status(cargo().current_dir(root.join("adapters")).args(["fmt", "--all", "--", "--check"]))?;
+    status(
+        cargo()
+            .current_dir(&root)
+            .args(["fmt", "--all", "--", "--check"]),
+    )?;
+    status(
+        cargo()
+            .current_dir(root.join("adapters"))
+            .args(["fmt", "--all", "--", "--check"]),
+    )?;
     status(
         cargo()
             .current_dir(root.join("adapters"))
             .env("CARGO_TARGET_DIR", root.join("target/wasm"))
-            .args(["clippy", "--release", "--locked", "--all-targets", "--", "-D", "warnings"]),
+            .args([
+                "clippy",
+                "--release",
+                "--locked",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
     )?;
-    status(cargo().current_dir(&root).args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
-    let pg = std::env::var("SWITCHBOARD_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
+    status(cargo().current_dir(&root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    let pg =
+        std::env::var("SWITCHBOARD_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
     status(
         cargo()
             .current_dir(&root)

@@ -104,6 +104,9 @@ impl Outbound {
         timeout: Duration,
         max_response_bytes: usize,
     ) -> Result<Self> {
+        // reqwest is built without a default TLS provider (aws-lc needs cmake,
+        // absent here); ring is ours. An error means one is already installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5).min(timeout))

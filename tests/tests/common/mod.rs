@@ -1,0 +1,228 @@
+//! Shared set-up for the end-to-end tests: a real Switchboard server and a real
+//! Test CRM server, both on loopback ports, talking HTTP.
+#![allow(dead_code)]
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use switchboard::config::Config;
+use switchboard::server::Server;
+use switchboard_e2e::testcrm::{DEMO_API_KEY, TestCrm};
+
+pub const SECRET: &str = "e2e-secret-that-is-long-enough-for-hs256";
+pub const ENCRYPTION_KEY: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn built(dir: &str, name: &str) -> PathBuf {
+    let path = workspace()
+        .join("target")
+        .join(dir)
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: build the adapters first with `cargo xtask adapters` (or run the tests with `cargo xtask test`)",
+        path.display()
+    );
+    path
+}
+
+/// A fresh adapters directory holding the named bundled adapters and fixtures.
+pub fn adapters_dir(bundled: &[&str], fixtures: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (names, kind) in [(bundled, "adapters"), (fixtures, "adapter-fixtures")] {
+        for name in names {
+            let wasm = built(kind, name);
+            std::fs::copy(&wasm, dir.path().join(format!("{name}.wasm"))).unwrap();
+            std::fs::copy(
+                wasm.with_extension("toml"),
+                dir.path().join(format!("{name}.toml")),
+            )
+            .unwrap();
+        }
+    }
+    dir
+}
+
+pub struct Harness {
+    pub server: Option<Server>,
+    pub crm: TestCrm,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub database_url: String,
+    _adapters: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+    /// Asserts the error envelope: status, errorCode, request id in body and header.
+    pub fn assert_error(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        let body = self.json();
+        assert_eq!(body["successful"], false, "{body}");
+        assert_eq!(body["errorCode"], code, "{body}");
+        let rid = body["requestId"]
+            .as_str()
+            .expect("requestId in the body")
+            .to_owned();
+        assert!(!rid.is_empty());
+        assert_eq!(
+            self.header("x-request-id").as_deref(),
+            Some(rid.as_str()),
+            "X-Request-Id matches the body"
+        );
+        assert!(
+            body["returnMessage"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+        body
+    }
+}
+
+pub fn config(database_url: &str, adapters: &Path, crm: &TestCrm) -> Config {
+    let mut c = Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        database_url: database_url.to_owned(),
+        adapters_dir: adapters.to_owned(),
+        app_server_secret_key: SECRET.into(),
+        encryption_key: ENCRYPTION_KEY.into(),
+        ..Config::default()
+    };
+    c.upstream_overrides
+        .insert("https://api.testcrm.example".into(), crm.base_url());
+    c
+}
+
+impl Harness {
+    /// Test CRM + Switchboard on SQLite with the bundled adapters.
+    pub async fn start() -> Harness {
+        Self::start_with(
+            switchboard::store::test_support::sqlite_url(),
+            &["testcrm"],
+            &[],
+            |_| {},
+        )
+        .await
+    }
+
+    pub async fn start_with(
+        database_url: String,
+        bundled: &[&str],
+        fixtures: &[&str],
+        tweak: impl FnOnce(&mut Config),
+    ) -> Harness {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let crm = TestCrm::start().await;
+        let adapters = adapters_dir(bundled, fixtures);
+        let mut config = config(&database_url, adapters.path(), &crm);
+        tweak(&mut config);
+        let server = Server::start(config).await.expect("the server starts");
+        let base = format!("http://{}", server.addr);
+        Harness {
+            server: Some(server),
+            crm,
+            base,
+            client: reqwest::Client::new(),
+            database_url,
+            _adapters: adapters,
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.expect("the server answers");
+        Reply {
+            status: resp.status(),
+            headers: resp.headers().clone(),
+            text: resp.text().await.unwrap(),
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        self.send(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        self.send(Method::PATCH, path, token, Some(body)).await
+    }
+
+    /// Logs in to `platform` with `api_key`; returns the jwtToken.
+    pub async fn login_as(&self, platform: &str, api_key: &str) -> String {
+        let r = self
+            .post(
+                "/apiKeyLogin",
+                None,
+                &serde_json::json!({"platform": platform, "apiKey": api_key}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "login failed: {}", r.text);
+        r.json()["jwtToken"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn login(&self) -> String {
+        self.login_as("testcrm", DEMO_API_KEY).await
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await.unwrap();
+        }
+    }
+}
+
+pub fn call_log_body(session_id: &str, contact_id: &str) -> Value {
+    serde_json::json!({
+        "logInfo": {
+            "sessionId": session_id,
+            "direction": "Inbound",
+            "startTime": 1716800000000u64,
+            "duration": 42,
+            "result": "Call connected",
+            "from": {"phoneNumber": "+16505551212"},
+            "to": {"phoneNumber": "+14155550100"}
+        },
+        "contactId": contact_id,
+        "contactName": "Luke Skywalker",
+        "note": "Asked about the plans"
+    })
+}
