@@ -44,10 +44,8 @@ pub fn apply_format(number: &str, pattern: &str) -> Option<String> {
 pub fn search_variants(number: &str, overriding_formats: &[String]) -> Vec<String> {
     let mut out = vec![number.trim().to_string()];
     for f in overriding_formats {
-        if let Some(v) = apply_format(number, f.trim()) {
-            if !out.contains(&v) {
-                out.push(v);
-            }
+        if let Some(v) = apply_format(number, f.trim()).filter(|v| !out.contains(v)) {
+            out.push(v);
         }
     }
     out

@@ -18,10 +18,10 @@ fn contract() -> Value {
 fn openapi_to_json_schema(v: &mut Value) {
     match v {
         Value::Object(map) => {
-            if map.get("nullable") == Some(&Value::Bool(true)) {
-                if let Some(Value::String(t)) = map.get("type").cloned() {
-                    map.insert("type".into(), json!([t, "null"]));
-                }
+            if let (Some(Value::Bool(true)), Some(Value::String(t))) =
+                (map.get("nullable"), map.get("type").cloned())
+            {
+                map.insert("type".into(), json!([t, "null"]));
             }
             map.values_mut().for_each(openapi_to_json_schema);
         }

@@ -27,7 +27,11 @@ impl Adapter for TestCrm {
     fn get_user_info(_ctx: CallContext) -> Result<UserInfo, CrmError> {
         switchboard_sdk::log::install_panic_hook();
         let me: Data<Me> = Request::get(format!("{BASE}/v1/me")).send_json()?;
-        Ok(UserInfo { id: me.data.id, name: me.data.name, hostname: None })
+        Ok(UserInfo {
+            id: me.data.id,
+            name: me.data.name,
+            hostname: None,
+        })
     }
 
     fn find_contact(
@@ -57,16 +61,18 @@ impl Adapter for TestCrm {
             phone: &contact.phone_number,
             r#type: contact.contact_type.as_deref().unwrap_or("person"),
         };
-        let created: Data<WireContact> =
-            Request::post(format!("{BASE}/v1/contacts")).json(&body)?.send_json()?;
+        let created: Data<WireContact> = Request::post(format!("{BASE}/v1/contacts"))
+            .json(&body)?
+            .send_json()?;
         Ok(created.data.into())
     }
 
     fn create_call_log(_ctx: CallContext, log: CallLogInput) -> Result<String, CrmError> {
         switchboard_sdk::log::install_panic_hook();
         let body = NewActivity::from_call(&log);
-        let created: Data<Activity> =
-            Request::post(format!("{BASE}/v1/activities")).json(&body)?.send_json()?;
+        let created: Data<Activity> = Request::post(format!("{BASE}/v1/activities"))
+            .json(&body)?
+            .send_json()?;
         Ok(created.data.id)
     }
 
@@ -95,8 +101,9 @@ impl Adapter for TestCrm {
     fn create_message_log(_ctx: CallContext, log: MessageLogInput) -> Result<String, CrmError> {
         switchboard_sdk::log::install_panic_hook();
         let body = NewActivity::from_message(&log);
-        let created: Data<Activity> =
-            Request::post(format!("{BASE}/v1/activities")).json(&body)?.send_json()?;
+        let created: Data<Activity> = Request::post(format!("{BASE}/v1/activities"))
+            .json(&body)?
+            .send_json()?;
         Ok(created.data.id)
     }
 
@@ -107,7 +114,9 @@ impl Adapter for TestCrm {
     ) -> Result<(), CrmError> {
         switchboard_sdk::log::install_panic_hook();
         Request::post(format!("{BASE}/v1/activities/{log_id}/append"))
-            .json(&Append { text: message_line(&log.message) })?
+            .json(&Append {
+                text: message_line(&log.message),
+            })?
             .send()?;
         Ok(())
     }

@@ -75,10 +75,12 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     };
     req.extensions_mut().insert(Session { user });
     let mut response = next.run(req).await;
-    if let Some(fresh) = state.jwt.refreshed(&claims) {
-        if let Ok(v) = HeaderValue::from_str(&fresh) {
-            response.headers_mut().insert(REFRESHED_TOKEN_HEADER, v);
-        }
+    if let Some(v) = state
+        .jwt
+        .refreshed(&claims)
+        .and_then(|t| HeaderValue::from_str(&t).ok())
+    {
+        response.headers_mut().insert(REFRESHED_TOKEN_HEADER, v);
     }
     response
 }

@@ -107,12 +107,12 @@ impl Store {
         } else {
             Backend::Postgres
         };
-        if backend == Backend::Sqlite {
-            if let Some(path) = sqlite_path(url) {
-                if let Some(parent) = std::path::Path::new(&path).parent() {
-                    let _ = std::fs::create_dir_all(parent);
-                }
-            }
+        // SQLite creates the file (mode=rwc) but not its directory.
+        if let Some(parent) = sqlite_path(url)
+            .as_deref()
+            .and_then(|p| std::path::Path::new(p).parent())
+        {
+            let _ = std::fs::create_dir_all(parent);
         }
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
