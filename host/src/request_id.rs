@@ -98,17 +98,6 @@ fn jsonify_errors(response: Response) -> Response {
     rewritten
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn only_sane_incoming_ids_are_kept() {
-        assert!(super::acceptable("abc-123_x.y:z"));
-        assert!(!super::acceptable(""));
-        assert!(!super::acceptable("has space"));
-        assert!(!super::acceptable(&"a".repeat(200)));
-    }
-}
-
 /// Spawns `future` as its own task, carrying the current request id.
 ///
 /// Used for work that must finish even if the client disconnects and axum
@@ -122,4 +111,15 @@ where
     let id = current();
     let span = tracing::Span::current();
     tokio::spawn(REQUEST_ID.scope(id, future.instrument(span)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_sane_incoming_ids_are_kept() {
+        assert!(super::acceptable("abc-123_x.y:z"));
+        assert!(!super::acceptable(""));
+        assert!(!super::acceptable("has space"));
+        assert!(!super::acceptable(&"a".repeat(200)));
+    }
 }
