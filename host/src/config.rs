@@ -40,6 +40,12 @@ pub struct Config {
     pub limits: Limits,
     /// Per-adapter operator settings, keyed by platform.
     pub adapters: BTreeMap<String, AdapterSettings>,
+    /// Bearer token for `/admin/*` and `/metrics`; empty disables them.
+    pub admin_token: String,
+    /// Reload adapters when files in `adapters_dir` change.
+    pub watch_adapters: bool,
+    /// Keep compiled adapters in `<data_dir>/compiled` so a restart does not recompile.
+    pub compile_cache: bool,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -50,7 +56,7 @@ pub enum LogFormat {
 }
 
 /// Limits applied to every request and adapter call.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Largest accepted request body.
@@ -69,6 +75,8 @@ pub struct Limits {
     pub outbound_max_response_bytes: usize,
     /// Most `sessionIds` accepted by `GET /callLog`.
     pub max_session_ids: usize,
+    /// Largest result an adapter may return (strings and lists, added up).
+    pub adapter_max_output_bytes: usize,
 }
 
 /// What the operator configures for one adapter.
@@ -77,6 +85,22 @@ pub struct Limits {
 pub struct AdapterSettings {
     /// Non-secret settings the adapter reads through its `config` import.
     pub settings: BTreeMap<String, String>,
+    /// Narrows the manifest's `allowed_hosts` (never widens it).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Overrides of `[limits]` for this adapter.
+    pub limits: AdapterLimits,
+}
+
+/// Per-adapter overrides of the call limits; unset fields use `[limits]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdapterLimits {
+    pub memory_mib: Option<u64>,
+    pub cpu_ms: Option<u64>,
+    pub wall_ms: Option<u64>,
+    pub outbound_requests_per_call: Option<u32>,
+    pub outbound_max_response_bytes: Option<usize>,
+    pub max_output_bytes: Option<usize>,
 }
 
 impl Default for Limits {
@@ -90,6 +114,7 @@ impl Default for Limits {
             outbound_timeout_ms: 10_000,
             outbound_max_response_bytes: 8 * 1024 * 1024,
             max_session_ids: 5,
+            adapter_max_output_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -108,6 +133,9 @@ impl Default for Config {
             upstream_overrides: BTreeMap::new(),
             limits: Limits::default(),
             adapters: BTreeMap::new(),
+            admin_token: String::new(),
+            watch_adapters: true,
+            compile_cache: true,
         }
     }
 }
@@ -123,6 +151,7 @@ pub const ENV_VARS: &[&str] = &[
     "SWITCHBOARD_LOG_FORMAT",
     "SWITCHBOARD_DEFAULT_PLATFORM",
     "SWITCHBOARD_UPSTREAM_OVERRIDES",
+    "SWITCHBOARD_ADMIN_TOKEN",
 ];
 
 impl Config {
@@ -174,6 +203,9 @@ impl Config {
         if let Some(v) = get("SWITCHBOARD_DEFAULT_PLATFORM") {
             self.default_platform = Some(v);
         }
+        if let Some(v) = get("SWITCHBOARD_ADMIN_TOKEN") {
+            self.admin_token = v;
+        }
         if let Some(v) = get("SWITCHBOARD_UPSTREAM_OVERRIDES") {
             for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                 let (from, to) = pair.split_once('=').with_context(|| {
@@ -223,6 +255,18 @@ impl Config {
                 redact_url(&url)
             );
         }
+        if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
+            bail!(
+                "SWITCHBOARD_ADMIN_TOKEN is too short: use at least 16 characters, or leave it empty to disable /admin and /metrics"
+            );
+        }
+        for (platform, a) in &self.adapters {
+            for h in a.allowed_hosts.iter().flatten() {
+                crate::runtime::outbound::Origin::parse(h).with_context(|| {
+                    format!("adapters.{platform}.allowed_hosts: {h:?} is not an origin")
+                })?;
+            }
+        }
         let l = &self.limits;
         if l.max_body_bytes == 0
             || l.adapter_memory_mib == 0
@@ -253,6 +297,11 @@ impl Config {
     }
 
     /// The effective database URL.
+    /// Where compiled adapters are cached, if caching is on.
+    pub fn compile_cache_dir(&self) -> Option<PathBuf> {
+        self.compile_cache.then(|| self.data_dir.join("compiled"))
+    }
+
     pub fn database_url(&self) -> String {
         if self.database_url.is_empty() {
             format!(
@@ -341,6 +390,28 @@ mod tests {
         assert_eq!(c.bind.port(), 2);
         assert_eq!(c.limits.adapter_memory_mib, 16);
         assert_eq!(c.upstream_overrides.len(), 2);
+    }
+
+    #[test]
+    fn the_documented_example_config_is_valid() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../switchboard.example.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let secret = "z".repeat(40);
+        let c = Config::load(
+            Some(&example),
+            env(&[
+                ("APP_SERVER_SECRET_KEY", &secret),
+                ("SWITCHBOARD_ENCRYPTION_KEY", KEY),
+                ("SWITCHBOARD_ADAPTERS_DIR", dir.path().to_str().unwrap()),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.limits,
+            Limits::default(),
+            "the example documents the defaults"
+        );
+        assert_eq!(c.bind, Config::default().bind);
     }
 
     #[test]

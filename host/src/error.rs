@@ -41,11 +41,20 @@ pub mod code {
     pub const CALL_LOG_NOT_FOUND: &str = "CALL_LOG_NOT_FOUND";
     pub const CONVERSATION_IN_PROGRESS: &str = "CONVERSATION_IN_PROGRESS";
 
+    /// The adapter reported an internal failure (its `internal` error).
     pub const ADAPTER_ERROR: &str = "ADAPTER_ERROR";
-    pub const ADAPTER_TRAPPED: &str = "ADAPTER_TRAPPED";
-    pub const ADAPTER_TIMEOUT: &str = "ADAPTER_TIMEOUT";
+    // The host stopped an adapter: see `runtime::Containment::code` for
+    // ADAPTER_TRAPPED, ADAPTER_MEMORY_LIMIT, ADAPTER_CPU_LIMIT, ADAPTER_TIMEOUT,
+    // ADAPTER_OUTPUT_TOO_LARGE, ADAPTER_HTTP_DENIED, ADAPTER_HTTP_LIMIT.
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
+
+    pub const ADMIN_DISABLED: &str = "ADMIN_DISABLED";
+    pub const ADMIN_UNAUTHORIZED: &str = "ADMIN_UNAUTHORIZED";
 }
+
+/// The `errorCode` of a response, as a response extension (for metrics).
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
 
 /// A failure, rendered as the App Connect error envelope.
 #[derive(Debug)]
@@ -131,7 +140,9 @@ impl IntoResponse for ApiError {
                 "request refused"
             );
         }
-        (self.status, axum::Json(self.body())).into_response()
+        let mut response = (self.status, axum::Json(self.body())).into_response();
+        response.extensions_mut().insert(ErrorCode(self.code));
+        response
     }
 }
 

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod error;
+pub mod metrics;
 pub mod request_id;
 pub mod runtime;
 pub mod server;

@@ -1,26 +1,64 @@
 //! Request ids: taken from a sane incoming `X-Request-Id` or generated, kept in
 //! a task-local for the request's lifetime (so every error body and log line can
-//! carry it), and returned in the `X-Request-Id` response header.
-//!
-//! The same middleware turns any error response that is not JSON (an unknown
-//! route, a wrong method) into the JSON error envelope.
+//! carry it), and returned in the `X-Request-Id` response header (see
+//! `api::middleware`).
 
 use crate::error::{ApiError, code};
-use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::sync::{Arc, Mutex};
 use tracing::Instrument;
 
 pub const HEADER: &str = "x-request-id";
+/// Names the adapter and version that served a request (`testcrm/0.1.0`).
+pub const ADAPTER_HEADER: &str = "x-switchboard-adapter";
+
+/// What is known about the request being served, shared by its tasks.
+#[derive(Debug)]
+pub struct RequestContext {
+    pub id: String,
+    adapter: Mutex<Option<String>>,
+}
+
+impl RequestContext {
+    pub fn new(id: String) -> Arc<Self> {
+        Arc::new(RequestContext {
+            id,
+            adapter: Mutex::new(None),
+        })
+    }
+
+    pub fn adapter(&self) -> Option<String> {
+        self.adapter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
 
 tokio::task_local! {
-    static REQUEST_ID: String;
+    static CONTEXT: Arc<RequestContext>;
 }
 
 /// The current request's id, or an empty string outside a request.
 pub fn current() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+    CONTEXT.try_with(|c| c.id.clone()).unwrap_or_default()
+}
+
+/// Records which adapter version served the current request.
+pub fn note_adapter(platform: &str, version: &str) {
+    let _ = CONTEXT.try_with(|c| {
+        *c.adapter.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{platform}/{version}"))
+    });
+}
+
+/// An incoming `X-Request-Id` worth keeping, else a new one.
+pub fn from_header(value: Option<&HeaderValue>) -> String {
+    value
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| acceptable(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
 fn acceptable(id: &str) -> bool {
@@ -31,39 +69,13 @@ fn acceptable(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
-pub async fn middleware(request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| acceptable(v))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let span = tracing::info_span!(
-        "request",
-        request_id = %id,
-        method = %request.method(),
-        path = %request.uri().path(),
-    );
-    let served = async move {
-        let started = std::time::Instant::now();
-        let response = jsonify_errors(next.run(request).await);
-        tracing::info!(
-            status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "served"
-        );
-        response
-    };
-    let mut response = REQUEST_ID.scope(id.clone(), served.instrument(span)).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(HEADER, v);
-    }
-    response
+/// Runs `future` with `context` as the current request.
+pub async fn scope<F: std::future::Future>(context: Arc<RequestContext>, future: F) -> F::Output {
+    CONTEXT.scope(context, future).await
 }
 
 /// Rewrites framework error responses (plain text or empty) as JSON errors.
-fn jsonify_errors(response: Response) -> Response {
+pub fn jsonify_errors(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -108,9 +120,11 @@ where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let id = current();
     let span = tracing::Span::current();
-    tokio::spawn(REQUEST_ID.scope(id, future.instrument(span)))
+    match CONTEXT.try_with(Arc::clone) {
+        Ok(context) => tokio::spawn(CONTEXT.scope(context, future.instrument(span))),
+        Err(_) => tokio::spawn(future.instrument(span)),
+    }
 }
 
 #[cfg(test)]

@@ -3,10 +3,12 @@
 use crate::api::{self, AppState};
 use crate::config::{Config, LogFormat, redact_url};
 use crate::crypto::Sealer;
-use crate::runtime::Runtime;
+use crate::metrics::Metrics;
+use crate::runtime::{Runtime, watcher};
 use crate::store::Store;
 use anyhow::{Context, Result};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::net::TcpListener;
 
@@ -16,6 +18,7 @@ pub struct Server {
     pub state: AppState,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     shutdown: tokio::sync::oneshot::Sender<()>,
+    _watcher: Option<watcher::AdapterWatcher>,
 }
 
 impl Server {
@@ -28,16 +31,22 @@ impl Server {
         let store = Store::connect(&url, sealer)
             .await
             .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
-        let runtime = Runtime::new(&config)?;
-        let report = runtime.load_dir(&config.adapters_dir).await?;
+        let metrics = Arc::new(Metrics::default());
+        let runtime = Arc::new(Runtime::new(&config, metrics.clone())?);
+        let report = runtime.reload().await?;
         if report.loaded.is_empty() {
             tracing::warn!(dir = %config.adapters_dir.display(), "no adapters loaded: every CRM call will fail");
         }
+        let watcher = if config.watch_adapters {
+            Some(watcher::watch(runtime.clone())?)
+        } else {
+            None
+        };
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         let addr = listener.local_addr()?;
-        let state = AppState::new(config, store, runtime);
+        let state = AppState::new(config, store, runtime, metrics);
         let app = api::router(state.clone());
         let (shutdown, on_shutdown) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -50,7 +59,7 @@ impl Server {
         tracing::info!(
             %addr,
             adapters = ?report.loaded,
-            failed = report.failed.len(),
+            failed = ?report.failed,
             startup_ms = started.elapsed().as_secs_f64() * 1000.0,
             "switchboard is serving"
         );
@@ -59,6 +68,7 @@ impl Server {
             state,
             task,
             shutdown,
+            _watcher: watcher,
         })
     }
 

@@ -18,8 +18,14 @@ use std::process::{Child, Command, ExitCode};
 const WASM_TARGET: &str = "wasm32-wasip2";
 /// Adapters shipped with the server.
 const BUNDLED: &[&str] = &["testcrm"];
-/// Adapters that exist to test containment; never loaded by `run`.
-const FIXTURES: &[(&str, &str)] = &[("trapcrm", "fixtures/trapcrm")];
+/// Adapters that exist to test containment; never loaded by `run`. A crate
+/// directory with several `<platform>.toml` manifests is installed once per
+/// manifest (one hostile component, many misbehaviours).
+const FIXTURES: &[(&str, &str)] = &[
+    ("trapcrm", "fixtures/trapcrm"),
+    ("hostile", "fixtures/hostile"),
+    ("futurecrm", "fixtures/futurecrm"),
+];
 const TESTCRM_ADDR: &str = "127.0.0.1:8181";
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -114,7 +120,8 @@ fn build_adapters() -> Result<PathBuf> {
         cargo()
             .current_dir(root.join("adapters"))
             .env("CARGO_TARGET_DIR", &wasm_target_dir)
-            .args(["build", "--release", "--locked"]),
+            .args(["build", "--release"])
+            .args(locked()),
     )?;
     let built = wasm_target_dir.join(WASM_TARGET).join("release");
     let bundled_dir = root.join("target/adapters");
@@ -127,14 +134,13 @@ fn build_adapters() -> Result<PathBuf> {
         .map(|n| (*n, *n, &bundled_dir))
         .chain(FIXTURES.iter().map(|(n, d)| (*n, *d, &fixtures_dir)));
     for (name, crate_dir, out) in crate_dirs {
-        copy(
-            &built.join(format!("{name}.wasm")),
-            &out.join(format!("{name}.wasm")),
-        )?;
-        copy(
-            &root.join("adapters").join(crate_dir).join("manifest.toml"),
-            &out.join(format!("{name}.toml")),
-        )?;
+        for (platform, manifest) in manifests(&root.join("adapters").join(crate_dir), name)? {
+            copy(
+                &built.join(format!("{name}.wasm")),
+                &out.join(format!("{platform}.wasm")),
+            )?;
+            copy(&manifest, &out.join(format!("{platform}.toml")))?;
+        }
     }
     eprintln!(
         "xtask: adapters ready in {} (fixtures in {})",
@@ -142,6 +148,41 @@ fn build_adapters() -> Result<PathBuf> {
         fixtures_dir.display()
     );
     Ok(bundled_dir)
+}
+
+/// `(install name, manifest)` pairs of a crate: `manifest.toml` installs under
+/// the crate's own name, `<platform>.toml` under that platform.
+fn manifests(crate_dir: &Path, name: &str) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    let entries =
+        fs::read_dir(crate_dir).map_err(|e| format!("cannot read {}: {e}", crate_dir.display()))?;
+    for entry in entries.filter_map(|e| e.ok()) {
+        let path = entry.path();
+        let (Some(stem), Some("toml")) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|s| s.to_str()),
+        ) else {
+            continue;
+        };
+        match stem {
+            "Cargo" => {}
+            "manifest" => out.push((name.to_owned(), path.clone())),
+            platform => out.push((platform.to_owned(), path.clone())),
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("{} has no adapter manifest", crate_dir.display()));
+    }
+    Ok(out)
+}
+
+/// In CI the lock files must be up to date: `--locked` fails the run otherwise.
+fn locked() -> &'static [&'static str] {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        &["--locked"]
+    } else {
+        &[]
+    }
 }
 
 fn copy(from: &Path, to: &Path) -> Result {

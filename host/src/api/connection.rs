@@ -6,8 +6,7 @@ use crate::error::ApiResult;
 use crate::request_id;
 use crate::runtime::bindings::exports::switchboard::crm::crm::Guest as Crm;
 use crate::runtime::host_state::HostState;
-use crate::runtime::registry::{CallFuture, call_context};
-use crate::runtime::{CallContext, InvokeError, LoadedAdapter};
+use crate::runtime::{CallContext, CallFuture, InvokeError, LoadedAdapter, call_context};
 use crate::store::Secret;
 use std::sync::Arc;
 use wasmtime::Store;
@@ -41,7 +40,7 @@ impl Connection {
     /// and the store.
     pub async fn call<T, F>(&self, operation: &'static str, f: F) -> Result<T, InvokeError>
     where
-        T: Send,
+        T: Send + crate::runtime::invoke::OutputSize,
         F: for<'a> FnOnce(CallContext, &'a Crm, &'a mut Store<HostState>) -> CallFuture<'a, T>
             + Send,
     {

@@ -1,25 +1,30 @@
 //! How adapter outcomes become API errors.
 
 use crate::error::{ApiError, code};
-use crate::runtime::{CrmError, InvokeError};
+use crate::runtime::{Containment, CrmError, InvokeError};
 use axum::http::StatusCode;
 use serde_json::json;
 
 impl From<InvokeError> for ApiError {
     fn from(e: InvokeError) -> Self {
-        match e {
-            InvokeError::Crm(crm) => crm_error(crm),
-            e @ InvokeError::Trapped { .. } => ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                code::ADAPTER_TRAPPED,
-                e.to_string(),
-            ),
-            e @ InvokeError::Timeout { .. } => ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                code::ADAPTER_TIMEOUT,
-                e.to_string(),
-            )
-            .retryable(),
+        match &e {
+            InvokeError::Crm(crm) => crm_error(crm.clone()),
+            InvokeError::Contained { kind, .. } => {
+                let kind = *kind;
+                let status = match kind {
+                    Containment::CpuDeadline | Containment::WallDeadline => {
+                        StatusCode::GATEWAY_TIMEOUT
+                    }
+                    _ => StatusCode::BAD_GATEWAY,
+                };
+                let error = ApiError::new(status, kind.code(), e.to_string());
+                // A slow CRM may answer next time; a hostile adapter will not change.
+                if kind == Containment::WallDeadline {
+                    error.retryable()
+                } else {
+                    error
+                }
+            }
         }
     }
 }

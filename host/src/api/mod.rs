@@ -1,5 +1,6 @@
 //! The App Connect HTTP API.
 
+mod admin;
 mod call_log;
 mod connection;
 mod contact;
@@ -8,11 +9,13 @@ mod extract;
 mod login;
 mod message_log;
 mod meta;
+mod middleware;
 mod session;
 mod settings;
 
 use crate::auth::JwtKeys;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 use crate::store::Store;
 use axum::Router;
@@ -29,8 +32,9 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     pub store: Store,
-    pub runtime: Runtime,
+    pub runtime: Arc<Runtime>,
     pub jwt: JwtKeys,
+    pub metrics: Arc<Metrics>,
 }
 
 impl std::ops::Deref for AppState {
@@ -41,13 +45,14 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Store, runtime: Runtime) -> Self {
+    pub fn new(config: Config, store: Store, runtime: Arc<Runtime>, metrics: Arc<Metrics>) -> Self {
         let jwt = JwtKeys::new(&config.app_server_secret_key);
         AppState(Arc::new(Inner {
             config,
             store,
             runtime,
             jwt,
+            metrics,
         }))
     }
 }
@@ -81,8 +86,14 @@ pub fn router(state: AppState) -> Router {
         .route("/crmManifest", get(meta::crm_manifest))
         .route("/apiKeyLogin", post(login::api_key_login))
         .route("/oauth-callback", get(login::oauth_callback))
+        .route("/admin/adapters", get(admin::adapters))
+        .route("/admin/reload", post(admin::reload))
+        .route("/metrics", get(admin::metrics))
         .merge(authenticated)
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
-        .layer(axum::middleware::from_fn(crate::request_id::middleware))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
         .with_state(state)
 }

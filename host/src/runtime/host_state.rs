@@ -2,10 +2,11 @@
 //! adapter's imports (`http`, `log`, `config`).
 
 use super::bindings::switchboard::crm::{config, http, log, types};
+use super::limits::CallLimiter;
 use super::outbound::{CallPolicy, Outbound, OutboundError, OutboundRequest};
+use crate::metrics::Metrics;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -18,14 +19,26 @@ pub struct CallScope {
     pub request_id: String,
 }
 
+/// A request the host refused on the adapter's behalf.
+#[derive(Debug, Clone)]
+pub enum Violation {
+    /// Outside the allow-list.
+    Denied(String),
+    /// Over the per-call request budget or the response size cap.
+    Limit(String),
+}
+
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(super) limits: StoreLimits,
+    pub(super) limiter: CallLimiter,
+    /// The last request the host refused during this call.
+    pub(super) violation: Option<Violation>,
     scope: CallScope,
     policy: CallPolicy,
     outbound: Arc<Outbound>,
     settings: Arc<BTreeMap<String, String>>,
+    metrics: Arc<Metrics>,
 }
 
 impl HostState {
@@ -34,17 +47,20 @@ impl HostState {
         policy: CallPolicy,
         outbound: Arc<Outbound>,
         settings: Arc<BTreeMap<String, String>>,
-        limits: StoreLimits,
+        max_memory: usize,
+        metrics: Arc<Metrics>,
     ) -> Self {
         HostState {
             // Empty: no preopened dirs, no env, no args, no network.
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            limits,
+            limiter: CallLimiter::new(max_memory),
+            violation: None,
             scope,
             policy,
             outbound,
             settings,
+            metrics,
         }
     }
 }
@@ -81,6 +97,22 @@ impl http::Host for HostState {
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_default();
         let result = self.outbound.send(&mut self.policy, req).await;
+        let status = match &result {
+            Ok(r) => r.status.to_string(),
+            Err(OutboundError::Denied(_)) => "denied".into(),
+            Err(OutboundError::Timeout) => "timeout".into(),
+            Err(OutboundError::Transport(_)) => "transport_error".into(),
+            Err(OutboundError::LimitExceeded(_)) => "limit_exceeded".into(),
+        };
+        self.metrics
+            .record_outbound(&self.scope.platform, &target, &status);
+        match &result {
+            Err(OutboundError::Denied(d)) => self.violation = Some(Violation::Denied(d.clone())),
+            Err(OutboundError::LimitExceeded(d)) => {
+                self.violation = Some(Violation::Limit(d.clone()))
+            }
+            _ => {}
+        }
         match &result {
             Ok(r) => tracing::debug!(
                 adapter = %self.scope.platform, operation = self.scope.operation, request_id = %self.scope.request_id,

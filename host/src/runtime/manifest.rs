@@ -15,6 +15,7 @@
 
 use super::outbound::Origin;
 use anyhow::{Context, Result, bail};
+use axum::http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -102,6 +103,20 @@ impl Manifest {
             }
         }
         Ok(())
+    }
+
+    /// The header the host adds to every request of a connection.
+    pub fn credential_header(&self, credential: &str) -> Option<(HeaderName, HeaderValue)> {
+        let (name, value) = match &self.auth {
+            AuthSpec::ApiKey { header, value } => {
+                (header.as_str(), value.replace("{api_key}", credential))
+            }
+            AuthSpec::Oauth { .. } => ("authorization", format!("Bearer {credential}")),
+        };
+        let name = HeaderName::try_from(name).ok()?;
+        let mut value = HeaderValue::try_from(value).ok()?;
+        value.set_sensitive(true);
+        Some((name, value))
     }
 
     pub fn allowed_origins(&self) -> Vec<Origin> {

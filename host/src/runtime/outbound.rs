@@ -88,6 +88,8 @@ pub struct CallPolicy {
     /// The header carrying the connection's credential, added by the host.
     pub credential: Option<(HeaderName, HeaderValue)>,
     pub remaining_requests: u32,
+    /// Largest response body handed to the adapter.
+    pub max_response_bytes: usize,
 }
 
 /// The shared outbound client and the operator's overrides.
@@ -95,15 +97,10 @@ pub struct CallPolicy {
 pub struct Outbound {
     client: reqwest::Client,
     overrides: BTreeMap<Origin, Url>,
-    max_response_bytes: usize,
 }
 
 impl Outbound {
-    pub fn new(
-        overrides: &BTreeMap<String, String>,
-        timeout: Duration,
-        max_response_bytes: usize,
-    ) -> Result<Self> {
+    pub fn new(overrides: &BTreeMap<String, String>, timeout: Duration) -> Result<Self> {
         // reqwest is built without a default TLS provider (aws-lc needs cmake,
         // absent here); ring is ours. An error means one is already installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -120,7 +117,6 @@ impl Outbound {
         Ok(Outbound {
             client,
             overrides: map,
-            max_response_bytes,
         })
     }
 
@@ -188,10 +184,10 @@ impl Outbound {
             .collect();
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            if body.len() + chunk.len() > self.max_response_bytes {
+            if body.len() + chunk.len() > policy.max_response_bytes {
                 return Err(OutboundError::LimitExceeded(format!(
                     "response body larger than {} bytes",
-                    self.max_response_bytes
+                    policy.max_response_bytes
                 )));
             }
             body.extend_from_slice(&chunk);
@@ -234,6 +230,7 @@ mod tests {
             ),
             credential: None,
             remaining_requests: 2,
+            max_response_bytes: 1024,
         }
     }
 
@@ -251,7 +248,7 @@ mod tests {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
-        Outbound::new(&map, Duration::from_secs(1), 1024).unwrap()
+        Outbound::new(&map, Duration::from_secs(1)).unwrap()
     }
 
     #[test]

@@ -11,6 +11,7 @@ use switchboard_e2e::testcrm::{DEMO_API_KEY, TestCrm};
 
 pub const SECRET: &str = "e2e-secret-that-is-long-enough-for-hs256";
 pub const ENCRYPTION_KEY: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
 
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -55,7 +56,9 @@ pub struct Harness {
     pub base: String,
     pub client: reqwest::Client,
     pub database_url: String,
-    _adapters: tempfile::TempDir,
+    pub adapters: tempfile::TempDir,
+    pub data: tempfile::TempDir,
+    pub config: Config,
 }
 
 pub struct Reply {
@@ -101,9 +104,11 @@ impl Reply {
     }
 }
 
-pub fn config(database_url: &str, adapters: &Path, crm: &TestCrm) -> Config {
+pub fn config(database_url: &str, adapters: &Path, data: &Path, crm: &TestCrm) -> Config {
     let mut c = Config {
         bind: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.to_owned(),
+        admin_token: ADMIN_TOKEN.into(),
         database_url: database_url.to_owned(),
         adapters_dir: adapters.to_owned(),
         app_server_secret_key: SECRET.into(),
@@ -136,9 +141,12 @@ impl Harness {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let crm = TestCrm::start().await;
         let adapters = adapters_dir(bundled, fixtures);
-        let mut config = config(&database_url, adapters.path(), &crm);
+        let data = tempfile::tempdir().unwrap();
+        let mut config = config(&database_url, adapters.path(), data.path(), &crm);
         tweak(&mut config);
-        let server = Server::start(config).await.expect("the server starts");
+        let server = Server::start(config.clone())
+            .await
+            .expect("the server starts");
         let base = format!("http://{}", server.addr);
         Harness {
             server: Some(server),
@@ -146,8 +154,51 @@ impl Harness {
             base,
             client: reqwest::Client::new(),
             database_url,
-            _adapters: adapters,
+            adapters,
+            data,
+            config,
         }
+    }
+
+    /// Stops the server and starts it again with the same configuration,
+    /// database, data directory and adapters.
+    pub async fn restart(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await.unwrap();
+        }
+        let server = Server::start(self.config.clone())
+            .await
+            .expect("the server restarts");
+        self.base = format!("http://{}", server.addr);
+        self.server = Some(server);
+    }
+
+    /// A request to an operator endpoint, with the admin token.
+    pub async fn admin(&self, method: Method, path: &str) -> Reply {
+        let resp = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("the server answers");
+        Reply {
+            status: resp.status(),
+            headers: resp.headers().clone(),
+            text: resp.text().await.unwrap(),
+        }
+    }
+
+    /// The value of a Prometheus sample, e.g. `switchboard_adapter_compiles_total`.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = self.admin(Method::GET, "/metrics").await.text;
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| {
+                l.strip_prefix(sample)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
+            .unwrap_or(0.0)
     }
 
     pub async fn send(

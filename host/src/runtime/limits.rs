@@ -1,0 +1,112 @@
+//! The limits of one adapter call: the operator's `[limits]`, overridden per
+//! adapter by `[adapters.<platform>.limits]`.
+
+use crate::config::{AdapterLimits, Limits};
+use std::time::Duration;
+use wasmtime::ResourceLimiter;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallLimits {
+    pub memory_bytes: usize,
+    pub cpu: Duration,
+    pub wall: Duration,
+    pub outbound_requests: u32,
+    pub outbound_max_response_bytes: usize,
+    pub max_output_bytes: usize,
+}
+
+impl CallLimits {
+    pub fn resolve(defaults: &Limits, o: &AdapterLimits) -> CallLimits {
+        CallLimits {
+            memory_bytes: (o.memory_mib.unwrap_or(defaults.adapter_memory_mib) * 1024 * 1024)
+                as usize,
+            cpu: Duration::from_millis(o.cpu_ms.unwrap_or(defaults.adapter_cpu_ms)),
+            wall: Duration::from_millis(o.wall_ms.unwrap_or(defaults.adapter_wall_ms)),
+            outbound_requests: o
+                .outbound_requests_per_call
+                .unwrap_or(defaults.outbound_requests_per_call),
+            outbound_max_response_bytes: o
+                .outbound_max_response_bytes
+                .unwrap_or(defaults.outbound_max_response_bytes),
+            max_output_bytes: o
+                .max_output_bytes
+                .unwrap_or(defaults.adapter_max_output_bytes),
+        }
+    }
+}
+
+/// Caps linear memory and remembers whether the cap was hit, so a guest that
+/// dies from a failed allocation is reported as over its memory limit rather
+/// than as a generic trap.
+#[derive(Debug)]
+pub struct CallLimiter {
+    max_memory: usize,
+    pub memory_exceeded: bool,
+}
+
+impl CallLimiter {
+    pub fn new(max_memory: usize) -> Self {
+        CallLimiter {
+            max_memory,
+            memory_exceeded: false,
+        }
+    }
+}
+
+/// Table elements an instance may grow to (function tables of real adapters
+/// have hundreds of entries).
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+impl ResourceLimiter for CallLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            self.memory_exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_adapter_overrides_win_over_defaults() {
+        let d = Limits::default();
+        let l = CallLimits::resolve(
+            &d,
+            &AdapterLimits {
+                memory_mib: Some(8),
+                cpu_ms: Some(50),
+                ..Default::default()
+            },
+        );
+        assert_eq!(l.memory_bytes, 8 * 1024 * 1024);
+        assert_eq!(l.cpu, Duration::from_millis(50));
+        assert_eq!(l.wall, Duration::from_millis(d.adapter_wall_ms));
+    }
+
+    #[test]
+    fn the_limiter_records_a_denied_growth() {
+        let mut l = CallLimiter::new(1024);
+        assert!(l.memory_growing(0, 512, None).unwrap());
+        assert!(!l.memory_exceeded);
+        assert!(!l.memory_growing(512, 2048, None).unwrap());
+        assert!(l.memory_exceeded);
+    }
+}

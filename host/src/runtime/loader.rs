@@ -1,0 +1,229 @@
+//! Turning `<name>.wasm` + `<name>.toml` into a checked, ready-to-call adapter:
+//! manifest, compile (or the compile cache), the WIT world version the
+//! component targets, import/export type-check, and a smoke instantiation —
+//! all before it can serve a request.
+
+use super::Runtime;
+use super::bindings::AdapterPre;
+use super::compile_cache::{self, Origin as CompileOrigin};
+use super::host_state::{CallScope, HostState};
+use super::limits::CallLimits;
+use super::manifest::{Manifest, SUPPORTED_WIT_VERSIONS};
+use super::outbound::Origin;
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// The WIT interface every adapter exports, without its version.
+const CRM_INTERFACE: &str = "switchboard:crm/crm@";
+
+/// A compiled, type-checked adapter ready to instantiate.
+pub struct LoadedAdapter {
+    pub manifest: Manifest,
+    pub path: PathBuf,
+    /// SHA-256 of the `.wasm` file.
+    pub content_hash: String,
+    /// SHA-256 of the `.wasm` and the manifest: what a reload compares.
+    pub fingerprint: String,
+    /// The `switchboard:crm` version the component exports.
+    pub wit_version: String,
+    pub loaded_at: SystemTime,
+    pub(super) pre: AdapterPre<HostState>,
+    pub(super) allowed: Arc<Vec<Origin>>,
+    pub(super) settings: Arc<BTreeMap<String, String>>,
+    pub(super) limits: CallLimits,
+    pub(super) platform: Arc<str>,
+    pub(super) version: Arc<str>,
+}
+
+impl std::fmt::Debug for LoadedAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedAdapter")
+            .field("platform", &self.manifest.platform)
+            .field("version", &self.manifest.version)
+            .field("content_hash", &self.content_hash)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The bytes of an adapter on disk, read once per (re)load.
+pub struct AdapterFiles {
+    pub wasm_path: PathBuf,
+    pub wasm: Vec<u8>,
+    pub manifest_text: String,
+}
+
+impl AdapterFiles {
+    pub fn read(wasm_path: &Path) -> Result<AdapterFiles> {
+        let manifest_path = wasm_path.with_extension("toml");
+        let manifest_text = std::fs::read_to_string(&manifest_path).with_context(|| {
+            format!(
+                "no readable manifest: expected {} beside the component",
+                manifest_path.display()
+            )
+        })?;
+        let wasm = std::fs::read(wasm_path)
+            .with_context(|| format!("cannot read {}", wasm_path.display()))?;
+        Ok(AdapterFiles {
+            wasm_path: wasm_path.to_owned(),
+            wasm,
+            manifest_text,
+        })
+    }
+
+    pub fn fingerprint(&self) -> String {
+        hex::encode(
+            Sha256::new()
+                .chain_update(&self.wasm)
+                .chain_update(self.manifest_text.as_bytes())
+                .finalize(),
+        )
+    }
+}
+
+/// The `switchboard:crm` version a component was built against, read from its exports.
+pub fn world_version(engine: &Engine, component: &Component) -> Result<String> {
+    let versions: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .filter_map(|(name, _)| name.strip_prefix(CRM_INTERFACE).map(str::to_owned))
+        .collect();
+    match versions.as_slice() {
+        [v] => Ok(v.clone()),
+        [] => bail!(
+            "the component exports no switchboard:crm/crm interface, so it is not a Switchboard adapter (this host serves switchboard:crm {})",
+            SUPPORTED_WIT_VERSIONS.join(", ")
+        ),
+        many => bail!(
+            "the component exports several switchboard:crm versions: {}",
+            many.join(", ")
+        ),
+    }
+}
+
+impl Runtime {
+    /// Loads one adapter; nothing is served from it until this returns Ok.
+    pub(super) async fn load(&self, files: AdapterFiles) -> Result<LoadedAdapter> {
+        let path = files.wasm_path.clone();
+        let manifest: Manifest = toml::from_str(&files.manifest_text).with_context(|| {
+            format!(
+                "invalid adapter manifest {}",
+                path.with_extension("toml").display()
+            )
+        })?;
+        manifest.validate().with_context(|| {
+            format!(
+                "invalid adapter manifest {}",
+                path.with_extension("toml").display()
+            )
+        })?;
+        let fingerprint = files.fingerprint();
+        let content_hash = hex::encode(Sha256::digest(&files.wasm));
+
+        let engine = self.engine.clone();
+        let cache = self.compile_cache.clone();
+        let wasm = files.wasm;
+        // Compiling takes a CPU for a while: keep it off the async workers.
+        let (component, origin) = tokio::task::spawn_blocking(move || match cache {
+            Some(cache) => cache.load_or_compile(&engine, &wasm),
+            None => compile_cache::compile(&engine, &wasm).map(|c| (c, CompileOrigin::Compiled)),
+        })
+        .await?
+        .with_context(|| format!("{} is not a usable wasm component", path.display()))?;
+        if origin == CompileOrigin::Compiled {
+            self.metrics.compiles.inc();
+        }
+
+        let wit_version = world_version(&self.engine, &component)
+            .with_context(|| format!("{} refused", path.display()))?;
+        if !SUPPORTED_WIT_VERSIONS.contains(&wit_version.as_str()) {
+            bail!(
+                "{} was built against switchboard:crm@{wit_version}; this host serves switchboard:crm {}",
+                path.display(),
+                SUPPORTED_WIT_VERSIONS.join(", ")
+            );
+        }
+        if wit_version != manifest.wit_version {
+            bail!(
+                "{}: the manifest says wit_version {:?} but the component exports switchboard:crm@{wit_version}",
+                path.display(),
+                manifest.wit_version
+            );
+        }
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "{} imports something this host does not provide",
+                    path.display()
+                )
+            })?;
+        let pre = AdapterPre::new(instance_pre)
+            .map_err(anyhow::Error::from)
+            .with_context(|| {
+                format!(
+                    "{} does not export the switchboard:crm@{wit_version} world",
+                    path.display()
+                )
+            })?;
+
+        let operator = self
+            .adapter_settings
+            .get(&manifest.platform)
+            .cloned()
+            .unwrap_or_default();
+        let mut allowed = manifest.allowed_origins();
+        if let Some(narrowed) = &operator.allowed_hosts {
+            let narrowed: Vec<Origin> = narrowed
+                .iter()
+                .filter_map(|h| Origin::parse(h).ok())
+                .collect();
+            allowed.retain(|o| narrowed.contains(o));
+        }
+        let adapter = LoadedAdapter {
+            allowed: Arc::new(allowed),
+            platform: manifest.platform.as_str().into(),
+            version: manifest.version.as_str().into(),
+            settings: Arc::new(operator.settings.clone()),
+            limits: CallLimits::resolve(&self.defaults, &operator.limits),
+            manifest,
+            path: path.clone(),
+            content_hash,
+            fingerprint,
+            wit_version,
+            loaded_at: SystemTime::now(),
+            pre,
+        };
+        self.smoke_test(&adapter)
+            .await
+            .with_context(|| format!("{} failed its smoke test", path.display()))?;
+        Ok(adapter)
+    }
+
+    /// Instantiates the adapter once under its limits: start-up code runs and
+    /// its memory fits, before any request depends on it.
+    async fn smoke_test(&self, adapter: &LoadedAdapter) -> Result<()> {
+        let scope = CallScope {
+            platform: adapter.platform.clone(),
+            version: adapter.version.clone(),
+            operation: "smoke-test",
+            request_id: String::new(),
+        };
+        let mut store = self.new_store(adapter, scope, None);
+        tokio::time::timeout(
+            adapter.limits.wall,
+            adapter.pre.instantiate_async(&mut store),
+        )
+        .await
+        .context("instantiation did not finish within the wall-clock limit")?
+        .map_err(anyhow::Error::from)?;
+        Ok(())
+    }
+}
