@@ -73,6 +73,8 @@ pub struct Limits {
     pub outbound_timeout_ms: u64,
     /// Largest outbound response body handed to an adapter.
     pub outbound_max_response_bytes: usize,
+    /// Largest outbound request body an adapter may send.
+    pub outbound_max_request_bytes: usize,
     /// Most `sessionIds` accepted by `GET /callLog`.
     pub max_session_ids: usize,
     /// Largest result an adapter may return (strings and lists, added up).
@@ -100,6 +102,7 @@ pub struct AdapterLimits {
     pub wall_ms: Option<u64>,
     pub outbound_requests_per_call: Option<u32>,
     pub outbound_max_response_bytes: Option<usize>,
+    pub outbound_max_request_bytes: Option<usize>,
     pub max_output_bytes: Option<usize>,
 }
 
@@ -113,6 +116,7 @@ impl Default for Limits {
             outbound_requests_per_call: 25,
             outbound_timeout_ms: 10_000,
             outbound_max_response_bytes: 8 * 1024 * 1024,
+            outbound_max_request_bytes: 1024 * 1024,
             max_session_ids: 5,
             adapter_max_output_bytes: 4 * 1024 * 1024,
         }

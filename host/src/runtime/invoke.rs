@@ -127,6 +127,7 @@ impl Runtime {
             credential: credential.and_then(|c| adapter.manifest.credential_header(c)),
             remaining_requests: adapter.limits.outbound_requests,
             max_response_bytes: adapter.limits.outbound_max_response_bytes,
+            max_request_bytes: adapter.limits.outbound_max_request_bytes,
         };
         let state = HostState::new(
             scope,

@@ -12,6 +12,7 @@ pub struct CallLimits {
     pub wall: Duration,
     pub outbound_requests: u32,
     pub outbound_max_response_bytes: usize,
+    pub outbound_max_request_bytes: usize,
     pub max_output_bytes: usize,
 }
 
@@ -28,6 +29,9 @@ impl CallLimits {
             outbound_max_response_bytes: o
                 .outbound_max_response_bytes
                 .unwrap_or(defaults.outbound_max_response_bytes),
+            outbound_max_request_bytes: o
+                .outbound_max_request_bytes
+                .unwrap_or(defaults.outbound_max_request_bytes),
             max_output_bytes: o
                 .max_output_bytes
                 .unwrap_or(defaults.adapter_max_output_bytes),

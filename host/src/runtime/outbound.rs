@@ -90,6 +90,8 @@ pub struct CallPolicy {
     pub remaining_requests: u32,
     /// Largest response body handed to the adapter.
     pub max_response_bytes: usize,
+    /// Largest request body the adapter may send.
+    pub max_request_bytes: usize,
 }
 
 /// The shared outbound client and the operator's overrides.
@@ -144,6 +146,13 @@ impl Outbound {
         if !policy.allowed.contains(&origin) {
             return Err(OutboundError::Denied(format!(
                 "{origin} is not in the adapter's allowed hosts"
+            )));
+        }
+        let body_len = req.body.as_ref().map_or(0, Vec::len);
+        if body_len > policy.max_request_bytes {
+            return Err(OutboundError::LimitExceeded(format!(
+                "request body of {body_len} bytes is over the limit of {} bytes",
+                policy.max_request_bytes
             )));
         }
         policy.remaining_requests -= 1;
@@ -231,6 +240,7 @@ mod tests {
             credential: None,
             remaining_requests: 2,
             max_response_bytes: 1024,
+            max_request_bytes: 16,
         }
     }
 
@@ -300,6 +310,20 @@ mod tests {
             o.prepare(&mut p, &get("https://other.example/")),
             Err(OutboundError::Denied(_))
         ));
+    }
+
+    #[test]
+    fn oversize_request_bodies_are_refused() {
+        let o = outbound(&[]);
+        let mut p = policy(&["https://api.crm.example"]);
+        let mut req = get("https://api.crm.example/x");
+        req.body = Some(vec![0; 17]);
+        assert!(matches!(
+            o.prepare(&mut p, &req),
+            Err(OutboundError::LimitExceeded(_))
+        ));
+        req.body = Some(vec![0; 16]);
+        assert!(o.prepare(&mut p, &req).is_ok());
     }
 
     #[test]
