@@ -7,6 +7,7 @@
 //!   embedded defaults (SQLite under `data/`, the bundled adapters).
 //! - `test [args]`: builds the adapters, then `cargo test --workspace [args]`.
 //! - `ci`: what `.ci/run` does: adapters, fmt, clippy, the tests with PostgreSQL.
+//! - `bench`: release build, then `switchboard-bench` prints what the host costs.
 //!
 //! No dependencies, so it compiles in a second.
 
@@ -38,7 +39,8 @@ fn main() -> ExitCode {
         Some("run") => run(),
         Some("test") => test(&args[1..]),
         Some("ci") => ci(),
-        _ => Err("usage: cargo xtask <adapters|run|test [cargo test args]|ci>".into()),
+        Some("bench") => bench(),
+        _ => Err("usage: cargo xtask <adapters|run|test [cargo test args]|ci|bench>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -285,6 +287,17 @@ fn run() -> Result {
             format!("https://api.testcrm.example=http://{TESTCRM_ADDR}"),
         );
     status(&mut host)
+}
+
+fn bench() -> Result {
+    let root = root();
+    let adapters = build_adapters()?;
+    status(
+        cargo()
+            .current_dir(&root)
+            .args(["build", "--release", "--workspace", "--bins"]),
+    )?;
+    status(Command::new(root.join("target/release/switchboard-bench")).arg(adapters))
 }
 
 fn test(args: &[String]) -> Result {
