@@ -79,6 +79,8 @@ pub struct Limits {
     pub max_session_ids: usize,
     /// Largest result an adapter may return (strings and lists, added up).
     pub adapter_max_output_bytes: usize,
+    /// Adapter calls in flight at once (the instance pool's size); more wait.
+    pub max_concurrent_calls: u32,
 }
 
 /// What the operator configures for one adapter.
@@ -119,6 +121,7 @@ impl Default for Limits {
             outbound_max_request_bytes: 1024 * 1024,
             max_session_ids: 5,
             adapter_max_output_bytes: 4 * 1024 * 1024,
+            max_concurrent_calls: 1000,
         }
     }
 }

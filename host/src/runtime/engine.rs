@@ -1,15 +1,11 @@
 //! The one wasmtime `Engine` of the process.
 
-use crate::config::Limits;
 use anyhow::{Context, Result};
 use std::time::Duration;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances. A CPU deadline of N ms is N / 10 ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
-
-/// Concurrent adapter instances the pooling allocator reserves room for.
-const POOLED_INSTANCES: u32 = 256;
 
 fn base_config() -> Config {
     let mut config = Config::new();
@@ -20,21 +16,30 @@ fn base_config() -> Config {
     config
 }
 
-/// Builds the engine with a pooling allocator sized from the limits, falling
-/// back to on-demand allocation (with a log line) if the reservation fails.
-pub fn build(limits: &Limits) -> Result<Engine> {
+/// Builds the engine with a pooling allocator for `instances` concurrent
+/// adapter instances of at most `max_memory` bytes each, falling back to
+/// on-demand allocation (with a log line) if the reservation fails.
+pub fn build(instances: u32, max_memory: usize) -> Result<Engine> {
     let mut pooling = PoolingAllocationConfig::default();
+    // A wasm32-wasip2 component holds a few core instances, memories and
+    // tables (the program, the WASI adapter, shims): leave room for them.
     pooling
-        .total_component_instances(POOLED_INSTANCES)
-        .total_core_instances(POOLED_INSTANCES * 2)
-        .total_memories(POOLED_INSTANCES * 2)
-        .total_tables(POOLED_INSTANCES * 2)
-        .total_stacks(POOLED_INSTANCES)
-        .max_memory_size((limits.adapter_memory_mib * 1024 * 1024) as usize);
+        .total_component_instances(instances)
+        .total_core_instances(instances * 8)
+        .total_memories(instances * 4)
+        .total_tables(instances * 8)
+        .total_stacks(instances)
+        .max_memory_size(max_memory);
     let mut config = base_config();
+    // Reserve only what the cap allows (plus the default guard), not 4 GiB per
+    // memory: a thousand slots then fit comfortably in the address space.
+    config.memory_reservation(max_memory as u64);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     let engine = match Engine::new(&config) {
-        Ok(engine) => engine,
+        Ok(engine) => {
+            tracing::debug!(instances, max_memory, "pooling instance allocator reserved");
+            engine
+        }
         Err(e) => {
             tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand instance allocation");
             Engine::new(&base_config())

@@ -168,8 +168,10 @@ impl Runtime {
             operation,
             request_id: request_id.to_owned(),
         };
-        let mut store = self.new_store(adapter, scope, credential);
         let started = Instant::now();
+        // Never closed, so acquiring only waits.
+        let _permit = self.call_permits.acquire().await.ok();
+        let mut store = self.new_store(adapter, scope, credential);
         let run = async {
             let bindings = adapter.pre.instantiate_async(&mut store).await?;
             f(bindings.switchboard_crm_crm(), &mut store).await

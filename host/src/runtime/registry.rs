@@ -72,6 +72,8 @@ pub struct Runtime {
     pub(super) adapter_settings: BTreeMap<String, AdapterSettings>,
     pub(super) compile_cache: Option<CompileCache>,
     pub(super) metrics: Arc<Metrics>,
+    /// One permit per pooled instance: calls past the pool's size wait.
+    pub(super) call_permits: tokio::sync::Semaphore,
     dir: PathBuf,
     adapters: RwLock<Arc<AdapterMap>>,
     files: RwLock<BTreeMap<String, FileStatus>>,
@@ -86,7 +88,18 @@ fn unix(t: SystemTime) -> u64 {
 
 impl Runtime {
     pub fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Runtime> {
-        let engine = engine::build(&config.limits)?;
+        // The pool's memory slots must fit the largest cap any adapter is given.
+        let max_memory_mib = config
+            .adapters
+            .values()
+            .filter_map(|a| a.limits.memory_mib)
+            .chain([config.limits.adapter_memory_mib])
+            .max()
+            .unwrap_or(config.limits.adapter_memory_mib);
+        let engine = engine::build(
+            config.limits.max_concurrent_calls.max(1),
+            (max_memory_mib * 1024 * 1024) as usize,
+        )?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         // A wasm32-wasip2 guest imports the WASI interfaces even when it uses
         // none; link them against an empty context (no files, env or sockets).
@@ -111,6 +124,9 @@ impl Runtime {
             adapter_settings: config.adapters.clone(),
             compile_cache: config.compile_cache_dir().map(CompileCache::new),
             metrics,
+            call_permits: tokio::sync::Semaphore::new(
+                config.limits.max_concurrent_calls.max(1) as usize
+            ),
             dir: config.adapters_dir.clone(),
             adapters: RwLock::new(Arc::new(BTreeMap::new())),
             files: RwLock::new(BTreeMap::new()),
