@@ -152,7 +152,7 @@ async fn main() -> Result<()> {
     let rss_after = rss_mib();
     server.stop().await?;
 
-    println!("\n{:<48} {}", "figure", "median (spread)");
+    println!("\n{:<48} median (spread)", "figure");
     println!(
         "{:<48} {}",
         "start-up, cold (compile every adapter)",
