@@ -29,10 +29,7 @@ pub struct JwtKeys {
 }
 
 pub fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 impl JwtKeys {
@@ -50,12 +47,8 @@ impl JwtKeys {
 
     pub fn issue(&self, user_id: &str, platform: &str) -> String {
         let iat = now_secs();
-        let claims = Claims {
-            id: user_id.to_owned(),
-            platform: platform.to_owned(),
-            iat,
-            exp: iat + TOKEN_LIFETIME_SECS,
-        };
+        let claims =
+            Claims { id: user_id.to_owned(), platform: platform.to_owned(), iat, exp: iat + TOKEN_LIFETIME_SECS };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing of a small payload cannot fail")
     }
@@ -65,18 +58,15 @@ impl JwtKeys {
         match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
             Ok(data) => Ok(data.claims),
             Err(e) => Err(match e.kind() {
-                ErrorKind::ExpiredSignature => ApiError::unauthorized(
-                    code::TOKEN_EXPIRED,
-                    "the jwtToken has expired: log in again",
-                ),
-                ErrorKind::MissingRequiredClaim(c) => ApiError::unauthorized(
-                    code::INVALID_TOKEN,
-                    format!("the jwtToken has no `{c}` claim"),
-                ),
-                ErrorKind::InvalidAlgorithm => ApiError::unauthorized(
-                    code::INVALID_TOKEN,
-                    "the jwtToken must be signed with HS256",
-                ),
+                ErrorKind::ExpiredSignature => {
+                    ApiError::unauthorized(code::TOKEN_EXPIRED, "the jwtToken has expired: log in again")
+                }
+                ErrorKind::MissingRequiredClaim(c) => {
+                    ApiError::unauthorized(code::INVALID_TOKEN, format!("the jwtToken has no `{c}` claim"))
+                }
+                ErrorKind::InvalidAlgorithm => {
+                    ApiError::unauthorized(code::INVALID_TOKEN, "the jwtToken must be signed with HS256")
+                }
                 _ => ApiError::unauthorized(code::INVALID_TOKEN, "the jwtToken is not valid"),
             }),
         }
@@ -84,8 +74,7 @@ impl JwtKeys {
 
     /// A fresh token when this one has seven days or less left.
     pub fn refreshed(&self, claims: &Claims) -> Option<String> {
-        (claims.exp - now_secs() <= REFRESH_WHEN_LEFT_SECS)
-            .then(|| self.issue(&claims.id, &claims.platform))
+        (claims.exp - now_secs() <= REFRESH_WHEN_LEFT_SECS).then(|| self.issue(&claims.id, &claims.platform))
     }
 }
 
@@ -98,16 +87,10 @@ mod tests {
         let k = JwtKeys::new(&"s".repeat(32));
         let t = k.issue("42-testcrm", "testcrm");
         let c = k.verify(&t).unwrap();
-        assert_eq!(
-            (c.id.as_str(), c.platform.as_str()),
-            ("42-testcrm", "testcrm")
-        );
+        assert_eq!((c.id.as_str(), c.platform.as_str()), ("42-testcrm", "testcrm"));
         assert_eq!(c.exp - c.iat, TOKEN_LIFETIME_SECS);
         assert!(k.refreshed(&c).is_none());
-        let old = Claims {
-            exp: now_secs() + 3600,
-            ..c
-        };
+        let old = Claims { exp: now_secs() + 3600, ..c };
         assert!(k.refreshed(&old).is_some());
     }
 

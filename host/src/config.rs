@@ -168,8 +168,7 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read config file {}", path.display()))?;
-                toml::from_str(&text)
-                    .with_context(|| format!("invalid config file {}", path.display()))?
+                toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?
             }
             None => Config::default(),
         };
@@ -181,9 +180,8 @@ impl Config {
     fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<()> {
         let get = |k: &str| env(k).filter(|v| !v.is_empty());
         if let Some(v) = get("SWITCHBOARD_BIND") {
-            self.bind = v.parse().with_context(|| {
-                format!("SWITCHBOARD_BIND={v:?} is not an address like 127.0.0.1:8080")
-            })?;
+            self.bind =
+                v.parse().with_context(|| format!("SWITCHBOARD_BIND={v:?} is not an address like 127.0.0.1:8080"))?;
         }
         if let Some(v) = get("SWITCHBOARD_DATA_DIR") {
             self.data_dir = v.into();
@@ -215,11 +213,10 @@ impl Config {
         }
         if let Some(v) = get("SWITCHBOARD_UPSTREAM_OVERRIDES") {
             for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let (from, to) = pair.split_once('=').with_context(|| {
-                    format!("SWITCHBOARD_UPSTREAM_OVERRIDES: {pair:?} is not origin=url")
-                })?;
-                self.upstream_overrides
-                    .insert(from.trim().to_owned(), to.trim().to_owned());
+                let (from, to) = pair
+                    .split_once('=')
+                    .with_context(|| format!("SWITCHBOARD_UPSTREAM_OVERRIDES: {pair:?} is not origin=url"))?;
+                self.upstream_overrides.insert(from.trim().to_owned(), to.trim().to_owned());
             }
         }
         Ok(())
@@ -249,18 +246,11 @@ impl Config {
             crate::runtime::outbound::Origin::parse(from).with_context(|| {
                 format!("upstream override: {from:?} is not an origin like https://api.example.com")
             })?;
-            Url::parse(to)
-                .with_context(|| format!("upstream override for {from}: {to:?} is not a URL"))?;
+            Url::parse(to).with_context(|| format!("upstream override for {from}: {to:?} is not a URL"))?;
         }
         let url = self.database_url();
-        if !(url.starts_with("sqlite:")
-            || url.starts_with("postgres:")
-            || url.starts_with("postgresql:"))
-        {
-            bail!(
-                "DATABASE_URL must start with sqlite: or postgres:, got {:?}",
-                redact_url(&url)
-            );
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
+            bail!("DATABASE_URL must start with sqlite: or postgres:, got {:?}", redact_url(&url));
         }
         if !self.admin_token.is_empty() && self.admin_token.len() < 16 {
             bail!(
@@ -269,17 +259,12 @@ impl Config {
         }
         for (platform, a) in &self.adapters {
             for h in a.allowed_hosts.iter().flatten() {
-                crate::runtime::outbound::Origin::parse(h).with_context(|| {
-                    format!("adapters.{platform}.allowed_hosts: {h:?} is not an origin")
-                })?;
+                crate::runtime::outbound::Origin::parse(h)
+                    .with_context(|| format!("adapters.{platform}.allowed_hosts: {h:?} is not an origin"))?;
             }
         }
         let l = &self.limits;
-        if l.max_body_bytes == 0
-            || l.adapter_memory_mib == 0
-            || l.adapter_cpu_ms == 0
-            || l.adapter_wall_ms == 0
-        {
+        if l.max_body_bytes == 0 || l.adapter_memory_mib == 0 || l.adapter_cpu_ms == 0 || l.adapter_wall_ms == 0 {
             bail!("limits must be greater than zero");
         }
         Ok(())
@@ -296,10 +281,7 @@ impl Config {
             .decode(self.encryption_key.trim())
             .context("SWITCHBOARD_ENCRYPTION_KEY is not valid base64")?;
         bytes.try_into().map_err(|b: Vec<u8>| {
-            anyhow::anyhow!(
-                "SWITCHBOARD_ENCRYPTION_KEY must decode to 32 bytes, got {}",
-                b.len()
-            )
+            anyhow::anyhow!("SWITCHBOARD_ENCRYPTION_KEY must decode to 32 bytes, got {}", b.len())
         })
     }
 
@@ -311,10 +293,7 @@ impl Config {
 
     pub fn database_url(&self) -> String {
         if self.database_url.is_empty() {
-            format!(
-                "sqlite://{}?mode=rwc",
-                self.data_dir.join("switchboard.db").display()
-            )
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("switchboard.db").display())
         } else {
             self.database_url.clone()
         }
@@ -337,11 +316,7 @@ mod tests {
     use super::*;
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |k| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        }
+        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
     }
 
     const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
@@ -357,14 +332,9 @@ mod tests {
         let err = Config::load(None, env(&[("APP_SERVER_SECRET_KEY", "short")])).unwrap_err();
         assert!(err.to_string().contains("too short"), "{err}");
         let secret = "x".repeat(40);
-        let err = Config::load(
-            None,
-            env(&[
-                ("APP_SERVER_SECRET_KEY", &secret),
-                ("SWITCHBOARD_ENCRYPTION_KEY", "AAAA"),
-            ]),
-        )
-        .unwrap_err();
+        let err =
+            Config::load(None, env(&[("APP_SERVER_SECRET_KEY", &secret), ("SWITCHBOARD_ENCRYPTION_KEY", "AAAA")]))
+                .unwrap_err();
         assert!(err.to_string().contains("32 bytes"), "{err}");
     }
 
@@ -387,10 +357,7 @@ mod tests {
                 ("APP_SERVER_SECRET_KEY", &secret),
                 ("SWITCHBOARD_ENCRYPTION_KEY", KEY),
                 ("SWITCHBOARD_BIND", "127.0.0.1:2"),
-                (
-                    "SWITCHBOARD_UPSTREAM_OVERRIDES",
-                    "https://api.b.example=http://127.0.0.1:10",
-                ),
+                ("SWITCHBOARD_UPSTREAM_OVERRIDES", "https://api.b.example=http://127.0.0.1:10"),
             ]),
         )
         .unwrap();
@@ -413,11 +380,7 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(
-            c.limits,
-            Limits::default(),
-            "the example documents the defaults"
-        );
+        assert_eq!(c.limits, Limits::default(), "the example documents the defaults");
         assert_eq!(c.bind, Config::default().bind);
     }
 

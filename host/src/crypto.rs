@@ -27,9 +27,7 @@ pub enum CryptoError {
 
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sealer")
-            .field("key_id", &self.key_id)
-            .finish_non_exhaustive()
+        f.debug_struct("Sealer").field("key_id", &self.key_id).finish_non_exhaustive()
     }
 }
 
@@ -37,10 +35,7 @@ impl Sealer {
     pub fn new(key: [u8; 32]) -> Self {
         // The key id is a fingerprint, not the key: the first 8 bytes of its SHA-256.
         let key_id = hex::encode(&Sha256::digest(key)[..8]);
-        Sealer {
-            cipher: Aes256Gcm::new(&key.into()),
-            key_id,
-        }
+        Sealer { cipher: Aes256Gcm::new(&key.into()), key_id }
     }
 
     pub fn key_id(&self) -> &str {
@@ -53,13 +48,7 @@ impl Sealer {
         rand::rng().fill_bytes(&mut nonce);
         let ct = self
             .cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: aad.as_bytes(),
-                },
-            )
+            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: aad.as_bytes() })
             .expect("AES-GCM encryption cannot fail for in-memory buffers");
         let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
         out.extend_from_slice(&nonce);
@@ -77,13 +66,7 @@ impl Sealer {
         let (nonce, ct) = sealed.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Corrupt)?;
         self.cipher
-            .decrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: ct,
-                    aad: aad.as_bytes(),
-                },
-            )
+            .decrypt(&Nonce::from(nonce), Payload { msg: ct, aad: aad.as_bytes() })
             .map_err(|_| CryptoError::Corrupt)
     }
 }
@@ -99,23 +82,14 @@ mod tests {
         let b = s.seal("users/u1/credential", b"secret-key");
         assert_ne!(a, b, "each seal uses a fresh nonce");
         assert!(!a.windows(10).any(|w| w == b"secret-key"));
-        assert_eq!(
-            s.open(s.key_id(), "users/u1/credential", &a).unwrap(),
-            b"secret-key"
-        );
+        assert_eq!(s.open(s.key_id(), "users/u1/credential", &a).unwrap(), b"secret-key");
     }
 
     #[test]
     fn a_ciphertext_moved_to_another_row_does_not_open() {
         let s = Sealer::new([7; 32]);
         let a = s.seal("users/u1/credential", b"secret-key");
-        assert!(matches!(
-            s.open(s.key_id(), "users/u2/credential", &a),
-            Err(CryptoError::Corrupt)
-        ));
-        assert!(matches!(
-            s.open("other", "users/u1/credential", &a),
-            Err(CryptoError::UnknownKey(_))
-        ));
+        assert!(matches!(s.open(s.key_id(), "users/u2/credential", &a), Err(CryptoError::Corrupt)));
+        assert!(matches!(s.open("other", "users/u1/credential", &a), Err(CryptoError::UnknownKey(_))));
     }
 }

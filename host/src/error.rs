@@ -71,13 +71,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            retryable: false,
-            extra: Vec::new(),
-        }
+        ApiError { status, code, message: message.into(), retryable: false, extra: Vec::new() }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
@@ -90,11 +84,7 @@ impl ApiError {
         Self::new(StatusCode::OK, code, message)
     }
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            code::INTERNAL_ERROR,
-            message,
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, code::INTERNAL_ERROR, message)
     }
     pub fn missing(name: &str) -> Self {
         Self::bad_request(code::MISSING_PARAMETER, format!("`{name}` is required"))
@@ -134,11 +124,7 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         } else {
-            tracing::info!(
-                code = self.code,
-                status = self.status.as_u16(),
-                "request refused"
-            );
+            tracing::info!(code = self.code, status = self.status.as_u16(), "request refused");
         }
         let mut response = (self.status, axum::Json(self.body())).into_response();
         response.extensions_mut().insert(ErrorCode(self.code));

@@ -13,8 +13,7 @@ and environment variables, which win. See README.md, \"Configuration\".";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let mut config_file: Option<PathBuf> =
-        std::env::var_os("SWITCHBOARD_CONFIG").map(PathBuf::from);
+    let mut config_file: Option<PathBuf> = std::env::var_os("SWITCHBOARD_CONFIG").map(PathBuf::from);
     let mut check_only = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -45,10 +44,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_tracing(config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("switchboard: cannot start the async runtime: {e}");

@@ -75,28 +75,14 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("switchboard");
         let http_requests = Family::<RouteLabels, Counter>::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests served, by route, method and status",
-            http_requests.clone(),
-        );
-        let http_latency: HistogramFamily<RouteLabels> =
-            Family::new_with_constructor(latency_histogram);
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency",
-            http_latency.clone(),
-        );
+        registry.register("http_requests", "HTTP requests served, by route, method and status", http_requests.clone());
+        let http_latency: HistogramFamily<RouteLabels> = Family::new_with_constructor(latency_histogram);
+        registry.register("http_request_duration_seconds", "HTTP request latency", http_latency.clone());
         let errors = Family::<CodeLabels, Counter>::default();
         registry.register("errors", "Error responses, by errorCode", errors.clone());
         let adapter_calls = Family::<AdapterOutcomeLabels, Counter>::default();
-        registry.register(
-            "adapter_calls",
-            "Adapter calls, by adapter, operation and outcome",
-            adapter_calls.clone(),
-        );
-        let adapter_latency: HistogramFamily<AdapterOpLabels> =
-            Family::new_with_constructor(latency_histogram);
+        registry.register("adapter_calls", "Adapter calls, by adapter, operation and outcome", adapter_calls.clone());
+        let adapter_latency: HistogramFamily<AdapterOpLabels> = Family::new_with_constructor(latency_histogram);
         registry.register(
             "adapter_call_duration_seconds",
             "Adapter call latency, instantiation included",
@@ -109,11 +95,7 @@ impl Default for Metrics {
             outbound_requests.clone(),
         );
         let reloads = Family::<ResultLabels, Counter>::default();
-        registry.register(
-            "adapter_reloads",
-            "Adapter directory reloads, by result",
-            reloads.clone(),
-        );
+        registry.register("adapter_reloads", "Adapter directory reloads, by result", reloads.clone());
         let compiles = Counter::default();
         registry.register(
             "adapter_compiles",
@@ -135,20 +117,9 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn record_adapter_call(
-        &self,
-        adapter: &str,
-        operation: &str,
-        outcome: &str,
-        elapsed: Duration,
-    ) {
-        let op = AdapterOpLabels {
-            adapter: adapter.to_owned(),
-            operation: operation.to_owned(),
-        };
-        self.adapter_latency
-            .get_or_create(&op)
-            .observe(elapsed.as_secs_f64());
+    pub fn record_adapter_call(&self, adapter: &str, operation: &str, outcome: &str, elapsed: Duration) {
+        let op = AdapterOpLabels { adapter: adapter.to_owned(), operation: operation.to_owned() };
+        self.adapter_latency.get_or_create(&op).observe(elapsed.as_secs_f64());
         self.adapter_calls
             .get_or_create(&AdapterOutcomeLabels {
                 adapter: op.adapter,

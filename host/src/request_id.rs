@@ -22,17 +22,11 @@ pub struct RequestContext {
 
 impl RequestContext {
     pub fn new(id: String) -> Arc<Self> {
-        Arc::new(RequestContext {
-            id,
-            adapter: Mutex::new(None),
-        })
+        Arc::new(RequestContext { id, adapter: Mutex::new(None) })
     }
 
     pub fn adapter(&self) -> Option<String> {
-        self.adapter
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.adapter.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -47,9 +41,8 @@ pub fn current() -> String {
 
 /// Records which adapter version served the current request.
 pub fn note_adapter(platform: &str, version: &str) {
-    let _ = CONTEXT.try_with(|c| {
-        *c.adapter.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{platform}/{version}"))
-    });
+    let _ = CONTEXT
+        .try_with(|c| *c.adapter.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{platform}/{version}")));
 }
 
 /// An incoming `X-Request-Id` worth keeping, else a new one.
@@ -62,11 +55,7 @@ pub fn from_header(value: Option<&HeaderValue>) -> String {
 }
 
 fn acceptable(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
 /// Runs `future` with `context` as the current request.
@@ -90,14 +79,8 @@ pub fn jsonify_errors(response: Response) -> Response {
     }
     let (code, message) = match status {
         StatusCode::NOT_FOUND => (code::ROUTE_NOT_FOUND, "no such route".to_owned()),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            code::METHOD_NOT_ALLOWED,
-            "method not allowed on this route".to_owned(),
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE => (
-            code::BODY_TOO_LARGE,
-            "the request body is too large".to_owned(),
-        ),
+        StatusCode::METHOD_NOT_ALLOWED => (code::METHOD_NOT_ALLOWED, "method not allowed on this route".to_owned()),
+        StatusCode::PAYLOAD_TOO_LARGE => (code::BODY_TOO_LARGE, "the request body is too large".to_owned()),
         s if s.is_server_error() => (code::INTERNAL_ERROR, "internal error".to_owned()),
         s => (code::INVALID_PARAMETER, format!("bad request ({s})")),
     };

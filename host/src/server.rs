@@ -37,14 +37,9 @@ impl Server {
         if report.loaded.is_empty() {
             tracing::warn!(dir = %config.adapters_dir.display(), "no adapters loaded: every CRM call will fail");
         }
-        let watcher = if config.watch_adapters {
-            Some(watcher::watch(runtime.clone())?)
-        } else {
-            None
-        };
-        let listener = TcpListener::bind(config.bind)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.bind))?;
+        let watcher = if config.watch_adapters { Some(watcher::watch(runtime.clone())?) } else { None };
+        let listener =
+            TcpListener::bind(config.bind).await.with_context(|| format!("cannot listen on {}", config.bind))?;
         let addr = listener.local_addr()?;
         let state = AppState::new(config, store, runtime, metrics);
         let app = api::router(state.clone());
@@ -63,13 +58,7 @@ impl Server {
             startup_ms = started.elapsed().as_secs_f64() * 1000.0,
             "switchboard is serving"
         );
-        Ok(Server {
-            addr,
-            state,
-            task,
-            shutdown,
-            _watcher: watcher,
-        })
+        Ok(Server { addr, state, task, shutdown, _watcher: watcher })
     }
 
     /// Stops accepting connections and waits for in-flight requests.
@@ -91,9 +80,7 @@ impl Server {
 pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

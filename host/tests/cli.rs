@@ -20,10 +20,7 @@ fn switchboard(envs: &[(&str, &str)]) -> (i32, String) {
 fn refuses_to_start_without_a_secret() {
     let (code, text) = switchboard(&[]);
     assert_eq!(code, 2, "{text}");
-    assert!(
-        text.contains("refusing to start") && text.contains("APP_SERVER_SECRET_KEY is not set"),
-        "{text}"
-    );
+    assert!(text.contains("refusing to start") && text.contains("APP_SERVER_SECRET_KEY is not set"), "{text}");
 }
 
 #[test]
@@ -36,19 +33,13 @@ fn refuses_a_missing_adapters_directory_and_accepts_a_valid_config() {
         ("SWITCHBOARD_ADAPTERS_DIR", "/nonexistent/adapters"),
     ]);
     assert_eq!(code, 2, "{text}");
-    assert!(
-        text.contains("/nonexistent/adapters") && text.contains("cargo xtask adapters"),
-        "{text}"
-    );
+    assert!(text.contains("/nonexistent/adapters") && text.contains("cargo xtask adapters"), "{text}");
 
     let adapters = tempfile::tempdir().unwrap();
     let (code, text) = switchboard(&[
         ("APP_SERVER_SECRET_KEY", &secret),
         ("SWITCHBOARD_ENCRYPTION_KEY", key),
-        (
-            "SWITCHBOARD_ADAPTERS_DIR",
-            adapters.path().to_str().unwrap(),
-        ),
+        ("SWITCHBOARD_ADAPTERS_DIR", adapters.path().to_str().unwrap()),
     ]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("configuration is valid"), "{text}");

@@ -59,10 +59,9 @@ impl Request {
 
     /// Sets a JSON body and its content type.
     pub fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Result<Self, CrmError> {
-        let bytes = serde_json::to_vec(body)
-            .map_err(|e| CrmError::Internal(format!("cannot encode request body: {e}")))?;
-        self.headers
-            .push(("content-type".into(), "application/json".into()));
+        let bytes =
+            serde_json::to_vec(body).map_err(|e| CrmError::Internal(format!("cannot encode request body: {e}")))?;
+        self.headers.push(("content-type".into(), "application/json".into()));
         self.body = Some(bytes);
         Ok(self)
     }
@@ -73,38 +72,21 @@ impl Request {
             return self.url.clone();
         }
         let sep = if self.url.contains('?') { '&' } else { '?' };
-        let qs: Vec<String> = self
-            .query
-            .iter()
-            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
-            .collect();
+        let qs: Vec<String> =
+            self.query.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect();
         format!("{}{}{}", self.url, sep, qs.join("&"))
     }
 
     /// Sends the request; any status is returned as a [`Response`].
     pub fn send_raw(self) -> Result<Response, CrmError> {
-        let request = wit::Request {
-            method: self.method,
-            url: self.full_url(),
-            headers: self.headers,
-            body: self.body,
-        };
+        let request =
+            wit::Request { method: self.method, url: self.full_url(), headers: self.headers, body: self.body };
         match wit::send(&request) {
-            Ok(r) => Ok(Response {
-                status: r.status,
-                headers: r.headers,
-                body: r.body,
-            }),
+            Ok(r) => Ok(Response { status: r.status, headers: r.headers, body: r.body }),
             Err(HttpError::Denied(m)) => Err(CrmError::Internal(format!("request denied: {m}"))),
-            Err(HttpError::Timeout) => {
-                Err(CrmError::Upstream("the CRM did not answer in time".into()))
-            }
-            Err(HttpError::Transport(m)) => {
-                Err(CrmError::Upstream(format!("cannot reach the CRM: {m}")))
-            }
-            Err(HttpError::LimitExceeded(m)) => {
-                Err(CrmError::Internal(format!("limit exceeded: {m}")))
-            }
+            Err(HttpError::Timeout) => Err(CrmError::Upstream("the CRM did not answer in time".into())),
+            Err(HttpError::Transport(m)) => Err(CrmError::Upstream(format!("cannot reach the CRM: {m}"))),
+            Err(HttpError::LimitExceeded(m)) => Err(CrmError::Internal(format!("limit exceeded: {m}"))),
         }
     }
 
@@ -130,10 +112,7 @@ pub struct Response {
 impl Response {
     /// The first header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, CrmError> {
@@ -145,23 +124,12 @@ impl Response {
         if (200..300).contains(&self.status) {
             return Ok(self);
         }
-        let snippet: String = String::from_utf8_lossy(&self.body)
-            .chars()
-            .take(200)
-            .collect();
+        let snippet: String = String::from_utf8_lossy(&self.body).chars().take(200).collect();
         Err(match self.status {
-            401 | 403 => {
-                CrmError::Unauthorized(format!("the CRM answered {}: {snippet}", self.status))
-            }
+            401 | 403 => CrmError::Unauthorized(format!("the CRM answered {}: {snippet}", self.status)),
             404 => CrmError::NotFound(format!("the CRM answered 404: {snippet}")),
-            429 => CrmError::RateLimited(
-                self.header("retry-after")
-                    .and_then(|v| v.trim().parse().ok())
-                    .unwrap_or(60),
-            ),
-            400 | 422 => {
-                CrmError::InvalidInput(format!("the CRM answered {}: {snippet}", self.status))
-            }
+            429 => CrmError::RateLimited(self.header("retry-after").and_then(|v| v.trim().parse().ok()).unwrap_or(60)),
+            400 | 422 => CrmError::InvalidInput(format!("the CRM answered {}: {snippet}", self.status)),
             s => CrmError::Upstream(format!("the CRM answered {s}: {snippet}")),
         })
     }
@@ -172,9 +140,7 @@ pub fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -187,38 +153,21 @@ mod tests {
 
     #[test]
     fn query_strings_are_encoded() {
-        let r = Request::get("https://crm.example/v1/search")
-            .query("phone", "+1 (650) 555-1212")
-            .query("fields", "phone");
-        assert_eq!(
-            r.full_url(),
-            "https://crm.example/v1/search?phone=%2B1%20%28650%29%20555-1212&fields=phone"
-        );
+        let r =
+            Request::get("https://crm.example/v1/search").query("phone", "+1 (650) 555-1212").query("fields", "phone");
+        assert_eq!(r.full_url(), "https://crm.example/v1/search?phone=%2B1%20%28650%29%20555-1212&fields=phone");
     }
 
     #[test]
     fn statuses_map_to_crm_errors() {
-        let resp = |status, headers: Vec<(String, String)>| Response {
-            status,
-            headers,
-            body: b"nope".to_vec(),
-        };
-        assert!(matches!(
-            resp(401, vec![]).error_for_status(),
-            Err(CrmError::Unauthorized(_))
-        ));
-        assert!(matches!(
-            resp(404, vec![]).error_for_status(),
-            Err(CrmError::NotFound(_))
-        ));
+        let resp = |status, headers: Vec<(String, String)>| Response { status, headers, body: b"nope".to_vec() };
+        assert!(matches!(resp(401, vec![]).error_for_status(), Err(CrmError::Unauthorized(_))));
+        assert!(matches!(resp(404, vec![]).error_for_status(), Err(CrmError::NotFound(_))));
         assert!(matches!(
             resp(429, vec![("Retry-After".into(), "17".into())]).error_for_status(),
             Err(CrmError::RateLimited(17))
         ));
-        assert!(matches!(
-            resp(503, vec![]).error_for_status(),
-            Err(CrmError::Upstream(_))
-        ));
+        assert!(matches!(resp(503, vec![]).error_for_status(), Err(CrmError::Upstream(_))));
         assert!(resp(201, vec![]).error_for_status().is_ok());
     }
 }

@@ -37,8 +37,8 @@ pub const WIT_VERSION: &str = "0.1.0";
 pub use bindings::export_adapter;
 pub use bindings::exports::switchboard::crm::crm::Guest as Adapter;
 pub use bindings::switchboard::crm::types::{
-    CallContext, CallLog, CallLogInput, CallLogUpdate, Contact, CrmError, Direction, Message,
-    MessageLogInput, NewContact, UserInfo,
+    CallContext, CallLog, CallLogInput, CallLogUpdate, Contact, CrmError, Direction, Message, MessageLogInput,
+    NewContact, UserInfo,
 };
 
 /// Reads a non-secret setting the operator gave this adapter.
@@ -50,8 +50,8 @@ pub fn config(key: &str) -> Option<String> {
 pub mod prelude {
     pub use crate::http::{Request, Response};
     pub use crate::{
-        Adapter, CallContext, CallLog, CallLogInput, CallLogUpdate, Contact, CrmError, Direction,
-        Message, MessageLogInput, NewContact, UserInfo,
+        Adapter, CallContext, CallLog, CallLogInput, CallLogUpdate, Contact, CrmError, Direction, Message,
+        MessageLogInput, NewContact, UserInfo,
     };
 }
 

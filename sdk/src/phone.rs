@@ -26,18 +26,7 @@ pub fn apply_format(number: &str, pattern: &str) -> Option<String> {
         return None;
     }
     let mut digits = digits.chars();
-    Some(
-        pattern
-            .chars()
-            .map(|c| {
-                if c == '*' {
-                    digits.next().unwrap_or('*')
-                } else {
-                    c
-                }
-            })
-            .collect(),
-    )
+    Some(pattern.chars().map(|c| if c == '*' { digits.next().unwrap_or('*') } else { c }).collect())
 }
 
 /// The strings to search for: the E.164 number, then each format that fits it.
@@ -57,40 +46,21 @@ mod tests {
 
     #[test]
     fn national_digits_of_us_and_uk_numbers() {
-        assert_eq!(
-            national_digits("+16505551212").as_deref(),
-            Some("6505551212")
-        );
-        assert_eq!(
-            national_digits("+442071838750").as_deref(),
-            Some("2071838750")
-        );
+        assert_eq!(national_digits("+16505551212").as_deref(), Some("6505551212"));
+        assert_eq!(national_digits("+442071838750").as_deref(), Some("2071838750"));
         assert_eq!(national_digits("not a number"), None);
     }
 
     #[test]
     fn patterns_take_national_digits() {
-        assert_eq!(
-            apply_format("+16505551212", "(***) ***-****").as_deref(),
-            Some("(650) 555-1212")
-        );
-        assert_eq!(
-            apply_format("+16505551212", "***-***-****").as_deref(),
-            Some("650-555-1212")
-        );
-        assert_eq!(
-            apply_format("+16505551212", "***-****"),
-            None,
-            "too few stars"
-        );
+        assert_eq!(apply_format("+16505551212", "(***) ***-****").as_deref(), Some("(650) 555-1212"));
+        assert_eq!(apply_format("+16505551212", "***-***-****").as_deref(), Some("650-555-1212"));
+        assert_eq!(apply_format("+16505551212", "***-****"), None, "too few stars");
     }
 
     #[test]
     fn variants_start_with_e164_and_skip_unfit_formats() {
         let v = search_variants("+16505551212", &["(***) ***-****".into(), "**".into()]);
-        assert_eq!(
-            v,
-            vec!["+16505551212".to_string(), "(650) 555-1212".to_string()]
-        );
+        assert_eq!(v, vec!["+16505551212".to_string(), "(650) 555-1212".to_string()]);
     }
 }

@@ -115,20 +115,12 @@ pub struct TestCrm {
 impl TestCrm {
     /// Starts on a free loopback port with the demo user and contacts.
     pub async fn start() -> TestCrm {
-        Self::start_on("127.0.0.1:0".parse().expect("address"))
-            .await
-            .expect("bind the test CRM")
+        Self::start_on("127.0.0.1:0".parse().expect("address")).await.expect("bind the test CRM")
     }
 
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<TestCrm> {
-        let state = Arc::new(Mutex::new(CrmState {
-            next_id: 1000,
-            ..Default::default()
-        }));
-        let crm = TestCrm {
-            addr,
-            state: state.clone(),
-        };
+        let state = Arc::new(Mutex::new(CrmState { next_id: 1000, ..Default::default() }));
+        let crm = TestCrm { addr, state: state.clone() };
         crm.seed_demo_data();
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -156,14 +148,7 @@ impl TestCrm {
 
     pub fn add_user(&self, api_key: &str, id: &str, name: &str) {
         let email = format!("{}@testcrm.example", name.to_lowercase().replace(' ', "."));
-        self.state().keys.insert(
-            api_key.into(),
-            CrmUser {
-                id: id.into(),
-                name: name.into(),
-                email,
-            },
-        );
+        self.state().keys.insert(api_key.into(), CrmUser { id: id.into(), name: name.into(), email });
     }
 
     pub fn add_contact(&self, name: &str, phone: &str, company: Option<&str>) -> String {
@@ -189,12 +174,7 @@ impl TestCrm {
 
     /// Requests seen whose path starts with `prefix`.
     pub fn seen(&self, prefix: &str) -> Vec<SeenRequest> {
-        self.state()
-            .seen
-            .iter()
-            .filter(|r| r.path.starts_with(prefix))
-            .cloned()
-            .collect()
+        self.state().seen.iter().filter(|r| r.path.starts_with(prefix)).cloned().collect()
     }
 
     pub fn throttle_next(&self, n: u32, retry_after_secs: u32) {
@@ -219,10 +199,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/me", get(me))
         .route("/v1/contacts", get(search_contacts).post(create_contact))
         .route("/v1/activities", post(create_activity))
-        .route(
-            "/v1/activities/{id}",
-            get(get_activity).patch(patch_activity),
-        )
+        .route("/v1/activities/{id}", get(get_activity).patch(patch_activity))
         .route("/v1/activities/{id}/append", post(append_activity))
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate))
         .with_state(state)
@@ -235,11 +212,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 /// Records the request, applies throttling and the API-key check, and adds
 /// the rate-limit headers.
 async fn gate(State(state): State<Shared>, mut req: Request, next: Next) -> Response {
-    let api_key = req
-        .headers()
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let api_key = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (delay, throttled, user, used) = {
         let mut s = lock(&state);
         s.seen.push(SeenRequest {
@@ -260,30 +233,18 @@ async fn gate(State(state): State<Shared>, mut req: Request, next: Next) -> Resp
     }
     let remaining = RATE_LIMIT.saturating_sub(used);
     let mut response = if let Some(retry_after) = throttled {
-        let mut r = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many requests",
-        );
-        r.headers_mut()
-            .insert("retry-after", HeaderValue::from(retry_after));
+        let mut r = error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests");
+        r.headers_mut().insert("retry-after", HeaderValue::from(retry_after));
         r
     } else if let Some(user) = user {
         req.extensions_mut().insert(user);
         next.run(req).await
     } else {
-        error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_api_key",
-            "missing or unknown x-api-key",
-        )
+        error(StatusCode::UNAUTHORIZED, "invalid_api_key", "missing or unknown x-api-key")
     };
     let h: &mut HeaderMap = response.headers_mut();
     h.insert("x-ratelimit-limit", HeaderValue::from(RATE_LIMIT));
-    h.insert(
-        "x-ratelimit-remaining",
-        HeaderValue::from(if throttled.is_some() { 0 } else { remaining }),
-    );
+    h.insert("x-ratelimit-remaining", HeaderValue::from(if throttled.is_some() { 0 } else { remaining }));
     response
 }
 
@@ -299,20 +260,11 @@ struct SearchQuery {
 
 async fn search_contacts(State(state): State<Shared>, Query(q): Query<SearchQuery>) -> Response {
     let Some(phone) = q.phone.filter(|p| !p.is_empty()) else {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "phone is required",
-        );
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "phone is required");
     };
     let limit = q.limit.unwrap_or(50).min(100);
     let s = lock(&state);
-    let found: Vec<&Contact> = s
-        .contacts
-        .iter()
-        .filter(|c| c.phone == phone)
-        .take(limit)
-        .collect();
+    let found: Vec<&Contact> = s.contacts.iter().filter(|c| c.phone == phone).take(limit).collect();
     Json(json!({"data": found, "nextCursor": null})).into_response()
 }
 
@@ -327,15 +279,8 @@ async fn create_contact(State(state): State<Shared>, body: Option<Json<NewContac
     let Some(Json(body)) = body else {
         return error(StatusCode::BAD_REQUEST, "invalid_json", "body must be JSON");
     };
-    let (Some(name), Some(phone)) = (
-        body.name.filter(|n| !n.is_empty()),
-        body.phone.filter(|p| !p.is_empty()),
-    ) else {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "name and phone are required",
-        );
+    let (Some(name), Some(phone)) = (body.name.filter(|n| !n.is_empty()), body.phone.filter(|p| !p.is_empty())) else {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "name and phone are required");
     };
     let mut s = lock(&state);
     let contact = Contact {
@@ -374,23 +319,12 @@ async fn create_activity(
         return error(StatusCode::BAD_REQUEST, "invalid_json", "body must be JSON");
     };
     let mut s = lock(&state);
-    let Some(contact_id) = a
-        .contact_id
-        .filter(|c| s.contacts.iter().any(|x| &x.id == c))
-    else {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "contactId must name an existing contact",
-        );
+    let Some(contact_id) = a.contact_id.filter(|c| s.contacts.iter().any(|x| &x.id == c)) else {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "contactId must name an existing contact");
     };
     let kind = a.kind.unwrap_or_default();
     if kind != "call" && kind != "message" {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "kind must be call or message",
-        );
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "kind must be call or message");
     }
     let n = s.next_id();
     let activity = Activity {
@@ -439,11 +373,7 @@ struct ActivityPatch {
     started_at: Option<String>,
 }
 
-async fn patch_activity(
-    State(state): State<Shared>,
-    Path(id): Path<String>,
-    Json(p): Json<ActivityPatch>,
-) -> Response {
+async fn patch_activity(State(state): State<Shared>, Path(id): Path<String>, Json(p): Json<ActivityPatch>) -> Response {
     let mut s = lock(&state);
     let Some(a) = activity_key(&id).and_then(|k| s.activities.get_mut(&k)) else {
         return not_found();
@@ -474,11 +404,7 @@ struct Append {
     text: String,
 }
 
-async fn append_activity(
-    State(state): State<Shared>,
-    Path(id): Path<String>,
-    Json(p): Json<Append>,
-) -> Response {
+async fn append_activity(State(state): State<Shared>, Path(id): Path<String>, Json(p): Json<Append>) -> Response {
     let mut s = lock(&state);
     let Some(a) = activity_key(&id).and_then(|k| s.activities.get_mut(&k)) else {
         return not_found();

@@ -19,28 +19,14 @@ async fn liveness_capabilities_and_manifest() {
     assert_eq!(caps["findContact"], true);
     assert_eq!(caps["createCallLog"], true);
     assert_eq!(caps["getOauthInfo"], false, "testcrm is an API-key CRM");
-    h.get("/implementedInterfaces", None)
-        .await
-        .assert_error(400, "MISSING_PARAMETER");
-    let body = h
-        .get("/implementedInterfaces?platform=nosuchcrm", None)
-        .await
-        .assert_error(400, "UNKNOWN_PLATFORM");
-    assert!(
-        body["returnMessage"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("testcrm"),
-        "lists what is served: {body}"
-    );
+    h.get("/implementedInterfaces", None).await.assert_error(400, "MISSING_PARAMETER");
+    let body = h.get("/implementedInterfaces?platform=nosuchcrm", None).await.assert_error(400, "UNKNOWN_PLATFORM");
+    assert!(body["returnMessage"]["message"].as_str().unwrap().contains("testcrm"), "lists what is served: {body}");
 
     let m = h.get("/crmManifest", None).await.json();
     assert_eq!(m["platforms"]["testcrm"]["displayName"], "Test CRM");
     assert_eq!(m["platforms"]["testcrm"]["auth"]["type"], "apiKey");
-    let m = h
-        .get("/crmManifest?platformName=testcrm", None)
-        .await
-        .json();
+    let m = h.get("/crmManifest?platformName=testcrm", None).await.json();
     assert_eq!(m["platforms"]["testcrm"]["name"], "testcrm");
     h.stop().await;
 }
@@ -48,32 +34,14 @@ async fn liveness_capabilities_and_manifest() {
 #[tokio::test]
 async fn api_key_login_validates_the_key_with_the_crm_and_stores_it_encrypted() {
     let h = Harness::start().await;
-    let r = h
-        .post(
-            "/apiKeyLogin",
-            None,
-            &json!({"platform": "testcrm", "apiKey": "wrong-key"}),
-        )
-        .await;
+    let r = h.post("/apiKeyLogin", None, &json!({"platform": "testcrm", "apiKey": "wrong-key"})).await;
     r.assert_error(400, "INVALID_API_KEY");
-    h.post("/apiKeyLogin", None, &json!({"platform": "testcrm"}))
+    h.post("/apiKeyLogin", None, &json!({"platform": "testcrm"})).await.assert_error(400, "MISSING_PARAMETER");
+    h.post("/apiKeyLogin", None, &json!({"platform": "nosuch", "apiKey": "k"}))
         .await
-        .assert_error(400, "MISSING_PARAMETER");
-    h.post(
-        "/apiKeyLogin",
-        None,
-        &json!({"platform": "nosuch", "apiKey": "k"}),
-    )
-    .await
-    .assert_error(400, "UNKNOWN_PLATFORM");
+        .assert_error(400, "UNKNOWN_PLATFORM");
 
-    let r = h
-        .post(
-            "/apiKeyLogin",
-            None,
-            &json!({"platform": "testcrm", "apiKey": DEMO_API_KEY}),
-        )
-        .await;
+    let r = h.post("/apiKeyLogin", None, &json!({"platform": "testcrm", "apiKey": DEMO_API_KEY})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let body = r.json();
     assert_eq!(body["name"], "Ada Lovelace");
@@ -83,12 +51,8 @@ async fn api_key_login_validates_the_key_with_the_crm_and_stores_it_encrypted() 
     // The jwt says who: "<crmUserId>-<platform>".
     let payload = token.split('.').nth(1).unwrap();
     use base64::Engine as _;
-    let claims: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     assert_eq!(claims["id"], "u-1001-testcrm");
     assert_eq!(claims["platform"], "testcrm");
 
@@ -97,24 +61,13 @@ async fn api_key_login_validates_the_key_with_the_crm_and_stores_it_encrypted() 
     assert_eq!(me.last().unwrap().api_key.as_deref(), Some(DEMO_API_KEY));
 
     // The SQLite file does not contain the key.
-    let path = h
-        .database_url
-        .trim_start_matches("sqlite://")
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let path = h.database_url.trim_start_matches("sqlite://").split('?').next().unwrap().to_owned();
     h.stop().await;
     let mut bytes = std::fs::read(&path).unwrap();
     if let Ok(wal) = std::fs::read(format!("{path}-wal")) {
         bytes.extend(wal);
     }
-    assert!(
-        !bytes
-            .windows(DEMO_API_KEY.len())
-            .any(|w| w == DEMO_API_KEY.as_bytes()),
-        "plaintext API key in {path}"
-    );
+    assert!(!bytes.windows(DEMO_API_KEY.len()).any(|w| w == DEMO_API_KEY.as_bytes()), "plaintext API key in {path}");
 }
 
 #[tokio::test]
@@ -132,44 +85,25 @@ async fn contacts_are_found_by_e164_and_by_overriding_format_and_created() {
     // Leia is stored as "(650) 555-0100": only the overriding format finds her.
     let r = h.get("/contact?phoneNumber=%2B16505550100", Some(&t)).await;
     let body = r.assert_error(200, "CONTACT_NOT_FOUND");
-    assert_eq!(
-        body["contact"][0]["isNewContact"], true,
-        "offers to create one"
-    );
-    let r = h
-        .get(
-            "/contact?phoneNumber=%2B16505550100&overridingFormat=***-***-****,(***)%20***-****",
-            Some(&t),
-        )
-        .await;
+    assert_eq!(body["contact"][0]["isNewContact"], true, "offers to create one");
+    let r = h.get("/contact?phoneNumber=%2B16505550100&overridingFormat=***-***-****,(***)%20***-****", Some(&t)).await;
     assert_eq!(r.json()["contact"][0]["name"], "Leia Organa", "{}", r.text);
-    let searched: Vec<String> = h
-        .crm
-        .seen("/v1/contacts")
-        .iter()
-        .map(|s| s.query.clone())
-        .collect();
-    assert!(
-        searched
-            .iter()
-            .any(|q| q.contains("phone=%28650%29%20555-0100")),
-        "{searched:?}"
-    );
+    let searched: Vec<String> = h.crm.seen("/v1/contacts").iter().map(|s| s.query.clone()).collect();
+    assert!(searched.iter().any(|q| q.contains("phone=%28650%29%20555-0100")), "{searched:?}");
 
     let r = h
-        .post("/contact", Some(&t), &json!({"phoneNumber": "+14155550123", "newContactName": "Han Solo", "newContactType": "person"}))
+        .post(
+            "/contact",
+            Some(&t),
+            &json!({"phoneNumber": "+14155550123", "newContactName": "Han Solo", "newContactType": "person"}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let body = r.json();
     assert_eq!(body["successful"], true);
     assert_eq!(body["contact"]["name"], "Han Solo");
     let id = body["contact"]["id"].as_str().unwrap().to_owned();
-    assert!(
-        h.crm
-            .contacts()
-            .iter()
-            .any(|c| c.id == id && c.phone == "+14155550123")
-    );
+    assert!(h.crm.contacts().iter().any(|c| c.id == id && c.phone == "+14155550123"));
     let r = h.get("/contact?phoneNumber=%2B14155550123", Some(&t)).await;
     assert_eq!(r.json()["contact"][0]["id"], id.as_str());
     h.stop().await;
@@ -179,28 +113,18 @@ async fn contacts_are_found_by_e164_and_by_overriding_format_and_created() {
 async fn a_call_is_logged_updated_and_read_back() {
     let h = Harness::start().await;
     let t = h.login().await;
-    let r = h
-        .post("/callLog", Some(&t), &call_log_body("s-100", "c-1001"))
-        .await;
+    let r = h.post("/callLog", Some(&t), &call_log_body("s-100", "c-1001")).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let body = r.json();
     assert_eq!(body["successful"], true);
     let log_id = body["logId"].as_str().unwrap().to_owned();
-    let activity = h
-        .crm
-        .activities()
-        .into_iter()
-        .find(|a| a.id == log_id)
-        .expect("the CRM has the activity");
+    let activity = h.crm.activities().into_iter().find(|a| a.id == log_id).expect("the CRM has the activity");
     assert_eq!(activity.kind, "call");
     assert_eq!(activity.contact_id, "c-1001");
     assert_eq!(activity.body, "Asked about the plans");
     assert_eq!(activity.duration_seconds, Some(42));
     assert_eq!(activity.direction.as_deref(), Some("inbound"));
-    assert_eq!(
-        activity.started_at.as_deref(),
-        Some("2024-05-27T08:53:20.000Z")
-    );
+    assert_eq!(activity.started_at.as_deref(), Some("2024-05-27T08:53:20.000Z"));
     assert_eq!(activity.external_id, "s-100");
 
     let r = h
@@ -213,33 +137,17 @@ async fn a_call_is_logged_updated_and_read_back() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["logId"], log_id.as_str());
     assert_eq!(r.json()["updatedNote"], "Plans delivered");
-    let activity = h
-        .crm
-        .activities()
-        .into_iter()
-        .find(|a| a.id == log_id)
-        .unwrap();
-    assert_eq!(
-        (activity.subject.as_str(), activity.body.as_str()),
-        ("Call with Luke", "Plans delivered")
-    );
+    let activity = h.crm.activities().into_iter().find(|a| a.id == log_id).unwrap();
+    assert_eq!((activity.subject.as_str(), activity.body.as_str()), ("Call with Luke", "Plans delivered"));
 
-    let r = h
-        .get(
-            "/callLog?sessionIds=s-100,s-999&requireDetails=true",
-            Some(&t),
-        )
-        .await;
+    let r = h.get("/callLog?sessionIds=s-100,s-999&requireDetails=true", Some(&t)).await;
     let body = r.json();
     assert_eq!(body["successful"], true, "{body}");
     assert_eq!(body["logs"][0]["matched"], true);
     assert_eq!(body["logs"][0]["logId"], log_id.as_str());
     assert_eq!(body["logs"][0]["logData"]["note"], "Plans delivered");
     assert_eq!(body["logs"][0]["logData"]["subject"], "Call with Luke");
-    assert_eq!(
-        body["logs"][1],
-        json!({"sessionId": "s-999", "matched": false})
-    );
+    assert_eq!(body["logs"][1], json!({"sessionId": "s-999", "matched": false}));
 
     // Without details the CRM is not asked.
     let before = h.crm.seen("/v1/activities/").len();
@@ -248,13 +156,9 @@ async fn a_call_is_logged_updated_and_read_back() {
     assert_eq!(h.crm.seen("/v1/activities/").len(), before);
 
     // Updating a call that was never logged.
-    h.patch(
-        "/callLog",
-        Some(&t),
-        &json!({"sessionId": "s-404", "note": "x"}),
-    )
-    .await
-    .assert_error(200, "CALL_LOG_NOT_FOUND");
+    h.patch("/callLog", Some(&t), &json!({"sessionId": "s-404", "note": "x"}))
+        .await
+        .assert_error(200, "CALL_LOG_NOT_FOUND");
     h.stop().await;
 }
 
@@ -271,56 +175,23 @@ async fn messages_of_a_conversation_go_to_one_record_once_each() {
         .post(
             "/messageLog",
             Some(&t),
-            &body(vec![
-                msg("m2", "second", "2026-01-01T10:01:00Z"),
-                msg("m1", "first", "2026-01-01T10:00:00Z"),
-            ]),
+            &body(vec![msg("m2", "second", "2026-01-01T10:01:00Z"), msg("m1", "first", "2026-01-01T10:00:00Z")]),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let ids = r.json()["logIds"].clone();
-    assert_eq!(
-        ids.as_array().unwrap().len(),
-        1,
-        "one record per conversation: {ids}"
-    );
-    let record = h
-        .crm
-        .activities()
-        .into_iter()
-        .find(|a| a.kind == "message")
-        .unwrap();
+    assert_eq!(ids.as_array().unwrap().len(), 1, "one record per conversation: {ids}");
+    let record = h.crm.activities().into_iter().find(|a| a.kind == "message").unwrap();
     let lines: Vec<&str> = record.body.lines().collect();
     assert_eq!(lines.len(), 2, "{}", record.body);
-    assert!(
-        lines[0].ends_with("first") && lines[1].ends_with("second"),
-        "oldest first: {}",
-        record.body
-    );
+    assert!(lines[0].ends_with("first") && lines[1].ends_with("second"), "oldest first: {}", record.body);
 
     // Sending the same messages again logs nothing new; a new one is appended.
-    let r = h
-        .post(
-            "/messageLog",
-            Some(&t),
-            &body(vec![msg("m1", "first", "2026-01-01T10:00:00Z")]),
-        )
-        .await;
+    let r = h.post("/messageLog", Some(&t), &body(vec![msg("m1", "first", "2026-01-01T10:00:00Z")])).await;
     assert_eq!(r.json()["logIds"], json!([]));
-    let r = h
-        .post(
-            "/messageLog",
-            Some(&t),
-            &body(vec![msg("m3", "third", "2026-01-01T10:02:00Z")]),
-        )
-        .await;
+    let r = h.post("/messageLog", Some(&t), &body(vec![msg("m3", "third", "2026-01-01T10:02:00Z")])).await;
     assert_eq!(r.json()["logIds"], ids);
-    let messages: Vec<_> = h
-        .crm
-        .activities()
-        .into_iter()
-        .filter(|a| a.kind == "message")
-        .collect();
+    let messages: Vec<_> = h.crm.activities().into_iter().filter(|a| a.kind == "message").collect();
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0].body.lines().count(), 3);
     h.stop().await;
@@ -332,57 +203,36 @@ async fn settings_hostname_auth_validation_and_logout() {
     let t = h.login().await;
     assert_eq!(h.get("/user/settings", Some(&t)).await.json(), json!({}));
     let r = h
-        .post("/user/settings", Some(&t), &json!({"userSettings": {"theme": {"value": "dark", "customizable": true}, "old": {"value": 1}}}))
-        .await;
-    assert_eq!(r.json()["userSettings"]["theme"]["value"], "dark");
-    let r = h
         .post(
             "/user/settings",
             Some(&t),
-            &json!({"userSettings": {}, "settingKeysToRemove": ["old"]}),
+            &json!({"userSettings": {"theme": {"value": "dark", "customizable": true}, "old": {"value": 1}}}),
         )
         .await;
-    assert_eq!(
-        r.json(),
-        json!({"userSettings": {"theme": {"value": "dark", "customizable": true}}})
-    );
-    h.post(
-        "/user/settings",
-        Some(&t),
-        &json!({"userSettings": {"theme": "dark"}}),
-    )
-    .await
-    .assert_error(400, "INVALID_PARAMETER");
+    assert_eq!(r.json()["userSettings"]["theme"]["value"], "dark");
+    let r = h.post("/user/settings", Some(&t), &json!({"userSettings": {}, "settingKeysToRemove": ["old"]})).await;
+    assert_eq!(r.json(), json!({"userSettings": {"theme": {"value": "dark", "customizable": true}}}));
+    h.post("/user/settings", Some(&t), &json!({"userSettings": {"theme": "dark"}}))
+        .await
+        .assert_error(400, "INVALID_PARAMETER");
 
     let r = h.get("/hostname", Some(&t)).await;
     assert_eq!((r.status.as_u16(), r.text.as_str()), (200, ""));
-    assert_eq!(
-        h.get("/authValidation", Some(&t)).await.json()["successful"],
-        true
-    );
+    assert_eq!(h.get("/authValidation", Some(&t)).await.json()["successful"], true);
 
     let r = h.post("/unAuthorize", Some(&t), &json!({})).await;
     assert_eq!(r.json()["successful"], true, "{}", r.text);
-    h.get("/contact?phoneNumber=%2B16505551212", Some(&t))
-        .await
-        .assert_error(401, "NOT_CONNECTED");
+    h.get("/contact?phoneNumber=%2B16505551212", Some(&t)).await.assert_error(401, "NOT_CONNECTED");
     // Logging in again reconnects.
     let t = h.login().await;
-    assert_eq!(
-        h.get("/contact?phoneNumber=%2B16505551212", Some(&t))
-            .await
-            .json()["successful"],
-        true
-    );
+    assert_eq!(h.get("/contact?phoneNumber=%2B16505551212", Some(&t)).await.json()["successful"], true);
     h.stop().await;
 }
 
 #[tokio::test]
 async fn oauth_callback_says_it_is_not_configured() {
     let h = Harness::start().await;
-    h.get("/oauth-callback?state=x&code=y", None)
-        .await
-        .assert_error(400, "OAUTH_NOT_CONFIGURED");
+    h.get("/oauth-callback?state=x&code=y", None).await.assert_error(400, "OAUTH_NOT_CONFIGURED");
     h.stop().await;
 }
 
@@ -391,43 +241,20 @@ async fn crm_rate_limits_and_refusals_become_clear_errors() {
     let h = Harness::start().await;
     let t = h.login().await;
     h.crm.throttle_next(1, 17);
-    let body = h
-        .get("/contact?phoneNumber=%2B16505551212", Some(&t))
-        .await
-        .assert_error(200, "CRM_RATE_LIMITED");
+    let body = h.get("/contact?phoneNumber=%2B16505551212", Some(&t)).await.assert_error(200, "CRM_RATE_LIMITED");
     assert_eq!(body["retryAfter"], 17);
     assert_eq!(body["retryable"], true);
     // The next call goes through.
-    assert_eq!(
-        h.get("/contact?phoneNumber=%2B16505551212", Some(&t))
-            .await
-            .json()["successful"],
-        true
-    );
+    assert_eq!(h.get("/contact?phoneNumber=%2B16505551212", Some(&t)).await.json()["successful"], true);
 
     // A key revoked in the CRM: 401, the client must log in again.
     h.crm.state().keys.clear();
-    h.get("/contact?phoneNumber=%2B16505551212", Some(&t))
-        .await
-        .assert_error(401, "CRM_UNAUTHORIZED");
+    h.get("/contact?phoneNumber=%2B16505551212", Some(&t)).await.assert_error(401, "CRM_UNAUTHORIZED");
 
     // The CRM rejects a call log for an unknown contact: successful false, nothing reserved.
     h.crm.add_user(DEMO_API_KEY, "u-1001", "Ada Lovelace");
-    h.post(
-        "/callLog",
-        Some(&t),
-        &call_log_body("s-bad", "no-such-contact"),
-    )
-    .await
-    .assert_error(200, "CRM_REJECTED");
-    let r = h
-        .post("/callLog", Some(&t), &call_log_body("s-bad", "c-1001"))
-        .await;
-    assert_eq!(
-        r.json()["successful"],
-        true,
-        "the failed attempt left no reservation: {}",
-        r.text
-    );
+    h.post("/callLog", Some(&t), &call_log_body("s-bad", "no-such-contact")).await.assert_error(200, "CRM_REJECTED");
+    let r = h.post("/callLog", Some(&t), &call_log_body("s-bad", "c-1001")).await;
+    assert_eq!(r.json()["successful"], true, "the failed attempt left no reservation: {}", r.text);
     h.stop().await;
 }

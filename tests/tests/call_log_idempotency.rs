@@ -23,34 +23,18 @@ async fn concurrent_duplicates_make_one_record(database_url: String) {
             created.push(body["logId"].as_str().unwrap().to_owned());
         } else {
             let code = body["errorCode"].as_str().unwrap();
-            assert!(
-                code == "CALL_LOG_IN_PROGRESS" || code == "CALL_LOG_EXISTS",
-                "{body}"
-            );
-            assert!(
-                body["returnMessage"]["message"]
-                    .as_str()
-                    .unwrap()
-                    .contains("call"),
-                "{body}"
-            );
+            assert!(code == "CALL_LOG_IN_PROGRESS" || code == "CALL_LOG_EXISTS", "{body}");
+            assert!(body["returnMessage"]["message"].as_str().unwrap().contains("call"), "{body}");
         }
     }
     assert_eq!(created.len(), 1, "exactly one request created the log");
-    let calls: Vec<_> = h
-        .crm
-        .activities()
-        .into_iter()
-        .filter(|a| a.external_id == "dup-1")
-        .collect();
+    let calls: Vec<_> = h.crm.activities().into_iter().filter(|a| a.external_id == "dup-1").collect();
     assert_eq!(calls.len(), 1, "exactly one CRM record");
     assert_eq!(calls[0].id, created[0]);
 
     // Later duplicates point at the existing record.
-    let body = h
-        .post("/callLog", Some(&t), &call_log_body("dup-1", "c-1001"))
-        .await
-        .assert_error(200, "CALL_LOG_EXISTS");
+    let body =
+        h.post("/callLog", Some(&t), &call_log_body("dup-1", "c-1001")).await.assert_error(200, "CALL_LOG_EXISTS");
     assert_eq!(body["logId"], created[0].as_str());
     h.stop().await;
 }
@@ -73,20 +57,9 @@ async fn a_failed_crm_call_frees_the_session_for_a_retry() {
     let h = Harness::start().await;
     let t = h.login().await;
     h.crm.throttle_next(1, 2);
-    h.post("/callLog", Some(&t), &call_log_body("retry-1", "c-1001"))
-        .await
-        .assert_error(200, "CRM_RATE_LIMITED");
-    let r = h
-        .post("/callLog", Some(&t), &call_log_body("retry-1", "c-1001"))
-        .await;
+    h.post("/callLog", Some(&t), &call_log_body("retry-1", "c-1001")).await.assert_error(200, "CRM_RATE_LIMITED");
+    let r = h.post("/callLog", Some(&t), &call_log_body("retry-1", "c-1001")).await;
     assert_eq!(r.json()["successful"], true, "{}", r.text);
-    assert_eq!(
-        h.crm
-            .activities()
-            .iter()
-            .filter(|a| a.external_id == "retry-1")
-            .count(),
-        1
-    );
+    assert_eq!(h.crm.activities().iter().filter(|a| a.external_id == "retry-1").count(), 1);
     h.stop().await;
 }

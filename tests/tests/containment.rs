@@ -8,13 +8,7 @@ use switchboard::store::test_support;
 
 #[tokio::test]
 async fn a_trap_is_a_clean_error_and_other_adapters_keep_serving() {
-    let h = Harness::start_with(
-        test_support::sqlite_url(),
-        &["testcrm"],
-        &["trapcrm"],
-        |_| {},
-    )
-    .await;
+    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &["trapcrm"], |_| {}).await;
     let good = h.login().await;
     let trap = h.login_as("trapcrm", "any-key").await;
 
@@ -25,11 +19,8 @@ async fn a_trap_is_a_clean_error_and_other_adapters_keep_serving() {
         traps.push(h.get("/contact?phoneNumber=%2B15550001", Some(&trap)));
         healthy.push(h.get("/contact?phoneNumber=%2B16505551212", Some(&good)));
     }
-    let (traps, healthy) = futures::future::join(
-        futures::future::join_all(traps),
-        futures::future::join_all(healthy),
-    )
-    .await;
+    let (traps, healthy) =
+        futures::future::join(futures::future::join_all(traps), futures::future::join_all(healthy)).await;
     for r in &traps {
         let body = r.assert_error(502, "ADAPTER_TRAPPED");
         let message = body["returnMessage"]["message"].as_str().unwrap();

@@ -9,10 +9,7 @@ use switchboard::config::{AdapterLimits, AdapterSettings, Config};
 use switchboard::store::test_support;
 
 fn hostile(config: &mut Config, platform: &str, mode: &str, limits: AdapterLimits) {
-    let mut s = AdapterSettings {
-        limits,
-        ..Default::default()
-    };
+    let mut s = AdapterSettings { limits, ..Default::default() };
     s.settings.insert("mode".into(), mode.into());
     config.adapters.insert(platform.into(), s);
 }
@@ -22,136 +19,56 @@ const HOSTILE: &[&str] = &["loopcrm", "memorycrm", "bigoutputcrm", "forbiddenhos
 #[tokio::test]
 async fn hostile_adapters_are_stopped_and_the_healthy_one_keeps_serving() {
     let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], HOSTILE, |c| {
-        hostile(
-            c,
-            "loopcrm",
-            "loop",
-            AdapterLimits {
-                cpu_ms: Some(200),
-                ..Default::default()
-            },
-        );
-        hostile(
-            c,
-            "memorycrm",
-            "memory",
-            AdapterLimits {
-                memory_mib: Some(32),
-                ..Default::default()
-            },
-        );
-        hostile(
-            c,
-            "bigoutputcrm",
-            "big-output",
-            AdapterLimits {
-                memory_mib: Some(128),
-                ..Default::default()
-            },
-        );
-        hostile(
-            c,
-            "forbiddenhostcrm",
-            "forbidden-host",
-            AdapterLimits::default(),
-        );
+        hostile(c, "loopcrm", "loop", AdapterLimits { cpu_ms: Some(200), ..Default::default() });
+        hostile(c, "memorycrm", "memory", AdapterLimits { memory_mib: Some(32), ..Default::default() });
+        hostile(c, "bigoutputcrm", "big-output", AdapterLimits { memory_mib: Some(128), ..Default::default() });
+        hostile(c, "forbiddenhostcrm", "forbidden-host", AdapterLimits::default());
     })
     .await;
     let good = h.login().await;
     let cases = [
         ("loopcrm", 504, "ADAPTER_CPU_LIMIT", "200 ms"),
         ("memorycrm", 502, "ADAPTER_MEMORY_LIMIT", "32 MiB"),
-        (
-            "bigoutputcrm",
-            502,
-            "ADAPTER_OUTPUT_TOO_LARGE",
-            "output limit",
-        ),
-        (
-            "forbiddenhostcrm",
-            502,
-            "ADAPTER_HTTP_DENIED",
-            "evil.example",
-        ),
+        ("bigoutputcrm", 502, "ADAPTER_OUTPUT_TOO_LARGE", "output limit"),
+        ("forbiddenhostcrm", 502, "ADAPTER_HTTP_DENIED", "evil.example"),
     ];
     for (platform, status, code, names_limit) in cases {
         let token = h.login_as(platform, "any-key").await;
         let bad_path = "/contact?phoneNumber=%2B15550001";
         // Ten healthy requests run while the hostile one is being stopped.
-        let healthy = futures::future::join_all(
-            (0..10).map(|_| h.get("/contact?phoneNumber=%2B16505551212", Some(&good))),
-        );
+        let healthy =
+            futures::future::join_all((0..10).map(|_| h.get("/contact?phoneNumber=%2B16505551212", Some(&good))));
         let started = Instant::now();
         let (bad, healthy) = futures::future::join(h.get(bad_path, Some(&token)), healthy).await;
         let elapsed = started.elapsed();
         let body = bad.assert_error(status, code);
         let message = body["returnMessage"]["message"].as_str().unwrap();
-        assert!(
-            message.contains(&format!("{platform} 0.1.0")),
-            "names the adapter and version: {message}"
-        );
+        assert!(message.contains(&format!("{platform} 0.1.0")), "names the adapter and version: {message}");
         assert!(message.contains(names_limit), "names the limit: {message}");
-        assert!(
-            elapsed < Duration::from_secs(10),
-            "{platform} was stopped in {elapsed:?}"
-        );
+        assert!(elapsed < Duration::from_secs(10), "{platform} was stopped in {elapsed:?}");
         for r in healthy {
-            assert_eq!(
-                r.json()["successful"],
-                true,
-                "healthy adapter during {platform}: {}",
-                r.text
-            );
+            assert_eq!(r.json()["successful"], true, "healthy adapter during {platform}: {}", r.text);
         }
     }
     // The forbidden request never left the host.
     assert!(h.crm.seen("/steal").is_empty());
     // Metrics count the outcomes by code.
-    assert_eq!(
-        h.metric("switchboard_errors_total{code=\"ADAPTER_CPU_LIMIT\"}")
-            .await,
-        1.0
-    );
+    assert_eq!(h.metric("switchboard_errors_total{code=\"ADAPTER_CPU_LIMIT\"}").await, 1.0);
     h.stop().await;
 }
 
 #[tokio::test]
 async fn a_call_stuck_on_a_slow_crm_hits_the_wall_clock_deadline() {
-    let h = Harness::start_with(
-        test_support::sqlite_url(),
-        &["testcrm"],
-        &["slowhostcrm"],
-        |c| {
-            hostile(
-                c,
-                "slowhostcrm",
-                "slow-host",
-                AdapterLimits {
-                    wall_ms: Some(300),
-                    ..Default::default()
-                },
-            );
-        },
-    )
+    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &["slowhostcrm"], |c| {
+        hostile(c, "slowhostcrm", "slow-host", AdapterLimits { wall_ms: Some(300), ..Default::default() });
+    })
     .await;
     let token = h.login_as("slowhostcrm", "any-key").await;
     h.crm.set_delay(Duration::from_secs(3));
     let started = Instant::now();
-    let body = h
-        .get("/contact?phoneNumber=%2B15550001", Some(&token))
-        .await
-        .assert_error(504, "ADAPTER_TIMEOUT");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "stopped before the CRM answered"
-    );
-    assert!(
-        body["returnMessage"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("300 ms"),
-        "{body}"
-    );
+    let body = h.get("/contact?phoneNumber=%2B15550001", Some(&token)).await.assert_error(504, "ADAPTER_TIMEOUT");
+    assert!(started.elapsed() < Duration::from_secs(3), "stopped before the CRM answered");
+    assert!(body["returnMessage"]["message"].as_str().unwrap().contains("300 ms"), "{body}");
     assert_eq!(body["retryable"], true);
     h.stop().await;
 }
@@ -159,21 +76,12 @@ async fn a_call_stuck_on_a_slow_crm_hits_the_wall_clock_deadline() {
 #[tokio::test]
 async fn an_operator_can_narrow_an_adapters_allow_list() {
     let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &[], |c| {
-        let s = AdapterSettings {
-            allowed_hosts: Some(vec!["https://other.example".into()]),
-            ..Default::default()
-        };
+        let s = AdapterSettings { allowed_hosts: Some(vec!["https://other.example".into()]), ..Default::default() };
         c.adapters.insert("testcrm".into(), s);
     })
     .await;
     // Login itself needs the CRM: the narrowed list forbids it.
-    let r = h
-        .post(
-            "/apiKeyLogin",
-            None,
-            &serde_json::json!({"platform": "testcrm", "apiKey": "demo-api-key"}),
-        )
-        .await;
+    let r = h.post("/apiKeyLogin", None, &serde_json::json!({"platform": "testcrm", "apiKey": "demo-api-key"})).await;
     r.assert_error(502, "ADAPTER_HTTP_DENIED");
     assert!(h.crm.seen("/v1/me").is_empty());
     h.stop().await;

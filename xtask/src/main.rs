@@ -22,11 +22,8 @@ const BUNDLED: &[&str] = &["testcrm"];
 /// Adapters that exist to test containment; never loaded by `run`. A crate
 /// directory with several `<platform>.toml` manifests is installed once per
 /// manifest (one hostile component, many misbehaviours).
-const FIXTURES: &[(&str, &str)] = &[
-    ("trapcrm", "fixtures/trapcrm"),
-    ("hostile", "fixtures/hostile"),
-    ("futurecrm", "fixtures/futurecrm"),
-];
+const FIXTURES: &[(&str, &str)] =
+    &[("trapcrm", "fixtures/trapcrm"), ("hostile", "fixtures/hostile"), ("futurecrm", "fixtures/futurecrm")];
 const TESTCRM_ADDR: &str = "127.0.0.1:8181";
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -52,10 +49,7 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
 }
 
 fn cargo() -> Command {
@@ -67,12 +61,7 @@ fn cargo() -> Command {
         let key = key.to_string_lossy().into_owned();
         if key.starts_with("CARGO_PKG_")
             || key.starts_with("CARGO_MANIFEST_")
-            || [
-                "CARGO_CRATE_NAME",
-                "CARGO_BIN_NAME",
-                "CARGO_PRIMARY_PACKAGE",
-            ]
-            .contains(&key.as_str())
+            || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE"].contains(&key.as_str())
         {
             cmd.env_remove(key);
         }
@@ -82,20 +71,11 @@ fn cargo() -> Command {
 
 fn status(cmd: &mut Command) -> Result {
     // Program and arguments only: the environment may hold secrets.
-    let args: Vec<String> = cmd
-        .get_args()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
     let shown = format!("{} {}", cmd.get_program().to_string_lossy(), args.join(" "));
     eprintln!("xtask: running {shown}");
-    let st = cmd
-        .status()
-        .map_err(|e| format!("cannot run {shown}: {e}"))?;
-    if st.success() {
-        Ok(())
-    } else {
-        Err(format!("{shown} failed ({st})"))
-    }
+    let st = cmd.status().map_err(|e| format!("cannot run {shown}: {e}"))?;
+    if st.success() { Ok(()) } else { Err(format!("{shown} failed ({st})")) }
 }
 
 fn ensure_wasm_target() -> Result {
@@ -103,10 +83,7 @@ fn ensure_wasm_target() -> Result {
         .args(["target", "list", "--installed"])
         .output()
         .map_err(|e| format!("rustup is needed to add the {WASM_TARGET} target: {e}"))?;
-    if String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .any(|l| l.trim() == WASM_TARGET)
-    {
+    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) {
         return Ok(());
     }
     status(Command::new("rustup").args(["target", "add", WASM_TARGET]))
@@ -131,24 +108,15 @@ fn build_adapters() -> Result<PathBuf> {
     for dir in [&bundled_dir, &fixtures_dir] {
         fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let crate_dirs = BUNDLED
-        .iter()
-        .map(|n| (*n, *n, &bundled_dir))
-        .chain(FIXTURES.iter().map(|(n, d)| (*n, *d, &fixtures_dir)));
+    let crate_dirs =
+        BUNDLED.iter().map(|n| (*n, *n, &bundled_dir)).chain(FIXTURES.iter().map(|(n, d)| (*n, *d, &fixtures_dir)));
     for (name, crate_dir, out) in crate_dirs {
         for (platform, manifest) in manifests(&root.join("adapters").join(crate_dir), name)? {
-            copy(
-                &built.join(format!("{name}.wasm")),
-                &out.join(format!("{platform}.wasm")),
-            )?;
+            copy(&built.join(format!("{name}.wasm")), &out.join(format!("{platform}.wasm")))?;
             copy(&manifest, &out.join(format!("{platform}.toml")))?;
         }
     }
-    eprintln!(
-        "xtask: adapters ready in {} (fixtures in {})",
-        bundled_dir.display(),
-        fixtures_dir.display()
-    );
+    eprintln!("xtask: adapters ready in {} (fixtures in {})", bundled_dir.display(), fixtures_dir.display());
     Ok(bundled_dir)
 }
 
@@ -156,14 +124,12 @@ fn build_adapters() -> Result<PathBuf> {
 /// the crate's own name, `<platform>.toml` under that platform.
 fn manifests(crate_dir: &Path, name: &str) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
-    let entries =
-        fs::read_dir(crate_dir).map_err(|e| format!("cannot read {}: {e}", crate_dir.display()))?;
+    let entries = fs::read_dir(crate_dir).map_err(|e| format!("cannot read {}: {e}", crate_dir.display()))?;
     for entry in entries.filter_map(|e| e.ok()) {
         let path = entry.path();
-        let (Some(stem), Some("toml")) = (
-            path.file_stem().and_then(|s| s.to_str()),
-            path.extension().and_then(|s| s.to_str()),
-        ) else {
+        let (Some(stem), Some("toml")) =
+            (path.file_stem().and_then(|s| s.to_str()), path.extension().and_then(|s| s.to_str()))
+        else {
             continue;
         };
         match stem {
@@ -180,18 +146,13 @@ fn manifests(crate_dir: &Path, name: &str) -> Result<Vec<(String, PathBuf)>> {
 
 /// In CI the lock files must be up to date: `--locked` fails the run otherwise.
 fn locked() -> &'static [&'static str] {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        &["--locked"]
-    } else {
-        &[]
-    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") { &["--locked"] } else { &[] }
 }
 
 fn copy(from: &Path, to: &Path) -> Result {
     // Write to a temporary name and rename, so a watching server never sees half a file.
     let tmp = to.with_extension("partial");
-    fs::copy(from, &tmp)
-        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), tmp.display()))?;
+    fs::copy(from, &tmp).map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), tmp.display()))?;
     fs::rename(&tmp, to).map_err(|e| format!("cannot rename {}: {e}", tmp.display()))
 }
 
@@ -207,9 +168,8 @@ fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = (chunk[0] as u32) << 16
-            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
-            | *chunk.get(2).unwrap_or(&0) as u32;
+        let n =
+            (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -226,23 +186,13 @@ fn dev_secrets(data: &Path) -> Result<Vec<(String, String)>> {
     let file = data.join("dev-secrets.env");
     if !file.exists() {
         fs::create_dir_all(data).map_err(|e| e.to_string())?;
-        let secret: String = random_bytes(32)?
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let secret: String = random_bytes(32)?.iter().map(|b| format!("{b:02x}")).collect();
         let key = base64(&random_bytes(32)?);
-        fs::write(
-            &file,
-            format!("APP_SERVER_SECRET_KEY={secret}\nSWITCHBOARD_ENCRYPTION_KEY={key}\n"),
-        )
-        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+        fs::write(&file, format!("APP_SERVER_SECRET_KEY={secret}\nSWITCHBOARD_ENCRYPTION_KEY={key}\n"))
+            .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     }
     let text = fs::read_to_string(&file).map_err(|e| e.to_string())?;
-    Ok(text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect())
+    Ok(text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
 }
 
 struct KillOnDrop(Child);
@@ -257,11 +207,7 @@ impl Drop for KillOnDrop {
 fn run() -> Result {
     let root = root();
     let adapters = build_adapters()?;
-    status(
-        cargo()
-            .current_dir(&root)
-            .args(["build", "--workspace", "--bins"]),
-    )?;
+    status(cargo().current_dir(&root).args(["build", "--workspace", "--bins"]))?;
     let data = root.join("data");
     let secrets = dev_secrets(&data)?;
     let _crm = KillOnDrop(
@@ -282,61 +228,36 @@ fn run() -> Result {
         .env("SWITCHBOARD_BIND", &bind)
         .env("SWITCHBOARD_DATA_DIR", &data)
         .env("SWITCHBOARD_ADAPTERS_DIR", &adapters)
-        .env(
-            "SWITCHBOARD_UPSTREAM_OVERRIDES",
-            format!("https://api.testcrm.example=http://{TESTCRM_ADDR}"),
-        );
+        .env("SWITCHBOARD_UPSTREAM_OVERRIDES", format!("https://api.testcrm.example=http://{TESTCRM_ADDR}"));
     status(&mut host)
 }
 
 fn bench() -> Result {
     let root = root();
     let adapters = build_adapters()?;
-    status(
-        cargo()
-            .current_dir(&root)
-            .args(["build", "--release", "--workspace", "--bins"]),
-    )?;
+    status(cargo().current_dir(&root).args(["build", "--release", "--workspace", "--bins"]))?;
     status(Command::new(root.join("target/release/switchboard-bench")).arg(adapters))
 }
 
 fn test(args: &[String]) -> Result {
     build_adapters()?;
-    status(
-        cargo()
-            .current_dir(root())
-            .args(["test", "--workspace"])
-            .args(args),
-    )
+    status(cargo().current_dir(root()).args(["test", "--workspace"]).args(args))
 }
 
 fn ci() -> Result {
     let root = root();
     build_adapters()?;
-    status(
-        cargo()
-            .current_dir(&root)
-            .args(["fmt", "--all", "--", "--check"]),
-    )?;
-    status(
-        cargo()
-            .current_dir(root.join("adapters"))
-            .args(["fmt", "--all", "--", "--check"]),
-    )?;
-    status(
-        cargo()
-            .current_dir(root.join("adapters"))
-            .env("CARGO_TARGET_DIR", root.join("target/wasm"))
-            .args([
-                "clippy",
-                "--release",
-                "--locked",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ]),
-    )?;
+    status(cargo().current_dir(&root).args(["fmt", "--all", "--", "--check"]))?;
+    status(cargo().current_dir(root.join("adapters")).args(["fmt", "--all", "--", "--check"]))?;
+    status(cargo().current_dir(root.join("adapters")).env("CARGO_TARGET_DIR", root.join("target/wasm")).args([
+        "clippy",
+        "--release",
+        "--locked",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     status(cargo().current_dir(&root).args([
         "clippy",
         "--workspace",
@@ -346,12 +267,10 @@ fn ci() -> Result {
         "-D",
         "warnings",
     ]))?;
-    let pg =
-        std::env::var("SWITCHBOARD_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
-    status(
-        cargo()
-            .current_dir(&root)
-            .env("SWITCHBOARD_TEST_POSTGRES_URL", pg)
-            .args(["test", "--workspace", "--locked"]),
-    )
+    let pg = std::env::var("SWITCHBOARD_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
+    status(cargo().current_dir(&root).env("SWITCHBOARD_TEST_POSTGRES_URL", pg).args([
+        "test",
+        "--workspace",
+        "--locked",
+    ]))
 }

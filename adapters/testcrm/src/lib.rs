@@ -27,11 +27,7 @@ impl Adapter for TestCrm {
     fn get_user_info(_ctx: CallContext) -> Result<UserInfo, CrmError> {
         switchboard_sdk::log::install_panic_hook();
         let me: Data<Me> = Request::get(format!("{BASE}/v1/me")).send_json()?;
-        Ok(UserInfo {
-            id: me.data.id,
-            name: me.data.name,
-            hostname: None,
-        })
+        Ok(UserInfo { id: me.data.id, name: me.data.name, hostname: None })
     }
 
     fn find_contact(
@@ -42,9 +38,8 @@ impl Adapter for TestCrm {
         switchboard_sdk::log::install_panic_hook();
         let mut found: Vec<Contact> = Vec::new();
         for variant in phone::search_variants(&phone_number, &overriding_formats) {
-            let page: Page<WireContact> = Request::get(format!("{BASE}/v1/contacts"))
-                .query("phone", &variant)
-                .send_json()?;
+            let page: Page<WireContact> =
+                Request::get(format!("{BASE}/v1/contacts")).query("phone", &variant).send_json()?;
             for c in page.data {
                 if !found.iter().any(|f| f.id == c.id) {
                     found.push(c.into());
@@ -61,34 +56,27 @@ impl Adapter for TestCrm {
             phone: &contact.phone_number,
             r#type: contact.contact_type.as_deref().unwrap_or("person"),
         };
-        let created: Data<WireContact> = Request::post(format!("{BASE}/v1/contacts"))
-            .json(&body)?
-            .send_json()?;
+        let created: Data<WireContact> = Request::post(format!("{BASE}/v1/contacts")).json(&body)?.send_json()?;
         Ok(created.data.into())
     }
 
     fn create_call_log(_ctx: CallContext, log: CallLogInput) -> Result<String, CrmError> {
         switchboard_sdk::log::install_panic_hook();
         let body = NewActivity::from_call(&log);
-        let created: Data<Activity> = Request::post(format!("{BASE}/v1/activities"))
-            .json(&body)?
-            .send_json()?;
+        let created: Data<Activity> = Request::post(format!("{BASE}/v1/activities")).json(&body)?.send_json()?;
         Ok(created.data.id)
     }
 
     fn update_call_log(_ctx: CallContext, update: CallLogUpdate) -> Result<(), CrmError> {
         switchboard_sdk::log::install_panic_hook();
         let body = ActivityPatch::from_update(&update);
-        Request::patch(format!("{BASE}/v1/activities/{}", update.log_id))
-            .json(&body)?
-            .send()?;
+        Request::patch(format!("{BASE}/v1/activities/{}", update.log_id)).json(&body)?.send()?;
         Ok(())
     }
 
     fn get_call_log(_ctx: CallContext, log_id: String) -> Result<CallLog, CrmError> {
         switchboard_sdk::log::install_panic_hook();
-        let a: Data<Activity> =
-            Request::get(format!("{BASE}/v1/activities/{log_id}")).send_json()?;
+        let a: Data<Activity> = Request::get(format!("{BASE}/v1/activities/{log_id}")).send_json()?;
         Ok(CallLog {
             log_id: a.data.id,
             subject: a.data.subject,
@@ -101,22 +89,14 @@ impl Adapter for TestCrm {
     fn create_message_log(_ctx: CallContext, log: MessageLogInput) -> Result<String, CrmError> {
         switchboard_sdk::log::install_panic_hook();
         let body = NewActivity::from_message(&log);
-        let created: Data<Activity> = Request::post(format!("{BASE}/v1/activities"))
-            .json(&body)?
-            .send_json()?;
+        let created: Data<Activity> = Request::post(format!("{BASE}/v1/activities")).json(&body)?.send_json()?;
         Ok(created.data.id)
     }
 
-    fn update_message_log(
-        _ctx: CallContext,
-        log_id: String,
-        log: MessageLogInput,
-    ) -> Result<(), CrmError> {
+    fn update_message_log(_ctx: CallContext, log_id: String, log: MessageLogInput) -> Result<(), CrmError> {
         switchboard_sdk::log::install_panic_hook();
         Request::post(format!("{BASE}/v1/activities/{log_id}/append"))
-            .json(&Append {
-                text: message_line(&log.message),
-            })?
+            .json(&Append { text: message_line(&log.message) })?
             .send()?;
         Ok(())
     }

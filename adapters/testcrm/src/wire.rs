@@ -74,10 +74,7 @@ fn direction(d: Direction) -> &'static str {
 }
 
 pub fn message_line(m: &Message) -> String {
-    format!(
-        "[{}] {} {}: {}",
-        m.creation_time, m.message_type, m.from_number, m.subject
-    )
+    format!("[{}] {} {}: {}", m.creation_time, m.message_type, m.from_number, m.subject)
 }
 
 impl NewActivity {

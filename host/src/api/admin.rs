@@ -40,10 +40,7 @@ impl FromRequestParts<AppState> for Admin {
         if same_secret(given.trim().as_bytes(), expected) {
             Ok(Admin)
         } else {
-            Err(ApiError::unauthorized(
-                code::ADMIN_UNAUTHORIZED,
-                "send `Authorization: Bearer <admin token>`",
-            ))
+            Err(ApiError::unauthorized(code::ADMIN_UNAUTHORIZED, "send `Authorization: Bearer <admin token>`"))
         }
     }
 }
@@ -59,23 +56,13 @@ pub async fn adapters(_: Admin, State(state): State<AppState>) -> Json<Value> {
 
 /// `POST /admin/reload`
 pub async fn reload(_: Admin, State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let report = state
-        .runtime
-        .reload()
-        .await
-        .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+    let report = state.runtime.reload().await.map_err(|e| ApiError::internal(format!("{e:#}")))?;
     Ok(Json(json!(report)))
 }
 
 /// `GET /metrics`, Prometheus text format.
 pub async fn metrics(_: Admin, State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.encode(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.encode())
 }
 
 #[cfg(test)]

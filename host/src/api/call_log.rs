@@ -75,10 +75,7 @@ pub fn rfc3339(v: Option<&Value>) -> Option<String> {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => {
             let ms = n.as_u64()?;
-            Some(
-                humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms))
-                    .to_string(),
-            )
+            Some(humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string())
         }
         _ => None,
     }
@@ -98,15 +95,9 @@ pub async fn create(
     JsonBody(body): JsonBody<CreateBody>,
 ) -> ApiResult<Json<Value>> {
     let info = body.log_info.ok_or_else(|| ApiError::missing("logInfo"))?;
-    let session_id = info
-        .session_id
-        .clone()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::missing("logInfo.sessionId"))?;
-    let contact_id = body
-        .contact_id
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| ApiError::missing("contactId"))?;
+    let session_id =
+        info.session_id.clone().filter(|s| !s.is_empty()).ok_or_else(|| ApiError::missing("logInfo.sessionId"))?;
+    let contact_id = body.contact_id.filter(|c| !c.is_empty()).ok_or_else(|| ApiError::missing("contactId"))?;
     let input = CallLogInput {
         session_id: session_id.clone(),
         contact_id: contact_id.clone(),
@@ -128,11 +119,7 @@ pub async fn create(
     // Reserve → call the CRM → record, as one task that finishes even if the
     // client goes away, so the reservation is never left behind.
     let work = async move {
-        match state
-            .store
-            .reserve_call_log(&user_id, &session_id, &contact_id)
-            .await?
-        {
+        match state.store.reserve_call_log(&user_id, &session_id, &contact_id).await? {
             Reservation::Reserved => {}
             Reservation::Pending => {
                 return Err(ApiError::unsuccessful(
@@ -142,11 +129,8 @@ pub async fn create(
                 .retryable());
             }
             Reservation::Logged(log_id) => {
-                return Err(ApiError::unsuccessful(
-                    code::CALL_LOG_EXISTS,
-                    "This call has already been logged.",
-                )
-                .with("logId", json!(log_id)));
+                return Err(ApiError::unsuccessful(code::CALL_LOG_EXISTS, "This call has already been logged.")
+                    .with("logId", json!(log_id)));
             }
         }
         let created = crm
@@ -156,10 +140,7 @@ pub async fn create(
             .await;
         match created {
             Ok(log_id) => {
-                state
-                    .store
-                    .complete_call_log(&user_id, &session_id, &log_id)
-                    .await?;
+                state.store.complete_call_log(&user_id, &session_id, &log_id).await?;
                 Ok(log_id)
             }
             Err(e) => {
@@ -168,9 +149,8 @@ pub async fn create(
             }
         }
     };
-    let log_id = request_id::spawn(work)
-        .await
-        .map_err(|e| ApiError::internal(format!("call-log task failed: {e}")))??;
+    let log_id =
+        request_id::spawn(work).await.map_err(|e| ApiError::internal(format!("call-log task failed: {e}")))??;
     Ok(Json(json!({
         "successful": true,
         "logId": log_id,
@@ -209,11 +189,7 @@ pub async fn get(
         ));
     }
     let details = q.require_details.unwrap_or(false);
-    let crm = if details {
-        Some(Connection::open(&state, &session)?)
-    } else {
-        None
-    };
+    let crm = if details { Some(Connection::open(&state, &session)?) } else { None };
     let mut logs = Vec::with_capacity(ids.len());
     for session_id in ids {
         let mapping = state.store.call_log(&session.user.id, &session_id).await?;
@@ -280,17 +256,11 @@ pub async fn update(
     Extension(session): Extension<Session>,
     JsonBody(body): JsonBody<UpdateBody>,
 ) -> ApiResult<Json<Value>> {
-    let session_id = body
-        .session_id
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::missing("sessionId"))?;
+    let session_id = body.session_id.filter(|s| !s.is_empty()).ok_or_else(|| ApiError::missing("sessionId"))?;
     let mapping = state.store.call_log(&session.user.id, &session_id).await?;
     let log_id = match mapping {
         None => {
-            return Err(ApiError::unsuccessful(
-                code::CALL_LOG_NOT_FOUND,
-                "This call has not been logged yet.",
-            ));
+            return Err(ApiError::unsuccessful(code::CALL_LOG_NOT_FOUND, "This call has not been logged yet."));
         }
         Some(m) if m.pending => {
             return Err(ApiError::unsuccessful(
@@ -333,14 +303,8 @@ mod tests {
 
     #[test]
     fn start_times_become_rfc3339() {
-        assert_eq!(
-            rfc3339(Some(&json!(0))).as_deref(),
-            Some("1970-01-01T00:00:00.000Z")
-        );
-        assert_eq!(
-            rfc3339(Some(&json!("2024-05-01T10:00:00Z"))).as_deref(),
-            Some("2024-05-01T10:00:00Z")
-        );
+        assert_eq!(rfc3339(Some(&json!(0))).as_deref(), Some("1970-01-01T00:00:00.000Z"));
+        assert_eq!(rfc3339(Some(&json!("2024-05-01T10:00:00Z"))).as_deref(), Some("2024-05-01T10:00:00Z"));
         assert_eq!(rfc3339(Some(&json!(true))), None);
     }
 }

@@ -23,17 +23,8 @@ impl Connection {
     pub fn open(state: &AppState, session: &Session) -> ApiResult<Connection> {
         let credential = session.credential()?.clone();
         let adapter = adapter_for(state, &session.user.platform)?;
-        let ctx = call_context(
-            &request_id::current(),
-            &session.user.crm_user_id,
-            &session.user.hostname,
-        );
-        Ok(Connection {
-            state: state.clone(),
-            adapter,
-            credential,
-            ctx,
-        })
+        let ctx = call_context(&request_id::current(), &session.user.crm_user_id, &session.user.hostname);
+        Ok(Connection { state: state.clone(), adapter, credential, ctx })
     }
 
     /// Calls one adapter operation; `f` receives the call context, the export
@@ -41,19 +32,14 @@ impl Connection {
     pub async fn call<T, F>(&self, operation: &'static str, f: F) -> Result<T, InvokeError>
     where
         T: Send + crate::runtime::invoke::OutputSize,
-        F: for<'a> FnOnce(CallContext, &'a Crm, &'a mut Store<HostState>) -> CallFuture<'a, T>
-            + Send,
+        F: for<'a> FnOnce(CallContext, &'a Crm, &'a mut Store<HostState>) -> CallFuture<'a, T> + Send,
     {
         let ctx = self.ctx.clone();
         self.state
             .runtime
-            .call(
-                &self.adapter,
-                operation,
-                &self.ctx.request_id,
-                Some(self.credential.expose()),
-                move |crm, store| f(ctx, crm, store),
-            )
+            .call(&self.adapter, operation, &self.ctx.request_id, Some(self.credential.expose()), move |crm, store| {
+                f(ctx, crm, store)
+            })
             .await
     }
 }

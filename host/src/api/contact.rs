@@ -44,15 +44,9 @@ pub fn contact_json(c: &Contact) -> Value {
 }
 
 fn phone_param(value: Option<String>, name: &str) -> ApiResult<String> {
-    let phone = value
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| ApiError::missing(name))?;
+    let phone = value.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).ok_or_else(|| ApiError::missing(name))?;
     if phone.len() > MAX_PHONE_LEN {
-        return Err(ApiError::bad_request(
-            code::INVALID_PARAMETER,
-            format!("`{name}` is too long"),
-        ));
+        return Err(ApiError::bad_request(code::INVALID_PARAMETER, format!("`{name}` is too long")));
     }
     Ok(phone)
 }
@@ -79,8 +73,10 @@ pub async fn find(
         })
         .await?;
     if contacts.is_empty() {
-        return Err(ApiError::unsuccessful(code::CONTACT_NOT_FOUND, format!("No contact found for {phone}."))
-            .with("contact", json!([{"id": "createNewContact", "name": "Create new contact...", "isNewContact": true}])));
+        return Err(ApiError::unsuccessful(code::CONTACT_NOT_FOUND, format!("No contact found for {phone}.")).with(
+            "contact",
+            json!([{"id": "createNewContact", "name": "Create new contact...", "isNewContact": true}]),
+        ));
     }
     Ok(Json(json!({
         "successful": true,
@@ -112,16 +108,11 @@ pub async fn create(
         phone_number: phone,
         name,
         contact_type: body.new_contact_type.filter(|t| !t.is_empty()),
-        additional_submission_json: body
-            .additional_submission
-            .filter(Value::is_object)
-            .map(|v| v.to_string()),
+        additional_submission_json: body.additional_submission.filter(Value::is_object).map(|v| v.to_string()),
     };
     let crm = Connection::open(&state, &session)?;
     let contact = crm
-        .call("create-contact", move |ctx, a, s| {
-            Box::pin(async move { a.call_create_contact(s, &ctx, &new).await })
-        })
+        .call("create-contact", move |ctx, a, s| Box::pin(async move { a.call_create_contact(s, &ctx, &new).await }))
         .await?;
     Ok(Json(json!({
         "successful": true,

@@ -28,20 +28,15 @@ fn json_rejection(r: JsonRejection) -> ApiError {
             code::INVALID_JSON,
             "send the body as JSON with `Content-Type: application/json`",
         ),
-        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
-            code::INVALID_JSON,
-            format!("the body is not valid JSON: {}", source_text(e)),
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::bad_request(code::INVALID_JSON, format!("the body is not valid JSON: {}", source_text(e)))
+        }
+        JsonRejection::JsonDataError(e) => ApiError::bad_request(code::INVALID_PARAMETER, source_text(e)),
+        JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            code::BODY_TOO_LARGE,
+            "the request body is larger than this server accepts",
         ),
-        JsonRejection::JsonDataError(e) => {
-            ApiError::bad_request(code::INVALID_PARAMETER, source_text(e))
-        }
-        JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                code::BODY_TOO_LARGE,
-                "the request body is larger than this server accepts",
-            )
-        }
         _ => ApiError::new(r.status(), code::INVALID_JSON, r.body_text()),
     }
 }
@@ -65,14 +60,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(QueryParams(v)),
-            Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::bad_request(
-                code::INVALID_PARAMETER,
-                source_text(&e),
-            )),
-            Err(r) => Err(ApiError::bad_request(
-                code::INVALID_PARAMETER,
-                r.body_text(),
-            )),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                Err(ApiError::bad_request(code::INVALID_PARAMETER, source_text(&e)))
+            }
+            Err(r) => Err(ApiError::bad_request(code::INVALID_PARAMETER, r.body_text())),
         }
     }
 }
@@ -88,9 +79,7 @@ pub mod string_or_number {
             Some(Value::String(s)) => Some(s),
             Some(Value::Number(n)) => Some(n.to_string()),
             Some(other) => {
-                return Err(serde::de::Error::custom(format!(
-                    "expected a string or number, got {other}"
-                )));
+                return Err(serde::de::Error::custom(format!("expected a string or number, got {other}")));
             }
         })
     }

@@ -30,14 +30,8 @@ pub async fn api_key_login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ApiKeyLogin>,
 ) -> ApiResult<Json<Value>> {
-    let platform = body
-        .platform
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| ApiError::missing("platform"))?;
-    let api_key = body
-        .api_key
-        .filter(|k| !k.trim().is_empty())
-        .ok_or_else(|| ApiError::missing("apiKey"))?;
+    let platform = body.platform.filter(|p| !p.is_empty()).ok_or_else(|| ApiError::missing("platform"))?;
+    let api_key = body.api_key.filter(|k| !k.trim().is_empty()).ok_or_else(|| ApiError::missing("apiKey"))?;
     let adapter = adapter_for(&state, &platform)?;
     if !matches!(adapter.manifest.auth, AuthSpec::ApiKey { .. }) {
         return Err(ApiError::bad_request(
@@ -50,21 +44,14 @@ pub async fn api_key_login(
     let ctx = call_context(&rid, "", &hostname);
     let info = state
         .runtime
-        .call(
-            &adapter,
-            "get-user-info",
-            &rid,
-            Some(api_key.trim()),
-            move |a, s| Box::pin(async move { a.call_get_user_info(s, &ctx).await }),
-        )
+        .call(&adapter, "get-user-info", &rid, Some(api_key.trim()), move |a, s| {
+            Box::pin(async move { a.call_get_user_info(s, &ctx).await })
+        })
         .await
         .map_err(|e| match e {
             InvokeError::Crm(crate::runtime::CrmError::Unauthorized(_)) => ApiError::bad_request(
                 code::INVALID_API_KEY,
-                format!(
-                    "{} did not accept this API key",
-                    adapter.manifest.display_name
-                ),
+                format!("{} did not accept this API key", adapter.manifest.display_name),
             ),
             other => other.into(),
         })?;
@@ -94,11 +81,7 @@ pub async fn unauthorize(
     Extension(session): Extension<Session>,
 ) -> ApiResult<Json<Value>> {
     let crm = Connection::open(&state, &session)?;
-    let revoked = crm
-        .call("unauthorize", |ctx, a, s| {
-            Box::pin(async move { a.call_unauthorize(s, &ctx).await })
-        })
-        .await;
+    let revoked = crm.call("unauthorize", |ctx, a, s| Box::pin(async move { a.call_unauthorize(s, &ctx).await })).await;
     if let Err(e) = &revoked {
         tracing::warn!(user = %session.user.id, error = %e, "the CRM could not revoke the connection; forgetting it anyway");
     }
@@ -115,10 +98,7 @@ pub async fn auth_validation(
     Extension(session): Extension<Session>,
 ) -> ApiResult<Json<Value>> {
     let crm = Connection::open(&state, &session)?;
-    crm.call("get-user-info", |ctx, a, s| {
-        Box::pin(async move { a.call_get_user_info(s, &ctx).await })
-    })
-    .await?;
+    crm.call("get-user-info", |ctx, a, s| Box::pin(async move { a.call_get_user_info(s, &ctx).await })).await?;
     Ok(Json(json!({
         "successful": true,
         "returnMessage": {"message": "Connection is valid.", "messageType": "success", "ttl": 1000},

@@ -62,22 +62,14 @@ pub async fn create(
     JsonBody(body): JsonBody<Body>,
 ) -> ApiResult<Json<Value>> {
     let info = body.log_info.ok_or_else(|| ApiError::missing("logInfo"))?;
-    let contact_id = body
-        .contact_id
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| ApiError::missing("contactId"))?;
-    let raw = info
-        .messages
-        .ok_or_else(|| ApiError::missing("logInfo.messages"))?;
+    let contact_id = body.contact_id.filter(|c| !c.is_empty()).ok_or_else(|| ApiError::missing("contactId"))?;
+    let raw = info.messages.ok_or_else(|| ApiError::missing("logInfo.messages"))?;
     let mut messages = Vec::with_capacity(raw.len());
     for (i, m) in raw.into_iter().enumerate() {
         let id =
-            m.id.filter(|s| !s.is_empty())
-                .ok_or_else(|| ApiError::missing(&format!("logInfo.messages[{i}].id")))?;
-        let conversation_id = m
-            .conversation_id
-            .or_else(|| info.conversation_id.clone())
-            .unwrap_or_else(|| format!("message-{id}"));
+            m.id.filter(|s| !s.is_empty()).ok_or_else(|| ApiError::missing(&format!("logInfo.messages[{i}].id")))?;
+        let conversation_id =
+            m.conversation_id.or_else(|| info.conversation_id.clone()).unwrap_or_else(|| format!("message-{id}"));
         messages.push(Message {
             id,
             conversation_id,
@@ -93,23 +85,15 @@ pub async fn create(
 
     let crm = Connection::open(&state, &session)?;
     let user_id = session.user.id.clone();
-    let additional = body
-        .additional_submission
-        .filter(Value::is_object)
-        .map(|v| v.to_string());
+    let additional = body.additional_submission.filter(Value::is_object).map(|v| v.to_string());
     let (contact_type, contact_name) = (body.contact_type, body.contact_name);
     let work = async move {
         let mut log_ids: Vec<String> = Vec::new();
         for message in messages {
-            if !state
-                .store
-                .reserve_message(&user_id, &message.id, &message.conversation_id)
-                .await?
-            {
+            if !state.store.reserve_message(&user_id, &message.id, &message.conversation_id).await? {
                 continue; // logged before
             }
-            let (message_id, conversation_id) =
-                (message.id.clone(), message.conversation_id.clone());
+            let (message_id, conversation_id) = (message.id.clone(), message.conversation_id.clone());
             let input = MessageLogInput {
                 contact_id: contact_id.clone(),
                 contact_type: contact_type.clone(),
@@ -117,32 +101,20 @@ pub async fn create(
                 message,
                 additional_submission_json: additional.clone(),
             };
-            let outcome = match state
-                .store
-                .reserve_conversation(&user_id, &conversation_id)
-                .await?
-            {
+            let outcome = match state.store.reserve_conversation(&user_id, &conversation_id).await? {
                 Reservation::Reserved => {
                     let created = crm
                         .call("create-message-log", move |ctx, a, s| {
-                            Box::pin(
-                                async move { a.call_create_message_log(s, &ctx, &input).await },
-                            )
+                            Box::pin(async move { a.call_create_message_log(s, &ctx, &input).await })
                         })
                         .await;
                     match created {
                         Ok(id) => {
-                            state
-                                .store
-                                .complete_conversation(&user_id, &conversation_id, &id)
-                                .await?;
+                            state.store.complete_conversation(&user_id, &conversation_id, &id).await?;
                             Ok(id)
                         }
                         Err(e) => {
-                            state
-                                .store
-                                .release_conversation(&user_id, &conversation_id)
-                                .await?;
+                            state.store.release_conversation(&user_id, &conversation_id).await?;
                             Err(ApiError::from(e))
                         }
                     }
@@ -150,9 +122,7 @@ pub async fn create(
                 Reservation::Logged(id) => {
                     let log_id = id.clone();
                     crm.call("update-message-log", move |ctx, a, s| {
-                        Box::pin(async move {
-                            a.call_update_message_log(s, &ctx, &log_id, &input).await
-                        })
+                        Box::pin(async move { a.call_update_message_log(s, &ctx, &log_id, &input).await })
                     })
                     .await
                     .map(|()| id)
@@ -166,10 +136,7 @@ pub async fn create(
             };
             match outcome {
                 Ok(log_id) => {
-                    state
-                        .store
-                        .complete_message(&user_id, &message_id, &log_id)
-                        .await?;
+                    state.store.complete_message(&user_id, &message_id, &log_id).await?;
                     if !log_ids.contains(&log_id) {
                         log_ids.push(log_id);
                     }
@@ -183,14 +150,9 @@ pub async fn create(
         }
         Ok(log_ids)
     };
-    let log_ids = request_id::spawn(work)
-        .await
-        .map_err(|e| ApiError::internal(format!("message-log task failed: {e}")))??;
-    let message = if log_ids.is_empty() {
-        "Messages were already logged."
-    } else {
-        "Messages logged."
-    };
+    let log_ids =
+        request_id::spawn(work).await.map_err(|e| ApiError::internal(format!("message-log task failed: {e}")))??;
+    let message = if log_ids.is_empty() { "Messages were already logged." } else { "Messages logged." };
     Ok(Json(json!({
         "successful": true,
         "logIds": log_ids,

@@ -23,18 +23,10 @@ pub struct PlatformQuery {
 
 pub(super) fn adapter_for(state: &AppState, platform: &str) -> ApiResult<Arc<LoadedAdapter>> {
     state.runtime.adapter(platform).ok_or_else(|| {
-        let known: Vec<String> = state
-            .runtime
-            .adapters()
-            .iter()
-            .map(|a| a.manifest.platform.clone())
-            .collect();
+        let known: Vec<String> = state.runtime.adapters().iter().map(|a| a.manifest.platform.clone()).collect();
         ApiError::bad_request(
             code::UNKNOWN_PLATFORM,
-            format!(
-                "no adapter serves platform {platform:?}; this server serves: {}",
-                known.join(", ")
-            ),
+            format!("no adapter serves platform {platform:?}; this server serves: {}", known.join(", ")),
         )
     })
 }
@@ -44,10 +36,7 @@ pub async fn implemented_interfaces(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<PlatformQuery>,
 ) -> ApiResult<Json<Value>> {
-    let platform = q
-        .platform
-        .filter(|p| !p.is_empty())
-        .ok_or_else(|| ApiError::missing("platform"))?;
+    let platform = q.platform.filter(|p| !p.is_empty()).ok_or_else(|| ApiError::missing("platform"))?;
     let adapter = adapter_for(&state, &platform)?;
     let oauth = matches!(adapter.manifest.auth, AuthSpec::Oauth { .. });
     // Every switchboard:crm@0.1.0 adapter exports all the operations below;
@@ -99,34 +88,18 @@ pub async fn crm_manifest(
             .config
             .default_platform
             .clone()
-            .or_else(|| {
-                state
-                    .runtime
-                    .adapters()
-                    .first()
-                    .map(|a| a.manifest.platform.clone())
-            })
-            .ok_or_else(|| {
-                ApiError::bad_request(code::UNKNOWN_PLATFORM, "no adapters are loaded")
-            })?,
+            .or_else(|| state.runtime.adapters().first().map(|a| a.manifest.platform.clone()))
+            .ok_or_else(|| ApiError::bad_request(code::UNKNOWN_PLATFORM, "no adapters are loaded"))?,
     };
     let adapter = adapter_for(&state, &platform)?;
     let m = &adapter.manifest;
     let auth = match &m.auth {
         AuthSpec::ApiKey { .. } => json!({"type": "apiKey"}),
-        AuthSpec::Oauth {
-            authorize_url,
-            scopes,
-            ..
-        } => {
+        AuthSpec::Oauth { authorize_url, scopes, .. } => {
             json!({"type": "oauth", "oauth": {"authUrl": authorize_url, "scope": scopes.join(" ")}})
         }
     };
-    let contact_types: Vec<Value> = m
-        .contact_types
-        .iter()
-        .map(|t| json!({"display": t, "value": t}))
-        .collect();
+    let contact_types: Vec<Value> = m.contact_types.iter().map(|t| json!({"display": t, "value": t})).collect();
     Ok(Json(json!({
         "version": m.version,
         "platforms": {

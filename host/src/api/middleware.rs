@@ -14,11 +14,8 @@ use tracing::Instrument;
 
 pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let id = request_id::from_header(request.headers().get(request_id::HEADER));
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
+    let route =
+        request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let method = request.method().to_string();
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %request.uri().path());
     let context = RequestContext::new(id.clone());
@@ -34,34 +31,17 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     };
     let mut response = request_id::scope(context.clone(), served.instrument(span)).await;
 
-    let labels = RouteLabels {
-        route,
-        method,
-        status: response.status().as_u16().to_string(),
-    };
-    state
-        .metrics
-        .http_latency
-        .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
+    let labels = RouteLabels { route, method, status: response.status().as_u16().to_string() };
+    state.metrics.http_latency.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
     state.metrics.http_requests.get_or_create(&labels).inc();
     if let Some(ErrorCode(code)) = response.extensions().get::<ErrorCode>() {
-        state
-            .metrics
-            .errors
-            .get_or_create(&CodeLabels {
-                code: (*code).to_owned(),
-            })
-            .inc();
+        state.metrics.errors.get_or_create(&CodeLabels { code: (*code).to_owned() }).inc();
     }
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
         headers.insert(request_id::HEADER, v);
     }
-    if let Some(v) = context
-        .adapter()
-        .and_then(|a| HeaderValue::from_str(&a).ok())
-    {
+    if let Some(v) = context.adapter().and_then(|a| HeaderValue::from_str(&a).ok()) {
         headers.insert(ADAPTER_HEADER, v);
     }
     response

@@ -47,13 +47,7 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(config: Config, store: Store, runtime: Arc<Runtime>, metrics: Arc<Metrics>) -> Self {
         let jwt = JwtKeys::new(&config.app_server_secret_key);
-        AppState(Arc::new(Inner {
-            config,
-            store,
-            runtime,
-            jwt,
-            metrics,
-        }))
+        AppState(Arc::new(Inner { config, store, runtime, jwt, metrics }))
     }
 }
 
@@ -63,22 +57,11 @@ pub fn router(state: AppState) -> Router {
         .route("/unAuthorize", post(login::unauthorize))
         .route("/authValidation", get(login::auth_validation))
         .route("/hostname", get(meta::hostname))
-        .route(
-            "/user/settings",
-            get(settings::get_settings).post(settings::post_settings),
-        )
+        .route("/user/settings", get(settings::get_settings).post(settings::post_settings))
         .route("/contact", get(contact::find).post(contact::create))
-        .route(
-            "/callLog",
-            get(call_log::get)
-                .post(call_log::create)
-                .patch(call_log::update),
-        )
+        .route("/callLog", get(call_log::get).post(call_log::create).patch(call_log::update))
         .route("/messageLog", post(message_log::create))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            session::middleware,
-        ));
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), session::middleware));
 
     Router::new()
         .route("/isAlive", get(meta::is_alive))
@@ -91,9 +74,6 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(admin::metrics))
         .merge(authenticated)
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::observe,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
         .with_state(state)
 }

@@ -21,25 +21,15 @@ impl Session {
     /// The CRM credential, or 401 when the user has logged out.
     pub fn credential(&self) -> Result<&Secret, ApiError> {
         self.user.credential.as_ref().ok_or_else(|| {
-            ApiError::unauthorized(
-                code::NOT_CONNECTED,
-                "this user has disconnected the CRM: log in again",
-            )
+            ApiError::unauthorized(code::NOT_CONNECTED, "this user has disconnected the CRM: log in again")
         })
     }
 }
 
 fn token_of(req: &Request) -> Option<String> {
-    if let Some(v) = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(v) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let v = v.trim();
-        if let Some(t) = v
-            .strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
-        {
+        if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
             return Some(t.trim().to_owned());
         }
     }
@@ -65,21 +55,14 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     let user = match state.store.user(&claims.id).await {
         Ok(Some(u)) if u.platform == claims.platform => u,
         Ok(_) => {
-            return ApiError::unauthorized(
-                code::ACCOUNT_NOT_FOUND,
-                "no user matches this jwtToken: log in again",
-            )
-            .into_response();
+            return ApiError::unauthorized(code::ACCOUNT_NOT_FOUND, "no user matches this jwtToken: log in again")
+                .into_response();
         }
         Err(e) => return ApiError::from(e).into_response(),
     };
     req.extensions_mut().insert(Session { user });
     let mut response = next.run(req).await;
-    if let Some(v) = state
-        .jwt
-        .refreshed(&claims)
-        .and_then(|t| HeaderValue::from_str(&t).ok())
-    {
+    if let Some(v) = state.jwt.refreshed(&claims).and_then(|t| HeaderValue::from_str(&t).ok()) {
         response.headers_mut().insert(REFRESHED_TOKEN_HEADER, v);
     }
     response

@@ -36,15 +36,6 @@ pub async fn post_settings(
             format!("userSettings.{key} must be an object like {{\"value\": ...}}"),
         ));
     }
-    state
-        .store
-        .update_settings(
-            &session.user.id,
-            &body.user_settings,
-            &body.setting_keys_to_remove,
-        )
-        .await?;
-    Ok(Json(
-        json!({"userSettings": state.store.settings(&session.user.id).await?}),
-    ))
+    state.store.update_settings(&session.user.id, &body.user_settings, &body.setting_keys_to_remove).await?;
+    Ok(Json(json!({"userSettings": state.store.settings(&session.user.id).await?})))
 }

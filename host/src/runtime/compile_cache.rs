@@ -32,13 +32,8 @@ impl CompileCache {
 
     fn path_for(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-        engine
-            .precompile_compatibility_hash()
-            .hash(&mut engine_hash);
-        let key = Sha256::new()
-            .chain_update(wasm)
-            .chain_update(engine_hash.finish().to_le_bytes())
-            .finalize();
+        engine.precompile_compatibility_hash().hash(&mut engine_hash);
+        let key = Sha256::new().chain_update(wasm).chain_update(engine_hash.finish().to_le_bytes()).finalize();
         self.dir.join(format!("{}.cwasm", hex::encode(key)))
     }
 
@@ -73,7 +68,5 @@ impl CompileCache {
 }
 
 pub fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component> {
-    Component::new(engine, wasm)
-        .map_err(anyhow::Error::from)
-        .context("failed to compile wasm component")
+    Component::new(engine, wasm).map_err(anyhow::Error::from).context("failed to compile wasm component")
 }

@@ -42,9 +42,7 @@ pub fn build(instances: u32, max_memory: usize) -> Result<Engine> {
         }
         Err(e) => {
             tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand instance allocation");
-            Engine::new(&base_config())
-                .map_err(anyhow::Error::from)
-                .context("failed to create the wasmtime engine")?
+            Engine::new(&base_config()).map_err(anyhow::Error::from).context("failed to create the wasmtime engine")?
         }
     };
     start_epoch_ticker(&engine);

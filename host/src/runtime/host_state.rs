@@ -67,10 +67,7 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -85,17 +82,9 @@ impl http::Host for HostState {
             http::Method::Patch => reqwest::Method::PATCH,
             http::Method::Delete => reqwest::Method::DELETE,
         };
-        let req = OutboundRequest {
-            method,
-            url: request.url,
-            headers: request.headers,
-            body: request.body,
-        };
+        let req = OutboundRequest { method, url: request.url, headers: request.headers, body: request.body };
         let started = std::time::Instant::now();
-        let target = url::Url::parse(&req.url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
+        let target = url::Url::parse(&req.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
         let result = self.outbound.send(&mut self.policy, req).await;
         let status = match &result {
             Ok(r) => r.status.to_string(),
@@ -104,13 +93,10 @@ impl http::Host for HostState {
             Err(OutboundError::Transport(_)) => "transport_error".into(),
             Err(OutboundError::LimitExceeded(_)) => "limit_exceeded".into(),
         };
-        self.metrics
-            .record_outbound(&self.scope.platform, &target, &status);
+        self.metrics.record_outbound(&self.scope.platform, &target, &status);
         match &result {
             Err(OutboundError::Denied(d)) => self.violation = Some(Violation::Denied(d.clone())),
-            Err(OutboundError::LimitExceeded(d)) => {
-                self.violation = Some(Violation::Limit(d.clone()))
-            }
+            Err(OutboundError::LimitExceeded(d)) => self.violation = Some(Violation::Limit(d.clone())),
             _ => {}
         }
         match &result {
@@ -128,18 +114,12 @@ impl http::Host for HostState {
                 host = %target, error = %e, "outbound request failed"
             ),
         }
-        result
-            .map(|r| http::Response {
-                status: r.status,
-                headers: r.headers,
-                body: r.body,
-            })
-            .map_err(|e| match e {
-                OutboundError::Denied(m) => http::HttpError::Denied(m),
-                OutboundError::Timeout => http::HttpError::Timeout,
-                OutboundError::Transport(m) => http::HttpError::Transport(m),
-                OutboundError::LimitExceeded(m) => http::HttpError::LimitExceeded(m),
-            })
+        result.map(|r| http::Response { status: r.status, headers: r.headers, body: r.body }).map_err(|e| match e {
+            OutboundError::Denied(m) => http::HttpError::Denied(m),
+            OutboundError::Timeout => http::HttpError::Timeout,
+            OutboundError::Transport(m) => http::HttpError::Transport(m),
+            OutboundError::LimitExceeded(m) => http::HttpError::LimitExceeded(m),
+        })
     }
 }
 

@@ -54,17 +54,10 @@ pub enum InvokeError {
     Crm(CrmError),
     /// The host stopped or refused the adapter.
     #[error("adapter {platform} {version} {detail} (during {operation})")]
-    Contained {
-        kind: Containment,
-        platform: String,
-        version: String,
-        operation: &'static str,
-        detail: String,
-    },
+    Contained { kind: Containment, platform: String, version: String, operation: &'static str, detail: String },
 }
 
-pub type CallFuture<'a, T> =
-    Pin<Box<dyn Future<Output = wasmtime::Result<Result<T, CrmError>>> + Send + 'a>>;
+pub type CallFuture<'a, T> = Pin<Box<dyn Future<Output = wasmtime::Result<Result<T, CrmError>>> + Send + 'a>>;
 
 /// An adapter result's size as the host holds it: the bytes of its strings.
 pub trait OutputSize {
@@ -102,11 +95,7 @@ impl OutputSize for Contact {
 }
 impl OutputSize for CallLog {
     fn output_size(&self) -> usize {
-        self.log_id.len()
-            + self.subject.len()
-            + self.note.len()
-            + opt(&self.contact_name)
-            + opt(&self.full_body)
+        self.log_id.len() + self.subject.len() + self.note.len() + opt(&self.contact_name) + opt(&self.full_body)
     }
 }
 impl<T: OutputSize> OutputSize for Vec<T> {
@@ -139,9 +128,7 @@ impl Runtime {
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let ticks = (adapter.limits.cpu.as_millis() as u64)
-            .div_ceil(EPOCH_TICK.as_millis() as u64)
-            .max(1);
+        let ticks = (adapter.limits.cpu.as_millis() as u64).div_ceil(EPOCH_TICK.as_millis() as u64).max(1);
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         store
@@ -191,10 +178,7 @@ impl Runtime {
         let result = match outcome {
             Err(_) => Err(contained(
                 Containment::WallDeadline,
-                format!(
-                    "exceeded its wall-clock deadline of {} ms",
-                    adapter.limits.wall.as_millis()
-                ),
+                format!("exceeded its wall-clock deadline of {} ms", adapter.limits.wall.as_millis()),
             )),
             Ok(Err(trap)) if state.limiter.memory_exceeded => Err(contained(
                 Containment::MemoryLimit,
@@ -204,30 +188,20 @@ impl Runtime {
                     trap_summary(&trap)
                 ),
             )),
-            Ok(Err(trap)) if trap.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
-                Err(contained(
-                    Containment::CpuDeadline,
-                    format!(
-                        "exceeded its CPU deadline of {} ms",
-                        adapter.limits.cpu.as_millis()
-                    ),
-                ))
-            }
-            Ok(Err(trap)) => Err(contained(
-                Containment::Trapped,
-                format!("trapped: {}", trap_summary(&trap)),
+            Ok(Err(trap)) if trap.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => Err(contained(
+                Containment::CpuDeadline,
+                format!("exceeded its CPU deadline of {} ms", adapter.limits.cpu.as_millis()),
             )),
+            Ok(Err(trap)) => Err(contained(Containment::Trapped, format!("trapped: {}", trap_summary(&trap)))),
             // An adapter that failed after the host refused one of its requests
             // is reported for the refusal: that is what the operator must fix.
             Ok(Ok(Err(crm))) => match violation {
-                Some(Violation::Denied(d)) => Err(contained(
-                    Containment::HttpDenied,
-                    format!("made a forbidden request: {d}"),
-                )),
-                Some(Violation::Limit(d)) => Err(contained(
-                    Containment::HttpLimit,
-                    format!("exceeded an outbound limit: {d}"),
-                )),
+                Some(Violation::Denied(d)) => {
+                    Err(contained(Containment::HttpDenied, format!("made a forbidden request: {d}")))
+                }
+                Some(Violation::Limit(d)) => {
+                    Err(contained(Containment::HttpLimit, format!("exceeded an outbound limit: {d}")))
+                }
                 None => Err(InvokeError::Crm(crm)),
             },
             Ok(Ok(Ok(value))) => {
@@ -250,12 +224,7 @@ impl Runtime {
             Err(InvokeError::Crm(_)) => "crm_error",
             Err(InvokeError::Contained { kind, .. }) => kind.code(),
         };
-        self.metrics.record_adapter_call(
-            &adapter.manifest.platform,
-            operation,
-            outcome_label,
-            elapsed,
-        );
+        self.metrics.record_adapter_call(&adapter.manifest.platform, operation, outcome_label, elapsed);
         let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
         match &result {
             Err(e @ InvokeError::Contained { .. }) => {

@@ -19,22 +19,13 @@ pub struct CallLimits {
 impl CallLimits {
     pub fn resolve(defaults: &Limits, o: &AdapterLimits) -> CallLimits {
         CallLimits {
-            memory_bytes: (o.memory_mib.unwrap_or(defaults.adapter_memory_mib) * 1024 * 1024)
-                as usize,
+            memory_bytes: (o.memory_mib.unwrap_or(defaults.adapter_memory_mib) * 1024 * 1024) as usize,
             cpu: Duration::from_millis(o.cpu_ms.unwrap_or(defaults.adapter_cpu_ms)),
             wall: Duration::from_millis(o.wall_ms.unwrap_or(defaults.adapter_wall_ms)),
-            outbound_requests: o
-                .outbound_requests_per_call
-                .unwrap_or(defaults.outbound_requests_per_call),
-            outbound_max_response_bytes: o
-                .outbound_max_response_bytes
-                .unwrap_or(defaults.outbound_max_response_bytes),
-            outbound_max_request_bytes: o
-                .outbound_max_request_bytes
-                .unwrap_or(defaults.outbound_max_request_bytes),
-            max_output_bytes: o
-                .max_output_bytes
-                .unwrap_or(defaults.adapter_max_output_bytes),
+            outbound_requests: o.outbound_requests_per_call.unwrap_or(defaults.outbound_requests_per_call),
+            outbound_max_response_bytes: o.outbound_max_response_bytes.unwrap_or(defaults.outbound_max_response_bytes),
+            outbound_max_request_bytes: o.outbound_max_request_bytes.unwrap_or(defaults.outbound_max_request_bytes),
+            max_output_bytes: o.max_output_bytes.unwrap_or(defaults.adapter_max_output_bytes),
         }
     }
 }
@@ -50,10 +41,7 @@ pub struct CallLimiter {
 
 impl CallLimiter {
     pub fn new(max_memory: usize) -> Self {
-        CallLimiter {
-            max_memory,
-            memory_exceeded: false,
-        }
+        CallLimiter { max_memory, memory_exceeded: false }
     }
 }
 
@@ -62,12 +50,7 @@ impl CallLimiter {
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl ResourceLimiter for CallLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.max_memory {
             self.memory_exceeded = true;
             return Ok(false);
@@ -75,12 +58,7 @@ impl ResourceLimiter for CallLimiter {
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }
@@ -92,14 +70,7 @@ mod tests {
     #[test]
     fn per_adapter_overrides_win_over_defaults() {
         let d = Limits::default();
-        let l = CallLimits::resolve(
-            &d,
-            &AdapterLimits {
-                memory_mib: Some(8),
-                cpu_ms: Some(50),
-                ..Default::default()
-            },
-        );
+        let l = CallLimits::resolve(&d, &AdapterLimits { memory_mib: Some(8), cpu_ms: Some(50), ..Default::default() });
         assert_eq!(l.memory_bytes, 8 * 1024 * 1024);
         assert_eq!(l.cpu, Duration::from_millis(50));
         assert_eq!(l.wall, Duration::from_millis(d.adapter_wall_ms));

@@ -62,27 +62,14 @@ impl AdapterFiles {
     pub fn read(wasm_path: &Path) -> Result<AdapterFiles> {
         let manifest_path = wasm_path.with_extension("toml");
         let manifest_text = std::fs::read_to_string(&manifest_path).with_context(|| {
-            format!(
-                "no readable manifest: expected {} beside the component",
-                manifest_path.display()
-            )
+            format!("no readable manifest: expected {} beside the component", manifest_path.display())
         })?;
-        let wasm = std::fs::read(wasm_path)
-            .with_context(|| format!("cannot read {}", wasm_path.display()))?;
-        Ok(AdapterFiles {
-            wasm_path: wasm_path.to_owned(),
-            wasm,
-            manifest_text,
-        })
+        let wasm = std::fs::read(wasm_path).with_context(|| format!("cannot read {}", wasm_path.display()))?;
+        Ok(AdapterFiles { wasm_path: wasm_path.to_owned(), wasm, manifest_text })
     }
 
     pub fn fingerprint(&self) -> String {
-        hex::encode(
-            Sha256::new()
-                .chain_update(&self.wasm)
-                .chain_update(self.manifest_text.as_bytes())
-                .finalize(),
-        )
+        hex::encode(Sha256::new().chain_update(&self.wasm).chain_update(self.manifest_text.as_bytes()).finalize())
     }
 }
 
@@ -99,10 +86,7 @@ pub fn world_version(engine: &Engine, component: &Component) -> Result<String> {
             "the component exports no switchboard:crm/crm interface, so it is not a Switchboard adapter (this host serves switchboard:crm {})",
             SUPPORTED_WIT_VERSIONS.join(", ")
         ),
-        many => bail!(
-            "the component exports several switchboard:crm versions: {}",
-            many.join(", ")
-        ),
+        many => bail!("the component exports several switchboard:crm versions: {}", many.join(", ")),
     }
 }
 
@@ -110,18 +94,11 @@ impl Runtime {
     /// Loads one adapter; nothing is served from it until this returns Ok.
     pub(super) async fn load(&self, files: AdapterFiles) -> Result<LoadedAdapter> {
         let path = files.wasm_path.clone();
-        let manifest: Manifest = toml::from_str(&files.manifest_text).with_context(|| {
-            format!(
-                "invalid adapter manifest {}",
-                path.with_extension("toml").display()
-            )
-        })?;
-        manifest.validate().with_context(|| {
-            format!(
-                "invalid adapter manifest {}",
-                path.with_extension("toml").display()
-            )
-        })?;
+        let manifest: Manifest = toml::from_str(&files.manifest_text)
+            .with_context(|| format!("invalid adapter manifest {}", path.with_extension("toml").display()))?;
+        manifest
+            .validate()
+            .with_context(|| format!("invalid adapter manifest {}", path.with_extension("toml").display()))?;
         let fingerprint = files.fingerprint();
         let content_hash = hex::encode(Sha256::digest(&files.wasm));
 
@@ -139,8 +116,8 @@ impl Runtime {
             self.metrics.compiles.inc();
         }
 
-        let wit_version = world_version(&self.engine, &component)
-            .with_context(|| format!("{} refused", path.display()))?;
+        let wit_version =
+            world_version(&self.engine, &component).with_context(|| format!("{} refused", path.display()))?;
         if !SUPPORTED_WIT_VERSIONS.contains(&wit_version.as_str()) {
             bail!(
                 "{} was built against switchboard:crm@{wit_version}; this host serves switchboard:crm {}",
@@ -159,32 +136,15 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
-            .with_context(|| {
-                format!(
-                    "{} imports something this host does not provide",
-                    path.display()
-                )
-            })?;
+            .with_context(|| format!("{} imports something this host does not provide", path.display()))?;
         let pre = AdapterPre::new(instance_pre)
             .map_err(anyhow::Error::from)
-            .with_context(|| {
-                format!(
-                    "{} does not export the switchboard:crm@{wit_version} world",
-                    path.display()
-                )
-            })?;
+            .with_context(|| format!("{} does not export the switchboard:crm@{wit_version} world", path.display()))?;
 
-        let operator = self
-            .adapter_settings
-            .get(&manifest.platform)
-            .cloned()
-            .unwrap_or_default();
+        let operator = self.adapter_settings.get(&manifest.platform).cloned().unwrap_or_default();
         let mut allowed = manifest.allowed_origins();
         if let Some(narrowed) = &operator.allowed_hosts {
-            let narrowed: Vec<Origin> = narrowed
-                .iter()
-                .filter_map(|h| Origin::parse(h).ok())
-                .collect();
+            let narrowed: Vec<Origin> = narrowed.iter().filter_map(|h| Origin::parse(h).ok()).collect();
             allowed.retain(|o| narrowed.contains(o));
         }
         let adapter = LoadedAdapter {
@@ -201,9 +161,7 @@ impl Runtime {
             loaded_at: SystemTime::now(),
             pre,
         };
-        self.smoke_test(&adapter)
-            .await
-            .with_context(|| format!("{} failed its smoke test", path.display()))?;
+        self.smoke_test(&adapter).await.with_context(|| format!("{} failed its smoke test", path.display()))?;
         Ok(adapter)
     }
 
@@ -217,13 +175,10 @@ impl Runtime {
             request_id: String::new(),
         };
         let mut store = self.new_store(adapter, scope, None);
-        tokio::time::timeout(
-            adapter.limits.wall,
-            adapter.pre.instantiate_async(&mut store),
-        )
-        .await
-        .context("instantiation did not finish within the wall-clock limit")?
-        .map_err(anyhow::Error::from)?;
+        tokio::time::timeout(adapter.limits.wall, adapter.pre.instantiate_async(&mut store))
+            .await
+            .context("instantiation did not finish within the wall-clock limit")?
+            .map_err(anyhow::Error::from)?;
         Ok(())
     }
 }

@@ -64,25 +64,17 @@ impl Manifest {
     pub fn load(path: &Path) -> Result<Manifest> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read adapter manifest {}", path.display()))?;
-        let manifest: Manifest = toml::from_str(&text)
-            .with_context(|| format!("invalid adapter manifest {}", path.display()))?;
-        manifest
-            .validate()
-            .with_context(|| format!("invalid adapter manifest {}", path.display()))?;
+        let manifest: Manifest =
+            toml::from_str(&text).with_context(|| format!("invalid adapter manifest {}", path.display()))?;
+        manifest.validate().with_context(|| format!("invalid adapter manifest {}", path.display()))?;
         Ok(manifest)
     }
 
     pub fn validate(&self) -> Result<()> {
         if self.platform.is_empty()
-            || !self
-                .platform
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            || !self.platform.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
-            bail!(
-                "`platform` must be non-empty letters, digits, '-' or '_', got {:?}",
-                self.platform
-            );
+            bail!("`platform` must be non-empty letters, digits, '-' or '_', got {:?}", self.platform);
         }
         if !SUPPORTED_WIT_VERSIONS.contains(&self.wit_version.as_str()) {
             bail!(
@@ -108,9 +100,7 @@ impl Manifest {
     /// The header the host adds to every request of a connection.
     pub fn credential_header(&self, credential: &str) -> Option<(HeaderName, HeaderValue)> {
         let (name, value) = match &self.auth {
-            AuthSpec::ApiKey { header, value } => {
-                (header.as_str(), value.replace("{api_key}", credential))
-            }
+            AuthSpec::ApiKey { header, value } => (header.as_str(), value.replace("{api_key}", credential)),
             AuthSpec::Oauth { .. } => ("authorization", format!("Bearer {credential}")),
         };
         let name = HeaderName::try_from(name).ok()?;
@@ -120,10 +110,7 @@ impl Manifest {
     }
 
     pub fn allowed_origins(&self) -> Vec<Origin> {
-        self.allowed_hosts
-            .iter()
-            .filter_map(|h| Origin::parse(h).ok())
-            .collect()
+        self.allowed_hosts.iter().filter_map(|h| Origin::parse(h).ok()).collect()
     }
 }
 
@@ -158,22 +145,15 @@ value = "{api_key}"
 
     #[test]
     fn an_unserved_wit_version_is_refused_with_the_served_list() {
-        let err = format!(
-            "{:#}",
-            parse(&GOOD.replace("wit_version = \"0.1.0\"", "wit_version = \"9.0.0\"")).unwrap_err()
-        );
-        assert!(
-            err.contains("9.0.0") && err.contains("serves 0.1.0"),
-            "{err}"
-        );
+        let err =
+            format!("{:#}", parse(&GOOD.replace("wit_version = \"0.1.0\"", "wit_version = \"9.0.0\"")).unwrap_err());
+        assert!(err.contains("9.0.0") && err.contains("serves 0.1.0"), "{err}");
     }
 
     #[test]
     fn allowed_hosts_must_be_origins() {
-        let err = format!(
-            "{:#}",
-            parse(&GOOD.replace("https://api.testcrm.example", "api.testcrm.example")).unwrap_err()
-        );
+        let err =
+            format!("{:#}", parse(&GOOD.replace("https://api.testcrm.example", "api.testcrm.example")).unwrap_err());
         assert!(err.contains("allowed_hosts"), "{err}");
     }
 }

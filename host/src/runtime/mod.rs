@@ -33,8 +33,8 @@ pub mod bindings {
 }
 
 pub use bindings::switchboard::crm::types::{
-    CallContext, CallLog, CallLogInput, CallLogUpdate, Contact, CrmError, Direction, Message,
-    MessageLogInput, NewContact, UserInfo,
+    CallContext, CallLog, CallLogInput, CallLogUpdate, Contact, CrmError, Direction, Message, MessageLogInput,
+    NewContact, UserInfo,
 };
 pub use invoke::{CallFuture, Containment, InvokeError};
 pub use loader::LoadedAdapter;

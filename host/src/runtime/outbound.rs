@@ -116,37 +116,22 @@ impl Outbound {
         for (from, to) in overrides {
             map.insert(Origin::parse(from)?, Url::parse(to)?);
         }
-        Ok(Outbound {
-            client,
-            overrides: map,
-        })
+        Ok(Outbound { client, overrides: map })
     }
 
     /// Checks the request against the policy and rewrites it for the wire.
-    pub fn prepare(
-        &self,
-        policy: &mut CallPolicy,
-        req: &OutboundRequest,
-    ) -> Result<Url, OutboundError> {
+    pub fn prepare(&self, policy: &mut CallPolicy, req: &OutboundRequest) -> Result<Url, OutboundError> {
         if policy.remaining_requests == 0 {
-            return Err(OutboundError::LimitExceeded(
-                "too many outbound requests in one call".into(),
-            ));
+            return Err(OutboundError::LimitExceeded("too many outbound requests in one call".into()));
         }
-        let url =
-            Url::parse(&req.url).map_err(|e| OutboundError::Denied(format!("invalid URL: {e}")))?;
-        let origin = Origin::of(&url).ok_or_else(|| {
-            OutboundError::Denied(format!("not an http(s) URL: {}", url.scheme()))
-        })?;
+        let url = Url::parse(&req.url).map_err(|e| OutboundError::Denied(format!("invalid URL: {e}")))?;
+        let origin =
+            Origin::of(&url).ok_or_else(|| OutboundError::Denied(format!("not an http(s) URL: {}", url.scheme())))?;
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(OutboundError::Denied(
-                "URLs with credentials are not allowed".into(),
-            ));
+            return Err(OutboundError::Denied("URLs with credentials are not allowed".into()));
         }
         if !policy.allowed.contains(&origin) {
-            return Err(OutboundError::Denied(format!(
-                "{origin} is not in the adapter's allowed hosts"
-            )));
+            return Err(OutboundError::Denied(format!("{origin} is not in the adapter's allowed hosts")));
         }
         let body_len = req.body.as_ref().map_or(0, Vec::len);
         if body_len > policy.max_request_bytes {
@@ -162,18 +147,12 @@ impl Outbound {
         })
     }
 
-    pub async fn send(
-        &self,
-        policy: &mut CallPolicy,
-        req: OutboundRequest,
-    ) -> Result<OutboundResponse, OutboundError> {
+    pub async fn send(&self, policy: &mut CallPolicy, req: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
         let url = self.prepare(policy, &req)?;
         let mut builder = self.client.request(req.method.clone(), url);
         for (name, value) in &req.headers {
-            let is_credential_header = policy
-                .credential
-                .as_ref()
-                .is_some_and(|(h, _)| h.as_str().eq_ignore_ascii_case(name));
+            let is_credential_header =
+                policy.credential.as_ref().is_some_and(|(h, _)| h.as_str().eq_ignore_ascii_case(name));
             if !is_credential_header {
                 builder = builder.header(name, value);
             }
@@ -201,11 +180,7 @@ impl Outbound {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(OutboundResponse {
-            status,
-            headers,
-            body,
-        })
+        Ok(OutboundResponse { status, headers, body })
     }
 }
 
@@ -234,9 +209,7 @@ mod tests {
 
     fn policy(allowed: &[&str]) -> CallPolicy {
         CallPolicy {
-            allowed: std::sync::Arc::new(
-                allowed.iter().map(|a| Origin::parse(a).unwrap()).collect(),
-            ),
+            allowed: std::sync::Arc::new(allowed.iter().map(|a| Origin::parse(a).unwrap()).collect()),
             credential: None,
             remaining_requests: 2,
             max_response_bytes: 1024,
@@ -245,19 +218,11 @@ mod tests {
     }
 
     fn get(url: &str) -> OutboundRequest {
-        OutboundRequest {
-            method: reqwest::Method::GET,
-            url: url.into(),
-            headers: vec![],
-            body: None,
-        }
+        OutboundRequest { method: reqwest::Method::GET, url: url.into(), headers: vec![], body: None }
     }
 
     fn outbound(overrides: &[(&str, &str)]) -> Outbound {
-        let map = overrides
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let map = overrides.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
         Outbound::new(&map, Duration::from_secs(1)).unwrap()
     }
 
@@ -273,20 +238,11 @@ mod tests {
             "file:///etc/passwd",
             "https://user:pw@api.crm.example/x",
         ] {
-            assert!(
-                matches!(o.prepare(&mut p, &get(url)), Err(OutboundError::Denied(_))),
-                "{url}"
-            );
+            assert!(matches!(o.prepare(&mut p, &get(url)), Err(OutboundError::Denied(_))), "{url}");
         }
-        assert_eq!(
-            p.remaining_requests, 2,
-            "denied requests do not use the budget"
-        );
+        assert_eq!(p.remaining_requests, 2, "denied requests do not use the budget");
         let mut empty = policy(&[]);
-        assert!(matches!(
-            o.prepare(&mut empty, &get("https://api.crm.example/")),
-            Err(OutboundError::Denied(_))
-        ));
+        assert!(matches!(o.prepare(&mut empty, &get("https://api.crm.example/")), Err(OutboundError::Denied(_))));
     }
 
     #[test]
@@ -296,20 +252,9 @@ mod tests {
             ("https://other.example", "http://127.0.0.1:9001"),
         ]);
         let mut p = policy(&["https://api.crm.example"]);
-        let url = o
-            .prepare(
-                &mut p,
-                &get("https://API.crm.example/v1/contacts?phone=%2B1"),
-            )
-            .unwrap();
-        assert_eq!(
-            url.as_str(),
-            "http://127.0.0.1:9000/fake/v1/contacts?phone=%2B1"
-        );
-        assert!(matches!(
-            o.prepare(&mut p, &get("https://other.example/")),
-            Err(OutboundError::Denied(_))
-        ));
+        let url = o.prepare(&mut p, &get("https://API.crm.example/v1/contacts?phone=%2B1")).unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:9000/fake/v1/contacts?phone=%2B1");
+        assert!(matches!(o.prepare(&mut p, &get("https://other.example/")), Err(OutboundError::Denied(_))));
     }
 
     #[test]
@@ -318,10 +263,7 @@ mod tests {
         let mut p = policy(&["https://api.crm.example"]);
         let mut req = get("https://api.crm.example/x");
         req.body = Some(vec![0; 17]);
-        assert!(matches!(
-            o.prepare(&mut p, &req),
-            Err(OutboundError::LimitExceeded(_))
-        ));
+        assert!(matches!(o.prepare(&mut p, &req), Err(OutboundError::LimitExceeded(_))));
         req.body = Some(vec![0; 16]);
         assert!(o.prepare(&mut p, &req).is_ok());
     }
@@ -332,9 +274,6 @@ mod tests {
         let mut p = policy(&["https://api.crm.example"]);
         assert!(o.prepare(&mut p, &get("https://api.crm.example/1")).is_ok());
         assert!(o.prepare(&mut p, &get("https://api.crm.example/2")).is_ok());
-        assert!(matches!(
-            o.prepare(&mut p, &get("https://api.crm.example/3")),
-            Err(OutboundError::LimitExceeded(_))
-        ));
+        assert!(matches!(o.prepare(&mut p, &get("https://api.crm.example/3")), Err(OutboundError::LimitExceeded(_))));
     }
 }

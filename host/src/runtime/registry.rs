@@ -81,9 +81,7 @@ pub struct Runtime {
 }
 
 fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 impl Runtime {
@@ -96,26 +94,18 @@ impl Runtime {
             .chain([config.limits.adapter_memory_mib])
             .max()
             .unwrap_or(config.limits.adapter_memory_mib);
-        let engine = engine::build(
-            config.limits.max_concurrent_calls.max(1),
-            (max_memory_mib * 1024 * 1024) as usize,
-        )?;
+        let engine = engine::build(config.limits.max_concurrent_calls.max(1), (max_memory_mib * 1024 * 1024) as usize)?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         // A wasm32-wasip2 guest imports the WASI interfaces even when it uses
         // none; link them against an empty context (no files, env or sockets).
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("failed to link WASI")?;
-        super::bindings::Adapter::add_to_linker::<HostState, HasSelf<HostState>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(anyhow::Error::from)
-        .context("failed to link the switchboard imports")?;
-        let outbound = Outbound::new(
-            &config.upstream_overrides,
-            Duration::from_millis(config.limits.outbound_timeout_ms),
-        )?;
+        super::bindings::Adapter::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(anyhow::Error::from)
+            .context("failed to link the switchboard imports")?;
+        let outbound =
+            Outbound::new(&config.upstream_overrides, Duration::from_millis(config.limits.outbound_timeout_ms))?;
         Ok(Runtime {
             engine,
             linker,
@@ -124,9 +114,7 @@ impl Runtime {
             adapter_settings: config.adapters.clone(),
             compile_cache: config.compile_cache_dir().map(CompileCache::new),
             metrics,
-            call_permits: tokio::sync::Semaphore::new(
-                config.limits.max_concurrent_calls.max(1) as usize
-            ),
+            call_permits: tokio::sync::Semaphore::new(config.limits.max_concurrent_calls.max(1) as usize),
             dir: config.adapters_dir.clone(),
             adapters: RwLock::new(Arc::new(BTreeMap::new())),
             files: RwLock::new(BTreeMap::new()),
@@ -139,20 +127,11 @@ impl Runtime {
     }
 
     pub fn adapter(&self, platform: &str) -> Option<Arc<LoadedAdapter>> {
-        self.adapters
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(platform)
-            .cloned()
+        self.adapters.read().unwrap_or_else(|p| p.into_inner()).get(platform).cloned()
     }
 
     pub fn adapters(&self) -> Vec<Arc<LoadedAdapter>> {
-        self.adapters
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.adapters.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
     /// Re-reads the adapters directory. New and changed adapters are loaded
@@ -169,41 +148,28 @@ impl Runtime {
             .collect();
         wasm_files.sort();
 
-        let current = self
-            .adapters
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        let by_path: BTreeMap<&Path, &Arc<LoadedAdapter>> =
-            current.values().map(|a| (a.path.as_path(), a)).collect();
+        let current = self.adapters.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let by_path: BTreeMap<&Path, &Arc<LoadedAdapter>> = current.values().map(|a| (a.path.as_path(), a)).collect();
         let mut next: AdapterMap = BTreeMap::new();
         let mut statuses: BTreeMap<String, FileStatus> = BTreeMap::new();
         let mut report = ReloadReport::default();
 
         for path in wasm_files {
-            let file = path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
             let previous = by_path.get(path.as_path()).copied();
             let attempt = match (AdapterFiles::read(&path), previous) {
-                (Ok(files), Some(prev)) if prev.fingerprint == files.fingerprint() => {
-                    Ok((prev.clone(), false))
-                }
+                (Ok(files), Some(prev)) if prev.fingerprint == files.fingerprint() => Ok((prev.clone(), false)),
                 (Ok(files), _) => self.load(files).await.map(|a| (Arc::new(a), true)),
                 (Err(e), _) => Err(e),
             };
-            let result =
-                attempt.and_then(
-                    |(adapter, fresh)| match next.get(&adapter.manifest.platform) {
-                        Some(other) => Err(anyhow::anyhow!(
-                            "platform {:?} is already provided by {}",
-                            adapter.manifest.platform,
-                            other.path.display()
-                        )),
-                        None => Ok((adapter, fresh)),
-                    },
-                );
+            let result = attempt.and_then(|(adapter, fresh)| match next.get(&adapter.manifest.platform) {
+                Some(other) => Err(anyhow::anyhow!(
+                    "platform {:?} is already provided by {}",
+                    adapter.manifest.platform,
+                    other.path.display()
+                )),
+                None => Ok((adapter, fresh)),
+            });
             match result {
                 Ok((adapter, fresh)) => {
                     let platform = adapter.manifest.platform.clone();
@@ -223,26 +189,14 @@ impl Runtime {
                     let message = format!("{e:#}");
                     tracing::error!(file = %file, error = %message, kept_previous = previous.is_some(), "adapter not loaded");
                     report.failed.push(file.clone());
-                    if let Some(prev) =
-                        previous.filter(|p| !next.contains_key(&p.manifest.platform))
-                    {
+                    if let Some(prev) = previous.filter(|p| !next.contains_key(&p.manifest.platform)) {
                         next.insert(prev.manifest.platform.clone(), prev.clone());
                     }
-                    statuses.insert(
-                        file,
-                        FileStatus {
-                            error: Some(message),
-                            error_at: Some(SystemTime::now()),
-                        },
-                    );
+                    statuses.insert(file, FileStatus { error: Some(message), error_at: Some(SystemTime::now()) });
                 }
             }
         }
-        report.unloaded = current
-            .keys()
-            .filter(|p| !next.contains_key(*p))
-            .cloned()
-            .collect();
+        report.unloaded = current.keys().filter(|p| !next.contains_key(*p)).cloned().collect();
         for platform in &report.unloaded {
             tracing::info!(platform = %platform, "adapter unloaded");
         }
@@ -251,42 +205,21 @@ impl Runtime {
         report.swap_micros = swap.elapsed().as_micros() as u64;
         *self.files.write().unwrap_or_else(|p| p.into_inner()) = statuses;
         report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let result = if report.failed.is_empty() {
-            "ok"
-        } else {
-            "partial"
-        };
-        self.metrics
-            .reloads
-            .get_or_create(&crate::metrics::ResultLabels {
-                result: result.into(),
-            })
-            .inc();
+        let result = if report.failed.is_empty() { "ok" } else { "partial" };
+        self.metrics.reloads.get_or_create(&crate::metrics::ResultLabels { result: result.into() }).inc();
         Ok(report)
     }
 
     /// Every adapter file and what is serving from it, for operators.
     pub fn statuses(&self) -> Vec<AdapterStatus> {
-        let adapters = self
-            .adapters
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let adapters = self.adapters.read().unwrap_or_else(|p| p.into_inner()).clone();
         let files = self.files.read().unwrap_or_else(|p| p.into_inner()).clone();
         let mut out = Vec::new();
         for (file, status) in &files {
-            let serving = adapters.values().find(|a| {
-                a.path
-                    .file_name()
-                    .is_some_and(|f| f.to_string_lossy() == *file)
-            });
+            let serving = adapters.values().find(|a| a.path.file_name().is_some_and(|f| f.to_string_lossy() == *file));
             out.push(AdapterStatus {
                 file: file.clone(),
-                state: if serving.is_some() {
-                    "active"
-                } else {
-                    "failed"
-                },
+                state: if serving.is_some() { "active" } else { "failed" },
                 platform: serving.map(|a| a.manifest.platform.clone()),
                 version: serving.map(|a| a.manifest.version.clone()),
                 wit_version: serving.map(|a| a.wit_version.clone()),

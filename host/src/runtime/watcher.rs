@@ -26,10 +26,7 @@ impl Drop for AdapterWatcher {
 
 fn relevant(event: &notify::Event) -> bool {
     !matches!(event.kind, EventKind::Access(_))
-        && event
-            .paths
-            .iter()
-            .any(|p| p.extension().is_some_and(|x| x == "wasm" || x == "toml"))
+        && event.paths.iter().any(|p| p.extension().is_some_and(|x| x == "wasm" || x == "toml"))
 }
 
 pub fn watch(runtime: Arc<Runtime>) -> Result<AdapterWatcher> {
@@ -61,8 +58,5 @@ pub fn watch(runtime: Arc<Runtime>) -> Result<AdapterWatcher> {
             }
         }
     });
-    Ok(AdapterWatcher {
-        _watcher: watcher,
-        task,
-    })
+    Ok(AdapterWatcher { _watcher: watcher, task })
 }

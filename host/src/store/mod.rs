@@ -102,16 +102,9 @@ impl Store {
     /// Connects, creating the SQLite file if needed, and runs the migrations.
     pub async fn connect(url: &str, sealer: Sealer) -> StoreResult<Store> {
         install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else {
-            Backend::Postgres
-        };
+        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
         // SQLite creates the file (mode=rwc) but not its directory.
-        if let Some(parent) = sqlite_path(url)
-            .as_deref()
-            .and_then(|p| std::path::Path::new(p).parent())
-        {
+        if let Some(parent) = sqlite_path(url).as_deref().and_then(|p| std::path::Path::new(p).parent()) {
             let _ = std::fs::create_dir_all(parent);
         }
         let pool = AnyPoolOptions::new()
@@ -119,15 +112,9 @@ impl Store {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        sqlx::query("PRAGMA journal_mode = WAL")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA busy_timeout = 5000")
-                            .execute(&mut *conn)
-                            .await?;
-                        sqlx::query("PRAGMA foreign_keys = ON")
-                            .execute(&mut *conn)
-                            .await?;
+                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
                     }
                     Ok(())
                 })
@@ -138,11 +125,7 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
-        Ok(Store {
-            pool,
-            sealer,
-            backend,
-        })
+        Ok(Store { pool, sealer, backend })
     }
 
     pub fn backend(&self) -> Backend {
@@ -151,10 +134,8 @@ impl Store {
 
     /// Creates or replaces a user's connection; the credential is sealed first.
     pub async fn upsert_user(&self, user: &User) -> StoreResult<()> {
-        let sealed = user.credential.as_ref().map(|c| {
-            self.sealer
-                .seal(&credential_aad(&user.id), c.expose().as_bytes())
-        });
+        let sealed =
+            user.credential.as_ref().map(|c| self.sealer.seal(&credential_aad(&user.id), c.expose().as_bytes()));
         let now = now_secs();
         sqlx::query(
             "INSERT INTO users (id, platform, crm_user_id, name, hostname, auth_kind, credential, credential_key_id, created_at, updated_at)
@@ -281,22 +262,15 @@ impl Store {
         if inserted == 1 {
             return Ok(Reservation::Reserved);
         }
-        let row = sqlx::query(
-            "SELECT state, log_id FROM call_logs WHERE user_id = $1 AND session_id = $2",
-        )
-        .bind(user_id)
-        .bind(session_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query("SELECT state, log_id FROM call_logs WHERE user_id = $1 AND session_id = $2")
+            .bind(user_id)
+            .bind(session_id)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(reservation_of(row)?)
     }
 
-    pub async fn complete_call_log(
-        &self,
-        user_id: &str,
-        session_id: &str,
-        log_id: &str,
-    ) -> StoreResult<()> {
+    pub async fn complete_call_log(&self, user_id: &str, session_id: &str, log_id: &str) -> StoreResult<()> {
         sqlx::query("UPDATE call_logs SET state = 'logged', log_id = $3, updated_at = $4 WHERE user_id = $1 AND session_id = $2")
             .bind(user_id)
             .bind(session_id)
@@ -309,28 +283,20 @@ impl Store {
 
     /// Gives a reservation back after the CRM call failed, so a retry can log it.
     pub async fn release_call_log(&self, user_id: &str, session_id: &str) -> StoreResult<()> {
-        sqlx::query(
-            "DELETE FROM call_logs WHERE user_id = $1 AND session_id = $2 AND state = 'pending'",
-        )
-        .bind(user_id)
-        .bind(session_id)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("DELETE FROM call_logs WHERE user_id = $1 AND session_id = $2 AND state = 'pending'")
+            .bind(user_id)
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
-    pub async fn call_log(
-        &self,
-        user_id: &str,
-        session_id: &str,
-    ) -> StoreResult<Option<CallLogMapping>> {
-        let row = sqlx::query(
-            "SELECT state, log_id FROM call_logs WHERE user_id = $1 AND session_id = $2",
-        )
-        .bind(user_id)
-        .bind(session_id)
-        .fetch_optional(&self.pool)
-        .await?;
+    pub async fn call_log(&self, user_id: &str, session_id: &str) -> StoreResult<Option<CallLogMapping>> {
+        let row = sqlx::query("SELECT state, log_id FROM call_logs WHERE user_id = $1 AND session_id = $2")
+            .bind(user_id)
+            .bind(session_id)
+            .fetch_optional(&self.pool)
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let state: String = row.try_get("state")?;
         Ok(Some(CallLogMapping {
@@ -341,12 +307,7 @@ impl Store {
     }
 
     /// Reserves a message id; `false` when it was already logged (or is being).
-    pub async fn reserve_message(
-        &self,
-        user_id: &str,
-        message_id: &str,
-        conversation_id: &str,
-    ) -> StoreResult<bool> {
+    pub async fn reserve_message(&self, user_id: &str, message_id: &str, conversation_id: &str) -> StoreResult<bool> {
         let inserted = sqlx::query(
             "INSERT INTO message_logs (user_id, message_id, conversation_id, created_at)
              VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, message_id) DO NOTHING",
@@ -361,12 +322,7 @@ impl Store {
         Ok(inserted == 1)
     }
 
-    pub async fn complete_message(
-        &self,
-        user_id: &str,
-        message_id: &str,
-        log_id: &str,
-    ) -> StoreResult<()> {
+    pub async fn complete_message(&self, user_id: &str, message_id: &str, log_id: &str) -> StoreResult<()> {
         sqlx::query("UPDATE message_logs SET log_id = $3 WHERE user_id = $1 AND message_id = $2")
             .bind(user_id)
             .bind(message_id)
@@ -377,22 +333,16 @@ impl Store {
     }
 
     pub async fn release_message(&self, user_id: &str, message_id: &str) -> StoreResult<()> {
-        sqlx::query(
-            "DELETE FROM message_logs WHERE user_id = $1 AND message_id = $2 AND log_id IS NULL",
-        )
-        .bind(user_id)
-        .bind(message_id)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("DELETE FROM message_logs WHERE user_id = $1 AND message_id = $2 AND log_id IS NULL")
+            .bind(user_id)
+            .bind(message_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Reserves the CRM record of a conversation, or says where it already is.
-    pub async fn reserve_conversation(
-        &self,
-        user_id: &str,
-        conversation_id: &str,
-    ) -> StoreResult<Reservation> {
+    pub async fn reserve_conversation(&self, user_id: &str, conversation_id: &str) -> StoreResult<Reservation> {
         let inserted = sqlx::query(
             "INSERT INTO conversation_logs (user_id, conversation_id, state, created_at)
              VALUES ($1, $2, 'pending', $3) ON CONFLICT (user_id, conversation_id) DO NOTHING",
@@ -406,34 +356,28 @@ impl Store {
         if inserted == 1 {
             return Ok(Reservation::Reserved);
         }
-        let row = sqlx::query("SELECT state, log_id FROM conversation_logs WHERE user_id = $1 AND conversation_id = $2")
-            .bind(user_id)
-            .bind(conversation_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT state, log_id FROM conversation_logs WHERE user_id = $1 AND conversation_id = $2")
+                .bind(user_id)
+                .bind(conversation_id)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(reservation_of(row)?)
     }
 
-    pub async fn complete_conversation(
-        &self,
-        user_id: &str,
-        conversation_id: &str,
-        log_id: &str,
-    ) -> StoreResult<()> {
-        sqlx::query("UPDATE conversation_logs SET state = 'logged', log_id = $3 WHERE user_id = $1 AND conversation_id = $2")
-            .bind(user_id)
-            .bind(conversation_id)
-            .bind(log_id)
-            .execute(&self.pool)
-            .await?;
+    pub async fn complete_conversation(&self, user_id: &str, conversation_id: &str, log_id: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE conversation_logs SET state = 'logged', log_id = $3 WHERE user_id = $1 AND conversation_id = $2",
+        )
+        .bind(user_id)
+        .bind(conversation_id)
+        .bind(log_id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    pub async fn release_conversation(
-        &self,
-        user_id: &str,
-        conversation_id: &str,
-    ) -> StoreResult<()> {
+    pub async fn release_conversation(&self, user_id: &str, conversation_id: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM conversation_logs WHERE user_id = $1 AND conversation_id = $2 AND state = 'pending'")
             .bind(user_id)
             .bind(conversation_id)
@@ -444,10 +388,8 @@ impl Store {
 
     /// Raw credential column of a user, for tests that check nothing is plaintext.
     pub async fn raw_credential(&self, user_id: &str) -> StoreResult<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT credential FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT credential FROM users WHERE id = $1").bind(user_id).fetch_optional(&self.pool).await?;
         Ok(match row {
             Some(r) => r.try_get("credential")?,
             None => None,
@@ -474,9 +416,7 @@ fn reservation_of(row: Option<sqlx::any::AnyRow>) -> Result<Reservation, sqlx::E
 }
 
 fn sqlite_path(url: &str) -> Option<String> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
 }

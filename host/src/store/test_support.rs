@@ -12,10 +12,7 @@ pub const POSTGRES_ENV: &str = "SWITCHBOARD_TEST_POSTGRES_URL";
 
 /// A unique SQLite database URL in the system temp directory.
 pub fn sqlite_url() -> String {
-    let path = std::env::temp_dir().join(format!(
-        "switchboard-test-{}.db",
-        uuid::Uuid::new_v4().simple()
-    ));
+    let path = std::env::temp_dir().join(format!("switchboard-test-{}.db", uuid::Uuid::new_v4().simple()));
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
@@ -32,9 +29,8 @@ pub async fn postgres_url() -> Option<String> {
         }
     };
     let schema = format!("sb_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&base)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_ENV}: {e}"));
+    let mut conn =
+        sqlx::PgConnection::connect(&base).await.unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_ENV}: {e}"));
     // The schema name is ours: a fixed prefix and a UUID's hex digits.
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
         .execute(&mut conn)

@@ -41,8 +41,7 @@ fn config(adapters: &Path, data: &Path, crm: &TestCrm) -> Config {
         watch_adapters: false,
         ..Config::default()
     };
-    c.upstream_overrides
-        .insert("https://api.testcrm.example".into(), crm.base_url());
+    c.upstream_overrides.insert("https://api.testcrm.example".into(), crm.base_url());
     c
 }
 
@@ -50,9 +49,7 @@ fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
@@ -78,16 +75,9 @@ async fn main() -> Result<()> {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/adapters"));
     let crm = TestCrm::start().await;
     let adapters = tempfile::tempdir()?;
-    let count = copy_dir(&bundled, adapters.path()).with_context(|| {
-        format!(
-            "no adapters in {}: run `cargo xtask adapters`",
-            bundled.display()
-        )
-    })?;
-    println!(
-        "switchboard-bench: {count} bundled adapter(s) from {}",
-        bundled.display()
-    );
+    let count = copy_dir(&bundled, adapters.path())
+        .with_context(|| format!("no adapters in {}: run `cargo xtask adapters`", bundled.display()))?;
+    println!("switchboard-bench: {count} bundled adapter(s) from {}", bundled.display());
 
     // Start-up: an empty compile cache, then the same data dir again.
     let (mut cold, mut cached) = (Vec::new(), Vec::new());
@@ -114,15 +104,9 @@ async fn main() -> Result<()> {
         for _ in 0..CALLS_PER_RUN {
             let ctx = call_context("bench", "u", "");
             runtime
-                .call(
-                    &adapter,
-                    "unauthorize",
-                    "bench",
-                    Some("key"),
-                    move |crm, store| {
-                        Box::pin(async move { crm.call_unauthorize(store, &ctx).await })
-                    },
-                )
+                .call(&adapter, "unauthorize", "bench", Some("key"), move |crm, store| {
+                    Box::pin(async move { crm.call_unauthorize(store, &ctx).await })
+                })
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         }
@@ -141,11 +125,7 @@ async fn main() -> Result<()> {
         bytes.extend(name.as_bytes());
         std::fs::write(&wasm_path, &bytes)?;
         let report = runtime.reload().await?;
-        anyhow::ensure!(
-            report.failed.is_empty(),
-            "reload failed: {:?}",
-            report.failed
-        );
+        anyhow::ensure!(report.failed.is_empty(), "reload failed: {:?}", report.failed);
         swap.push(report.swap_micros as f64);
         reload.push(report.elapsed_ms);
     }
@@ -153,35 +133,13 @@ async fn main() -> Result<()> {
     server.stop().await?;
 
     println!("\n{:<48} median (spread)", "figure");
-    println!(
-        "{:<48} {}",
-        "start-up, cold (compile every adapter)",
-        Stat(cold).show("ms")
-    );
-    println!(
-        "{:<48} {}",
-        "start-up, from the compile cache",
-        Stat(cached).show("ms")
-    );
-    println!(
-        "{:<48} {}",
-        "adapter call (new store + instantiate + call)",
-        Stat(per_call).show("µs")
-    );
-    println!(
-        "{:<48} {}",
-        "hot reload: whole reload (compile + checks)",
-        Stat(reload).show("ms")
-    );
+    println!("{:<48} {}", "start-up, cold (compile every adapter)", Stat(cold).show("ms"));
+    println!("{:<48} {}", "start-up, from the compile cache", Stat(cached).show("ms"));
+    println!("{:<48} {}", "adapter call (new store + instantiate + call)", Stat(per_call).show("µs"));
+    println!("{:<48} {}", "hot reload: whole reload (compile + checks)", Stat(reload).show("ms"));
     println!("{:<48} {}", "hot reload: swap", Stat(swap).show("µs"));
-    println!(
-        "{:<48} {rss_idle:>9.1} MiB",
-        "RSS, idle after start (incl. this bench)"
-    );
-    println!(
-        "{:<48} {rss_after:>9.1} MiB",
-        "RSS, after the calls and reloads"
-    );
+    println!("{:<48} {rss_idle:>9.1} MiB", "RSS, idle after start (incl. this bench)");
+    println!("{:<48} {rss_after:>9.1} MiB", "RSS, after the calls and reloads");
     tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(())
 }

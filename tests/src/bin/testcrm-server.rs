@@ -8,17 +8,11 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--bind" => {
-                bind = args
-                    .next()
-                    .unwrap_or_else(|| usage("--bind needs an address"))
-            }
+            "--bind" => bind = args.next().unwrap_or_else(|| usage("--bind needs an address")),
             _ => usage(&format!("unknown argument {a:?}")),
         }
     }
-    let addr = bind
-        .parse()
-        .unwrap_or_else(|_| usage(&format!("{bind:?} is not an address")));
+    let addr = bind.parse().unwrap_or_else(|_| usage(&format!("{bind:?} is not an address")));
     let crm = match TestCrm::start_on(addr).await {
         Ok(c) => c,
         Err(e) => {
@@ -26,10 +20,7 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    println!(
-        "Test CRM listening on {} (API key: {DEMO_API_KEY})",
-        crm.base_url()
-    );
+    println!("Test CRM listening on {} (API key: {DEMO_API_KEY})", crm.base_url());
     let _ = tokio::signal::ctrl_c().await;
 }
 

@@ -14,17 +14,11 @@ pub const ENCRYPTION_KEY: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
 pub const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
 
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
 }
 
 fn built(dir: &str, name: &str) -> PathBuf {
-    let path = workspace()
-        .join("target")
-        .join(dir)
-        .join(format!("{name}.wasm"));
+    let path = workspace().join("target").join(dir).join(format!("{name}.wasm"));
     assert!(
         path.exists(),
         "{} is missing: build the adapters first with `cargo xtask adapters` (or run the tests with `cargo xtask test`)",
@@ -40,11 +34,7 @@ pub fn adapters_dir(bundled: &[&str], fixtures: &[&str]) -> tempfile::TempDir {
         for name in names {
             let wasm = built(kind, name);
             std::fs::copy(&wasm, dir.path().join(format!("{name}.wasm"))).unwrap();
-            std::fs::copy(
-                wasm.with_extension("toml"),
-                dir.path().join(format!("{name}.toml")),
-            )
-            .unwrap();
+            std::fs::copy(wasm.with_extension("toml"), dir.path().join(format!("{name}.toml"))).unwrap();
         }
     }
     dir
@@ -69,14 +59,10 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.text)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
     }
     /// Asserts the error envelope: status, errorCode, request id in body and header.
     pub fn assert_error(&self, status: u16, code: &str) -> Value {
@@ -84,22 +70,10 @@ impl Reply {
         let body = self.json();
         assert_eq!(body["successful"], false, "{body}");
         assert_eq!(body["errorCode"], code, "{body}");
-        let rid = body["requestId"]
-            .as_str()
-            .expect("requestId in the body")
-            .to_owned();
+        let rid = body["requestId"].as_str().expect("requestId in the body").to_owned();
         assert!(!rid.is_empty());
-        assert_eq!(
-            self.header("x-request-id").as_deref(),
-            Some(rid.as_str()),
-            "X-Request-Id matches the body"
-        );
-        assert!(
-            body["returnMessage"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
-            "{body}"
-        );
+        assert_eq!(self.header("x-request-id").as_deref(), Some(rid.as_str()), "X-Request-Id matches the body");
+        assert!(body["returnMessage"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
         body
     }
 }
@@ -115,21 +89,14 @@ pub fn config(database_url: &str, adapters: &Path, data: &Path, crm: &TestCrm) -
         encryption_key: ENCRYPTION_KEY.into(),
         ..Config::default()
     };
-    c.upstream_overrides
-        .insert("https://api.testcrm.example".into(), crm.base_url());
+    c.upstream_overrides.insert("https://api.testcrm.example".into(), crm.base_url());
     c
 }
 
 impl Harness {
     /// Test CRM + Switchboard on SQLite with the bundled adapters.
     pub async fn start() -> Harness {
-        Self::start_with(
-            switchboard::store::test_support::sqlite_url(),
-            &["testcrm"],
-            &[],
-            |_| {},
-        )
-        .await
+        Self::start_with(switchboard::store::test_support::sqlite_url(), &["testcrm"], &[], |_| {}).await
     }
 
     pub async fn start_with(
@@ -144,9 +111,7 @@ impl Harness {
         let data = tempfile::tempdir().unwrap();
         let mut config = config(&database_url, adapters.path(), data.path(), &crm);
         tweak(&mut config);
-        let server = Server::start(config.clone())
-            .await
-            .expect("the server starts");
+        let server = Server::start(config.clone()).await.expect("the server starts");
         let base = format!("http://{}", server.addr);
         Harness {
             server: Some(server),
@@ -166,9 +131,7 @@ impl Harness {
         if let Some(s) = self.server.take() {
             s.stop().await.unwrap();
         }
-        let server = Server::start(self.config.clone())
-            .await
-            .expect("the server restarts");
+        let server = Server::start(self.config.clone()).await.expect("the server restarts");
         self.base = format!("http://{}", server.addr);
         self.server = Some(server);
     }
@@ -182,11 +145,7 @@ impl Harness {
             .send()
             .await
             .expect("the server answers");
-        Reply {
-            status: resp.status(),
-            headers: resp.headers().clone(),
-            text: resp.text().await.unwrap(),
-        }
+        Reply { status: resp.status(), headers: resp.headers().clone(), text: resp.text().await.unwrap() }
     }
 
     /// The value of a Prometheus sample, e.g. `switchboard_adapter_compiles_total`.
@@ -194,23 +153,12 @@ impl Harness {
         let text = self.admin(Method::GET, "/metrics").await.text;
         text.lines()
             .filter(|l| !l.starts_with('#'))
-            .find_map(|l| {
-                l.strip_prefix(sample)
-                    .and_then(|rest| rest.trim().parse().ok())
-            })
+            .find_map(|l| l.strip_prefix(sample).and_then(|rest| rest.trim().parse().ok()))
             .unwrap_or(0.0)
     }
 
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> Reply {
-        let mut req = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
+    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Reply {
+        let mut req = self.client.request(method, format!("{}{}", self.base, path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -218,11 +166,7 @@ impl Harness {
             req = req.json(b);
         }
         let resp = req.send().await.expect("the server answers");
-        Reply {
-            status: resp.status(),
-            headers: resp.headers().clone(),
-            text: resp.text().await.unwrap(),
-        }
+        Reply { status: resp.status(), headers: resp.headers().clone(), text: resp.text().await.unwrap() }
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
@@ -239,13 +183,7 @@ impl Harness {
 
     /// Logs in to `platform` with `api_key`; returns the jwtToken.
     pub async fn login_as(&self, platform: &str, api_key: &str) -> String {
-        let r = self
-            .post(
-                "/apiKeyLogin",
-                None,
-                &serde_json::json!({"platform": platform, "apiKey": api_key}),
-            )
-            .await;
+        let r = self.post("/apiKeyLogin", None, &serde_json::json!({"platform": platform, "apiKey": api_key})).await;
         assert_eq!(r.status, 200, "login failed: {}", r.text);
         r.json()["jwtToken"].as_str().unwrap().to_owned()
     }
