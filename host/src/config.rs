@@ -31,6 +31,9 @@ pub struct Config {
     pub app_server_secret_key: String,
     /// Base64 of a 32-byte AES-256-GCM key for credentials at rest.
     pub encryption_key: String,
+    /// Earlier keys, still accepted for reading until `switchboard rotate-key`
+    /// has re-encrypted everything with `encryption_key`.
+    pub previous_encryption_keys: Vec<String>,
     /// `human` or `json`.
     pub log_format: LogFormat,
     /// Platform served by `/crmManifest` when no `platformName` is given.
@@ -46,6 +49,36 @@ pub struct Config {
     pub watch_adapters: bool,
     /// Keep compiled adapters in `<data_dir>/compiled` so a restart does not recompile.
     pub compile_cache: bool,
+    pub oauth: OauthConfig,
+}
+
+/// OAuth login and token refresh.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OauthConfig {
+    /// Registered redirect URI (matched exactly); empty = `http://<bind>/oauth-callback`.
+    pub redirect_uri: String,
+    /// How long a login's `state` stays valid.
+    pub state_ttl_secs: i64,
+    /// Refresh an access token that expires within this margin.
+    pub refresh_margin_secs: i64,
+    /// Retries of a refresh that failed for a transient reason.
+    pub max_retries: u32,
+    pub initial_delay_ms: u64,
+    pub max_delay_ms: u64,
+}
+
+impl Default for OauthConfig {
+    fn default() -> Self {
+        OauthConfig {
+            redirect_uri: String::new(),
+            state_ttl_secs: 600,
+            refresh_margin_secs: 60,
+            max_retries: 3,
+            initial_delay_ms: 200,
+            max_delay_ms: 5000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -93,6 +126,9 @@ pub struct AdapterSettings {
     pub allowed_hosts: Option<Vec<String>>,
     /// Overrides of `[limits]` for this adapter.
     pub limits: AdapterLimits,
+    /// OAuth client registered with the CRM (OAuth adapters only).
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
 }
 
 /// Per-adapter overrides of the call limits; unset fields use `[limits]`.
@@ -135,6 +171,7 @@ impl Default for Config {
             adapters_dir: PathBuf::from("target/adapters"),
             app_server_secret_key: String::new(),
             encryption_key: String::new(),
+            previous_encryption_keys: Vec::new(),
             log_format: LogFormat::Human,
             default_platform: None,
             upstream_overrides: BTreeMap::new(),
@@ -143,6 +180,7 @@ impl Default for Config {
             admin_token: String::new(),
             watch_adapters: true,
             compile_cache: true,
+            oauth: OauthConfig::default(),
         }
     }
 }
@@ -155,6 +193,7 @@ pub const ENV_VARS: &[&str] = &[
     "SWITCHBOARD_ADAPTERS_DIR",
     "APP_SERVER_SECRET_KEY",
     "SWITCHBOARD_ENCRYPTION_KEY",
+    "SWITCHBOARD_PREVIOUS_ENCRYPTION_KEYS",
     "SWITCHBOARD_LOG_FORMAT",
     "SWITCHBOARD_DEFAULT_PLATFORM",
     "SWITCHBOARD_UPSTREAM_OVERRIDES",
@@ -198,6 +237,10 @@ impl Config {
         if let Some(v) = get("SWITCHBOARD_ENCRYPTION_KEY") {
             self.encryption_key = v;
         }
+        if let Some(v) = get("SWITCHBOARD_PREVIOUS_ENCRYPTION_KEYS") {
+            self.previous_encryption_keys =
+                v.split(',').map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect();
+        }
         if let Some(v) = get("SWITCHBOARD_LOG_FORMAT") {
             self.log_format = match v.as_str() {
                 "human" => LogFormat::Human,
@@ -235,7 +278,7 @@ impl Config {
                 self.app_server_secret_key.len()
             );
         }
-        self.encryption_key_bytes()?;
+        self.sealer()?;
         if !self.adapters_dir.is_dir() {
             bail!(
                 "the adapters directory {} does not exist: build the bundled adapters with `cargo xtask adapters` or set SWITCHBOARD_ADAPTERS_DIR",
@@ -277,15 +320,29 @@ impl Config {
                 "SWITCHBOARD_ENCRYPTION_KEY is not set: set it to the base64 of 32 random bytes, e.g. `openssl rand -base64 32`"
             );
         }
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(self.encryption_key.trim())
-            .context("SWITCHBOARD_ENCRYPTION_KEY is not valid base64")?;
-        bytes.try_into().map_err(|b: Vec<u8>| {
-            anyhow::anyhow!("SWITCHBOARD_ENCRYPTION_KEY must decode to 32 bytes, got {}", b.len())
-        })
+        decode_key("SWITCHBOARD_ENCRYPTION_KEY", &self.encryption_key)
+    }
+
+    /// The keyring: the current key seals, previous keys still open.
+    pub fn sealer(&self) -> Result<crate::crypto::Sealer> {
+        let previous = self
+            .previous_encryption_keys
+            .iter()
+            .map(|k| decode_key("SWITCHBOARD_PREVIOUS_ENCRYPTION_KEYS", k))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(crate::crypto::Sealer::new(self.encryption_key_bytes()?).with_previous(previous))
     }
 
     /// The effective database URL.
+    /// The OAuth redirect URI registered with the CRMs.
+    pub fn oauth_redirect_uri(&self) -> String {
+        if self.oauth.redirect_uri.is_empty() {
+            format!("http://{}/oauth-callback", self.bind)
+        } else {
+            self.oauth.redirect_uri.clone()
+        }
+    }
+
     /// Where compiled adapters are cached, if caching is on.
     pub fn compile_cache_dir(&self) -> Option<PathBuf> {
         self.compile_cache.then(|| self.data_dir.join("compiled"))
@@ -298,6 +355,13 @@ impl Config {
             self.database_url.clone()
         }
     }
+}
+
+fn decode_key(name: &str, value: &str) -> Result<[u8; 32]> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .with_context(|| format!("{name} is not valid base64"))?;
+    bytes.try_into().map_err(|b: Vec<u8>| anyhow::anyhow!("{name} must decode to 32 bytes, got {}", b.len()))
 }
 
 /// A database URL with any password removed, for messages and logs.

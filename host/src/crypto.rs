@@ -10,11 +10,13 @@ use sha2::{Digest, Sha256};
 
 const NONCE_LEN: usize = 12;
 
-/// A key for sealing credentials.
+/// The keys for sealing credentials: the current one seals, any of them opens
+/// (so ciphertexts under a previous key still open while they are re-encrypted).
 #[derive(Clone)]
 pub struct Sealer {
     cipher: Aes256Gcm,
     key_id: String,
+    previous: Vec<(String, Aes256Gcm)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,11 +33,20 @@ impl std::fmt::Debug for Sealer {
     }
 }
 
+/// A key's id is a fingerprint, not the key: the first 8 bytes of its SHA-256.
+fn key_id(key: &[u8; 32]) -> String {
+    hex::encode(&Sha256::digest(key)[..8])
+}
+
 impl Sealer {
     pub fn new(key: [u8; 32]) -> Self {
-        // The key id is a fingerprint, not the key: the first 8 bytes of its SHA-256.
-        let key_id = hex::encode(&Sha256::digest(key)[..8]);
-        Sealer { cipher: Aes256Gcm::new(&key.into()), key_id }
+        Sealer { cipher: Aes256Gcm::new(&key.into()), key_id: key_id(&key), previous: Vec::new() }
+    }
+
+    /// Adds keys that may still open older ciphertexts.
+    pub fn with_previous(mut self, keys: impl IntoIterator<Item = [u8; 32]>) -> Self {
+        self.previous.extend(keys.into_iter().map(|k| (key_id(&k), Aes256Gcm::new(&k.into()))));
+        self
     }
 
     pub fn key_id(&self) -> &str {
@@ -57,17 +68,22 @@ impl Sealer {
     }
 
     pub fn open(&self, key_id: &str, aad: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        if key_id != self.key_id {
-            return Err(CryptoError::UnknownKey(key_id.to_owned()));
-        }
+        let cipher = if key_id == self.key_id {
+            &self.cipher
+        } else {
+            &self
+                .previous
+                .iter()
+                .find(|(id, _)| id == key_id)
+                .ok_or_else(|| CryptoError::UnknownKey(key_id.to_owned()))?
+                .1
+        };
         if sealed.len() < NONCE_LEN {
             return Err(CryptoError::Corrupt);
         }
         let (nonce, ct) = sealed.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Corrupt)?;
-        self.cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: ct, aad: aad.as_bytes() })
-            .map_err(|_| CryptoError::Corrupt)
+        cipher.decrypt(&Nonce::from(nonce), Payload { msg: ct, aad: aad.as_bytes() }).map_err(|_| CryptoError::Corrupt)
     }
 }
 
@@ -83,6 +99,16 @@ mod tests {
         assert_ne!(a, b, "each seal uses a fresh nonce");
         assert!(!a.windows(10).any(|w| w == b"secret-key"));
         assert_eq!(s.open(s.key_id(), "users/u1/credential", &a).unwrap(), b"secret-key");
+    }
+
+    #[test]
+    fn previous_keys_open_old_ciphertexts() {
+        let old = Sealer::new([1; 32]);
+        let sealed = old.seal("users/u/credential", b"k");
+        let new = Sealer::new([2; 32]);
+        assert!(matches!(new.open(old.key_id(), "users/u/credential", &sealed), Err(CryptoError::UnknownKey(_))));
+        let ring = Sealer::new([2; 32]).with_previous([[1; 32]]);
+        assert_eq!(ring.open(old.key_id(), "users/u/credential", &sealed).unwrap(), b"k");
     }
 
     #[test]

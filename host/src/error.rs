@@ -29,6 +29,11 @@ pub mod code {
     pub const ACCOUNT_NOT_FOUND: &str = "ACCOUNT_NOT_FOUND";
     pub const NOT_CONNECTED: &str = "NOT_CONNECTED";
     pub const INVALID_API_KEY: &str = "INVALID_API_KEY";
+    pub const INVALID_STATE: &str = "INVALID_STATE";
+    pub const INVALID_REDIRECT_URI: &str = "INVALID_REDIRECT_URI";
+    pub const OAUTH_EXCHANGE_FAILED: &str = "OAUTH_EXCHANGE_FAILED";
+    pub const TOKEN_REFRESH_ERROR: &str = "TOKEN_REFRESH_ERROR";
+    pub const CRM_SESSION_REVOKED: &str = "CRM_SESSION_REVOKED";
 
     pub const CRM_UNAUTHORIZED: &str = "CRM_UNAUTHORIZED";
     pub const CRM_RATE_LIMITED: &str = "CRM_RATE_LIMITED";
@@ -116,6 +121,12 @@ impl ApiError {
             }
         }
         body
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
     }
 }
 

@@ -13,6 +13,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod metrics;
+pub mod oauth;
 pub mod request_id;
 pub mod runtime;
 pub mod server;

@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use switchboard::config::Config;
 use switchboard::server::{Server, init_tracing};
 
-const USAGE: &str = "usage: switchboard [check-config] [--config <file>]
+const USAGE: &str = "usage: switchboard [check-config | rotate-key] [--config <file>]
+
+  check-config   validate the configuration and exit
+  rotate-key     re-encrypt every stored credential with SWITCHBOARD_ENCRYPTION_KEY;
+                 list the old key(s) in SWITCHBOARD_PREVIOUS_ENCRYPTION_KEYS meanwhile
 
 Configuration: a TOML file (--config, $SWITCHBOARD_CONFIG, or ./switchboard.toml)
 and environment variables, which win. See README.md, \"Configuration\".";
@@ -15,6 +19,7 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut config_file: Option<PathBuf> = std::env::var_os("SWITCHBOARD_CONFIG").map(PathBuf::from);
     let mut check_only = false;
+    let mut rotate_key = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--config" | "-c" => match args.next() {
@@ -22,6 +27,7 @@ fn main() -> ExitCode {
                 None => return usage_error("--config needs a file"),
             },
             "check-config" => check_only = true,
+            "rotate-key" => rotate_key = true,
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -51,6 +57,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if rotate_key {
+        return runtime.block_on(async {
+            match switchboard::server::rotate_keys(&config).await {
+                Ok((n, key)) => {
+                    println!("re-encrypted {n} secret(s) with key {key}; the previous keys can now be removed");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("switchboard: key rotation failed: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        });
+    }
     runtime.block_on(async {
         let server = match Server::start(config).await {
             Ok(s) => s,

@@ -2,7 +2,6 @@
 
 use crate::api::{self, AppState};
 use crate::config::{Config, LogFormat, redact_url};
-use crate::crypto::Sealer;
 use crate::metrics::Metrics;
 use crate::runtime::{Runtime, watcher};
 use crate::store::Store;
@@ -26,7 +25,7 @@ impl Server {
     /// (port 0 picks a free port; see [`Server::addr`]).
     pub async fn start(config: Config) -> Result<Server> {
         let started = Instant::now();
-        let sealer = Sealer::new(config.encryption_key_bytes()?);
+        let sealer = config.sealer()?;
         let url = config.database_url();
         let store = Store::connect(&url, sealer)
             .await
@@ -45,7 +44,7 @@ impl Server {
         let app = api::router(state.clone());
         let (shutdown, on_shutdown) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
                 .with_graceful_shutdown(async {
                     let _ = on_shutdown.await;
                 })
@@ -74,6 +73,21 @@ impl Server {
         self.task.await??;
         Ok(())
     }
+}
+
+/// `switchboard rotate-key`: re-encrypts every stored secret with the current
+/// `encryption_key` (old ones must be listed in `previous_encryption_keys`).
+/// Returns how many secrets were re-encrypted and the current key's id.
+pub async fn rotate_keys(config: &Config) -> Result<(usize, String)> {
+    let sealer = config.sealer()?;
+    let key_id = sealer.key_id().to_owned();
+    let url = config.database_url();
+    let store =
+        Store::connect(&url, sealer).await.with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+    let count =
+        store.reencrypt_all().await.context("re-encryption failed; nothing after the failing row was changed")?;
+    store.close().await;
+    Ok((count, key_id))
 }
 
 /// Logs to stderr, human-readable or JSON; `RUST_LOG` filters (default `info`).

@@ -1,4 +1,5 @@
 //! Fake CRMs — real HTTP servers that the adapters talk to in tests and in
 //! the demo — and helpers for the end-to-end tests.
 
+pub mod oauth;
 pub mod testcrm;

@@ -88,7 +88,11 @@ struct AuthorizeQuery {
 
 async fn authorize(State(state): State<Shared>, Query(q): Query<AuthorizeQuery>) -> Response {
     if q.response_type.as_deref() != Some("code") || q.client_id.as_deref() != Some(CLIENT_ID) {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "response_type=code and a known client_id are required");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "response_type=code and a known client_id are required",
+        );
     }
     let Some(redirect_uri) = q.redirect_uri else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "redirect_uri is required");
@@ -99,7 +103,10 @@ async fn authorize(State(state): State<Shared>, Query(q): Query<AuthorizeQuery>)
     let mut s = lock(&state);
     s.next += 1;
     let code = format!("code-{}-{}", s.next, uuid::Uuid::new_v4().simple());
-    s.codes.insert(code.clone(), Grant { user_id: "u-1001".into(), redirect_uri: redirect_uri.clone(), challenge: q.code_challenge });
+    s.codes.insert(
+        code.clone(),
+        Grant { user_id: "u-1001".into(), redirect_uri: redirect_uri.clone(), challenge: q.code_challenge },
+    );
     let sep = if redirect_uri.contains('?') { '&' } else { '?' };
     let state_param = q.state.map(|st| format!("&state={st}")).unwrap_or_default();
     Redirect::to(&format!("{redirect_uri}{sep}code={code}{state_param}")).into_response()
@@ -156,7 +163,8 @@ async fn token(State(state): State<Shared>, headers: HeaderMap, Form(form): Form
             }
             if let Some(challenge) = &grant.challenge {
                 let verifier = form.code_verifier.unwrap_or_default();
-                let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+                let computed =
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
                 if &computed != challenge {
                     return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "PKCE verification failed");
                 }
@@ -166,7 +174,11 @@ async fn token(State(state): State<Shared>, headers: HeaderMap, Form(form): Form
         "refresh_token" => {
             let Some(user) = form.refresh_token.as_ref().and_then(|r| s.refresh.remove(r)) else {
                 s.invalid_grants += 1;
-                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "refresh token is invalid or was already used");
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "refresh token is invalid or was already used",
+                );
             };
             issue(&mut s, &user)
         }
@@ -188,4 +200,15 @@ async fn revoke(State(state): State<Shared>, headers: HeaderMap, Form(form): For
     s.refresh.remove(&form.token);
     s.revoked.push(form.token);
     StatusCode::OK.into_response()
+}
+
+/// Forgets every refresh token issued so far (as when a user revokes the app).
+pub fn forget_refresh_tokens(state: &Shared) {
+    lock(state).refresh.clear();
+}
+
+/// Every access and refresh token currently valid.
+pub fn current_tokens(state: &Shared) -> Vec<String> {
+    let s = lock(state);
+    s.access.keys().chain(s.refresh.keys()).cloned().collect()
 }

@@ -97,6 +97,8 @@ pub struct CrmState {
     pub retry_after_secs: u32,
     /// Delay before every answer (to widen race windows in tests).
     pub delay: Duration,
+    /// Bearer tokens issued by the OAuth server are accepted too.
+    oauth: Option<crate::oauth::Shared>,
 }
 
 impl CrmState {
@@ -110,6 +112,7 @@ impl CrmState {
 pub struct TestCrm {
     pub addr: SocketAddr,
     state: Arc<Mutex<CrmState>>,
+    pub oauth: crate::oauth::Shared,
 }
 
 impl TestCrm {
@@ -119,12 +122,13 @@ impl TestCrm {
     }
 
     pub async fn start_on(addr: SocketAddr) -> std::io::Result<TestCrm> {
-        let state = Arc::new(Mutex::new(CrmState { next_id: 1000, ..Default::default() }));
-        let crm = TestCrm { addr, state: state.clone() };
+        let oauth = crate::oauth::new_state();
+        let state = Arc::new(Mutex::new(CrmState { next_id: 1000, oauth: Some(oauth.clone()), ..Default::default() }));
+        let crm = TestCrm { addr, state: state.clone(), oauth: oauth.clone() };
         crm.seed_demo_data();
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let app = router(state);
+        let app = router(state).merge(crate::oauth::router(oauth));
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -213,6 +217,12 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 /// the rate-limit headers.
 async fn gate(State(state): State<Shared>, mut req: Request, next: Next) -> Response {
     let api_key = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let bearer = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
     let (delay, throttled, user, used) = {
         let mut s = lock(&state);
         s.seen.push(SeenRequest {
@@ -225,7 +235,12 @@ async fn gate(State(state): State<Shared>, mut req: Request, next: Next) -> Resp
             s.throttle_next -= 1;
             s.retry_after_secs
         });
-        let user = api_key.as_ref().and_then(|k| s.keys.get(k).cloned());
+        let by_bearer = bearer
+            .as_deref()
+            .zip(s.oauth.as_ref())
+            .and_then(|(t, o)| crate::oauth::user_of(o, t))
+            .and_then(|id| s.keys.values().find(|u| u.id == id).cloned());
+        let user = api_key.as_ref().and_then(|k| s.keys.get(k).cloned()).or(by_bearer);
         (s.delay, throttled, user, s.seen.len() as u32)
     };
     if !delay.is_zero() {

@@ -230,9 +230,16 @@ async fn settings_hostname_auth_validation_and_logout() {
 }
 
 #[tokio::test]
-async fn oauth_callback_says_it_is_not_configured() {
-    let h = Harness::start().await;
-    h.get("/oauth-callback?state=x&code=y", None).await.assert_error(400, "OAUTH_NOT_CONFIGURED");
+async fn oauth_routes_explain_what_is_wrong() {
+    let h =
+        Harness::start_with(switchboard::store::test_support::sqlite_url(), &["testcrm", "testcrm-oauth"], &[], |_| {})
+            .await;
+    h.get("/oauth-callback?state=x&code=y", None).await.assert_error(400, "INVALID_STATE");
+    h.get("/oauth-callback?code=y", None).await.assert_error(400, "INVALID_STATE");
+    h.get("/oauth/testcrm/start", None).await.assert_error(400, "UNSUPPORTED_AUTH");
+    // An OAuth adapter without the operator's client credentials.
+    let body = h.get("/oauth/testcrm-oauth/start", None).await.assert_error(400, "OAUTH_NOT_CONFIGURED");
+    assert!(body["returnMessage"]["message"].as_str().unwrap().contains("client_id"), "{body}");
     h.stop().await;
 }
 

@@ -2,6 +2,7 @@
 //! the user jwtToken: the adapter listing, an on-demand reload, and metrics.
 
 use super::AppState;
+use super::extract::QueryParams;
 use crate::error::{ApiError, ApiResult, code};
 use crate::runtime::manifest::SUPPORTED_WIT_VERSIONS;
 use axum::Json;
@@ -58,6 +59,42 @@ pub async fn adapters(_: Admin, State(state): State<AppState>) -> Json<Value> {
 pub async fn reload(_: Admin, State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let report = state.runtime.reload().await.map_err(|e| ApiError::internal(format!("{e:#}")))?;
     Ok(Json(json!(report)))
+}
+
+#[derive(serde::Deserialize)]
+pub struct PlatformFilter {
+    platform: Option<String>,
+}
+
+/// `GET /admin/connections?platform=`: status, expiry, last refresh, last error.
+pub async fn connections(
+    _: Admin,
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<PlatformFilter>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({"connections": state.store.connections(q.platform.as_deref()).await?})))
+}
+
+/// `POST /admin/connections/refresh?platform=`: refreshes every active OAuth
+/// connection now (single-flight with any request doing the same).
+pub async fn refresh_connections(
+    _: Admin,
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<PlatformFilter>,
+) -> ApiResult<Json<Value>> {
+    let mut results = Vec::new();
+    for c in state.store.connections(q.platform.as_deref()).await? {
+        if c.auth_kind != "oauth" || c.status == "revoked" || c.status == "disconnected" {
+            continue;
+        }
+        let outcome = state.connections.refresh(&c.user_id, None).await;
+        results.push(json!({
+            "userId": c.user_id,
+            "refreshed": outcome.is_ok(),
+            "errorCode": outcome.err().map(|e| e.code),
+        }));
+    }
+    Ok(Json(json!({"results": results})))
 }
 
 /// `GET /metrics`, Prometheus text format.

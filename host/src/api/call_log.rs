@@ -11,7 +11,7 @@ use super::extract::{JsonBody, QueryParams, string_or_number};
 use super::{AppState, Session};
 use crate::error::{ApiError, ApiResult, code};
 use crate::request_id;
-use crate::runtime::{CallLogInput, CallLogUpdate, CrmError, Direction, InvokeError};
+use crate::runtime::{CallLogInput, CallLogUpdate, Direction};
 use crate::store::Reservation;
 use axum::Json;
 use axum::extract::{Extension, State};
@@ -114,7 +114,7 @@ pub async fn create(
         recording_link: info.recording.and_then(|r| r.link),
         additional_submission_json: object_json(body.additional_submission),
     };
-    let crm = Connection::open(&state, &session)?;
+    let crm = Connection::open(&state, &session).await?;
     let user_id = session.user.id.clone();
     // Reserve → call the CRM → record, as one task that finishes even if the
     // client goes away, so the reservation is never left behind.
@@ -145,7 +145,7 @@ pub async fn create(
             }
             Err(e) => {
                 state.store.release_call_log(&user_id, &session_id).await?;
-                Err(ApiError::from(e))
+                Err(e)
             }
         }
     };
@@ -189,7 +189,7 @@ pub async fn get(
         ));
     }
     let details = q.require_details.unwrap_or(false);
-    let crm = if details { Some(Connection::open(&state, &session)?) } else { None };
+    let crm = if details { Some(Connection::open(&state, &session).await?) } else { None };
     let mut logs = Vec::with_capacity(ids.len());
     for session_id in ids {
         let mapping = state.store.call_log(&session.user.id, &session_id).await?;
@@ -223,11 +223,11 @@ pub async fn get(
                             item.insert("logData".into(), Value::Object(data));
                         }
                         // Deleted in the CRM since: report it as not logged.
-                        Err(InvokeError::Crm(CrmError::NotFound(_))) => {
+                        Err(e) if e.code == code::CRM_NOT_FOUND => {
                             item.insert("matched".into(), json!(false));
                             item.remove("logId");
                         }
-                        Err(e) => return Err(e.into()),
+                        Err(e) => return Err(e),
                     }
                 }
             }
@@ -281,7 +281,7 @@ pub async fn update(
         start_time: rfc3339(body.start_time.as_ref()),
         additional_submission_json: object_json(body.additional_submission),
     };
-    let crm = Connection::open(&state, &session)?;
+    let crm = Connection::open(&state, &session).await?;
     crm.call("update-call-log", move |ctx, a, s| {
         Box::pin(async move { a.call_update_call_log(s, &ctx, &update).await })
     })

@@ -6,30 +6,63 @@ use crate::error::ApiResult;
 use crate::request_id;
 use crate::runtime::bindings::exports::switchboard::crm::crm::Guest as Crm;
 use crate::runtime::host_state::HostState;
-use crate::runtime::{CallContext, CallFuture, InvokeError, LoadedAdapter, call_context};
+use crate::runtime::{CallContext, CallFuture, CrmError, InvokeError, LoadedAdapter, call_context};
 use crate::store::Secret;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use wasmtime::Store;
 
 pub struct Connection {
     state: AppState,
     adapter: Arc<LoadedAdapter>,
-    credential: Secret,
+    user_id: String,
+    oauth: bool,
+    credential: Mutex<Secret>,
     pub ctx: CallContext,
 }
 
 impl Connection {
-    /// The session's adapter and credential; 401 when the user logged out.
-    pub fn open(state: &AppState, session: &Session) -> ApiResult<Connection> {
-        let credential = session.credential()?.clone();
+    /// The session's adapter and a usable credential (an OAuth access token is
+    /// refreshed first when it is about to expire); 401 when the user logged out.
+    pub async fn open(state: &AppState, session: &Session) -> ApiResult<Connection> {
+        session.credential()?;
+        let credential = state.connections.access_token(&session.user).await?;
         let adapter = adapter_for(state, &session.user.platform)?;
         let ctx = call_context(&request_id::current(), &session.user.crm_user_id, &session.user.hostname);
-        Ok(Connection { state: state.clone(), adapter, credential, ctx })
+        Ok(Connection {
+            state: state.clone(),
+            adapter,
+            user_id: session.user.id.clone(),
+            oauth: session.user.auth_kind == "oauth",
+            credential: Mutex::new(credential),
+            ctx,
+        })
+    }
+
+    fn credential(&self) -> Secret {
+        self.credential.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Calls one adapter operation; `f` receives the call context, the export
-    /// and the store.
-    pub async fn call<T, F>(&self, operation: &'static str, f: F) -> Result<T, InvokeError>
+    /// and the store. When the CRM refuses an OAuth access token, the token is
+    /// refreshed once and the call retried once.
+    pub async fn call<T, F>(&self, operation: &'static str, f: F) -> ApiResult<T>
+    where
+        T: Send + crate::runtime::invoke::OutputSize,
+        F: for<'a> FnOnce(CallContext, &'a Crm, &'a mut Store<HostState>) -> CallFuture<'a, T> + Send + Clone,
+    {
+        let retry = f.clone();
+        let used = self.credential();
+        match self.call_once(operation, &used, f).await {
+            Err(InvokeError::Crm(CrmError::Unauthorized(_))) if self.oauth => {
+                let fresh = self.state.connections.refresh(&self.user_id, Some(&used)).await?;
+                *self.credential.lock().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
+                Ok(self.call_once(operation, &fresh, retry).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    async fn call_once<T, F>(&self, operation: &'static str, credential: &Secret, f: F) -> Result<T, InvokeError>
     where
         T: Send + crate::runtime::invoke::OutputSize,
         F: for<'a> FnOnce(CallContext, &'a Crm, &'a mut Store<HostState>) -> CallFuture<'a, T> + Send,
@@ -37,7 +70,7 @@ impl Connection {
         let ctx = self.ctx.clone();
         self.state
             .runtime
-            .call(&self.adapter, operation, &self.ctx.request_id, Some(self.credential.expose()), move |crm, store| {
+            .call(&self.adapter, operation, &self.ctx.request_id, Some(credential.expose()), move |crm, store| {
                 f(ctx, crm, store)
             })
             .await

@@ -65,7 +65,7 @@ pub async fn find(
         .filter(|f| !f.is_empty())
         .map(str::to_owned)
         .collect();
-    let crm = Connection::open(&state, &session)?;
+    let crm = Connection::open(&state, &session).await?;
     let p = phone.clone();
     let contacts = crm
         .call("find-contact", move |ctx, a, s| {
@@ -110,7 +110,7 @@ pub async fn create(
         contact_type: body.new_contact_type.filter(|t| !t.is_empty()),
         additional_submission_json: body.additional_submission.filter(Value::is_object).map(|v| v.to_string()),
     };
-    let crm = Connection::open(&state, &session)?;
+    let crm = Connection::open(&state, &session).await?;
     let contact = crm
         .call("create-contact", move |ctx, a, s| Box::pin(async move { a.call_create_contact(s, &ctx, &new).await }))
         .await?;

@@ -1,7 +1,7 @@
 //! Connecting and disconnecting a CRM.
 
 use super::connection::Connection;
-use super::extract::JsonBody;
+use super::extract::{JsonBody, QueryParams};
 use super::meta::adapter_for;
 use super::{AppState, Session};
 use crate::error::{ApiError, ApiResult, code};
@@ -9,11 +9,15 @@ use crate::request_id;
 use crate::runtime::InvokeError;
 use crate::runtime::call_context;
 use crate::runtime::manifest::AuthSpec;
-use crate::store::{Secret, User};
+use crate::store::{AuditEvent, Secret, User};
 use axum::Json;
-use axum::extract::{Extension, State};
+use axum::extract::{ConnectInfo, Extension, Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::net::SocketAddr;
+use url::Url;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -63,6 +67,9 @@ pub async fn api_key_login(
         hostname: info.hostname.unwrap_or(hostname),
         auth_kind: "api-key".into(),
         credential: Some(Secret::new(api_key.trim())),
+        refresh_token: None,
+        expires_at: None,
+        status: "active".into(),
     };
     state.store.upsert_user(&user).await?;
     tracing::info!(platform = %platform, user = %user.id, "user connected");
@@ -80,12 +87,22 @@ pub async fn unauthorize(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
 ) -> ApiResult<Json<Value>> {
-    let crm = Connection::open(&state, &session)?;
+    let crm = Connection::open(&state, &session).await?;
     let revoked = crm.call("unauthorize", |ctx, a, s| Box::pin(async move { a.call_unauthorize(s, &ctx).await })).await;
     if let Err(e) = &revoked {
         tracing::warn!(user = %session.user.id, error = %e, "the CRM could not revoke the connection; forgetting it anyway");
     }
+    if session.user.auth_kind == "oauth" {
+        state.connections.revoke(&session.user).await;
+    }
     state.store.clear_credential(&session.user.id).await?;
+    let event = AuditEvent {
+        user_id: Some(&session.user.id),
+        platform: &session.user.platform,
+        event: "disconnect",
+        ..Default::default()
+    };
+    state.store.audit(&event).await?;
     Ok(Json(json!({
         "successful": true,
         "returnMessage": {"message": "Logged out.", "messageType": "success", "ttl": 1000},
@@ -97,7 +114,7 @@ pub async fn auth_validation(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
 ) -> ApiResult<Json<Value>> {
-    let crm = Connection::open(&state, &session)?;
+    let crm = Connection::open(&state, &session).await?;
     crm.call("get-user-info", |ctx, a, s| Box::pin(async move { a.call_get_user_info(s, &ctx).await })).await?;
     Ok(Json(json!({
         "successful": true,
@@ -105,10 +122,103 @@ pub async fn auth_validation(
     })))
 }
 
-/// `GET /oauth-callback`: OAuth login arrives with issue #4.
-pub async fn oauth_callback() -> ApiError {
-    ApiError::bad_request(
-        code::OAUTH_NOT_CONFIGURED,
-        "OAuth login is not available on this server yet; use an API-key platform",
-    )
+/// `GET /oauth/{platform}/start` (our addition): redirects the browser to the
+/// CRM's consent page with a fresh single-use `state` (and PKCE).
+pub async fn oauth_start(State(state): State<AppState>, Path(platform): Path<String>) -> ApiResult<Response> {
+    let adapter = adapter_for(&state, &platform)?;
+    let url = state.connections.start(&adapter.manifest).await?;
+    Ok(Redirect::to(url.as_str()).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackQuery {
+    state: Option<String>,
+    code: Option<String>,
+    callback_uri: Option<String>,
+    hostname: Option<String>,
+}
+
+/// `GET /oauth-callback`: the App Connect callback. Takes `code` and `state`
+/// (directly or inside `callbackUri`, whose address must be exactly the
+/// registered redirect URI), checks the state, exchanges the code, asks the
+/// adapter who the user is, stores the connection and issues the jwtToken.
+pub async fn oauth_callback(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    QueryParams(q): QueryParams<CallbackQuery>,
+) -> ApiResult<Json<Value>> {
+    let (mut code_param, mut state_param) = (q.code, q.state);
+    if let Some(callback) = q.callback_uri.filter(|c| !c.is_empty()) {
+        let url = Url::parse(&callback)
+            .map_err(|_| ApiError::bad_request(code::INVALID_REDIRECT_URI, "callbackUri is not a URL"))?;
+        let mut address = url.clone();
+        address.set_query(None);
+        address.set_fragment(None);
+        if address.as_str() != state.config.oauth_redirect_uri() {
+            return Err(ApiError::bad_request(
+                code::INVALID_REDIRECT_URI,
+                "callbackUri is not this server's registered redirect URI",
+            ));
+        }
+        for (k, v) in url.query_pairs() {
+            match k.as_ref() {
+                "code" => code_param = Some(v.into_owned()),
+                "state" => state_param = Some(v.into_owned()),
+                "error" => {
+                    return Err(ApiError::bad_request(
+                        code::OAUTH_EXCHANGE_FAILED,
+                        format!("the CRM refused the login: {v}"),
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    let state_value = state_param.filter(|s| !s.is_empty()).ok_or_else(|| {
+        ApiError::bad_request(code::INVALID_STATE, "the login's state is missing: start the login again")
+    })?;
+    let code_value = code_param.filter(|c| !c.is_empty()).ok_or_else(|| ApiError::missing("code"))?;
+    let (platform, tokens) = state.connections.exchange(&state_value, &code_value).await?;
+    let adapter = adapter_for(&state, &platform)?;
+    let hostname = q.hostname.unwrap_or_default();
+    let rid = request_id::current();
+    let ctx = call_context(&rid, "", &hostname);
+    let info = state
+        .runtime
+        .call(&adapter, "get-user-info", &rid, Some(tokens.access.expose()), move |a, s| {
+            Box::pin(async move { a.call_get_user_info(s, &ctx).await })
+        })
+        .await?;
+    let user = User {
+        id: format!("{}-{platform}", info.id),
+        platform: platform.clone(),
+        crm_user_id: info.id,
+        name: info.name.clone(),
+        hostname: info.hostname.unwrap_or(hostname),
+        auth_kind: "oauth".into(),
+        credential: Some(tokens.access),
+        refresh_token: tokens.refresh,
+        expires_at: tokens.expires_at,
+        status: "active".into(),
+    };
+    state.store.upsert_user(&user).await?;
+    let ip = peer.ip().to_string();
+    let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let event = AuditEvent {
+        user_id: Some(&user.id),
+        platform: &platform,
+        event: "login",
+        ip: Some(&ip),
+        user_agent: agent,
+        detail: None,
+    };
+    state.store.audit(&event).await?;
+    tracing::info!(platform = %platform, user = %user.id, "user connected with OAuth");
+    Ok(Json(json!({
+        "jwtToken": state.jwt.issue(&user.id, &platform),
+        "name": info.name,
+        "returnMessage": {"message": format!("Connected to {}.", adapter.manifest.display_name), "messageType": "success", "ttl": 3000},
+    })))
 }

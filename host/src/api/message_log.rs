@@ -83,7 +83,7 @@ pub async fn create(
     // Oldest first, so the record reads in order.
     messages.sort_by(|a, b| a.creation_time.cmp(&b.creation_time));
 
-    let crm = Connection::open(&state, &session)?;
+    let crm = Connection::open(&state, &session).await?;
     let user_id = session.user.id.clone();
     let additional = body.additional_submission.filter(Value::is_object).map(|v| v.to_string());
     let (contact_type, contact_name) = (body.contact_type, body.contact_name);
@@ -115,7 +115,7 @@ pub async fn create(
                         }
                         Err(e) => {
                             state.store.release_conversation(&user_id, &conversation_id).await?;
-                            Err(ApiError::from(e))
+                            Err(e)
                         }
                     }
                 }
@@ -126,7 +126,6 @@ pub async fn create(
                     })
                     .await
                     .map(|()| id)
-                    .map_err(ApiError::from)
                 }
                 Reservation::Pending => Err(ApiError::unsuccessful(
                     code::CONVERSATION_IN_PROGRESS,

@@ -16,6 +16,7 @@ mod settings;
 use crate::auth::JwtKeys;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::oauth::Connections;
 use crate::runtime::Runtime;
 use crate::store::Store;
 use axum::Router;
@@ -35,6 +36,7 @@ pub struct Inner {
     pub runtime: Arc<Runtime>,
     pub jwt: JwtKeys,
     pub metrics: Arc<Metrics>,
+    pub connections: Connections,
 }
 
 impl std::ops::Deref for AppState {
@@ -47,7 +49,8 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(config: Config, store: Store, runtime: Arc<Runtime>, metrics: Arc<Metrics>) -> Self {
         let jwt = JwtKeys::new(&config.app_server_secret_key);
-        AppState(Arc::new(Inner { config, store, runtime, jwt, metrics }))
+        let connections = Connections::new(config.clone(), store.clone(), runtime.clone());
+        AppState(Arc::new(Inner { config, store, runtime, jwt, metrics, connections }))
     }
 }
 
@@ -69,6 +72,9 @@ pub fn router(state: AppState) -> Router {
         .route("/crmManifest", get(meta::crm_manifest))
         .route("/apiKeyLogin", post(login::api_key_login))
         .route("/oauth-callback", get(login::oauth_callback))
+        .route("/oauth/{platform}/start", get(login::oauth_start))
+        .route("/admin/connections", get(admin::connections))
+        .route("/admin/connections/refresh", post(admin::refresh_connections))
         .route("/admin/adapters", get(admin::adapters))
         .route("/admin/reload", post(admin::reload))
         .route("/metrics", get(admin::metrics))

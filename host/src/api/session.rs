@@ -60,6 +60,13 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         }
         Err(e) => return ApiError::from(e).into_response(),
     };
+    if user.status == "revoked" {
+        return ApiError::unauthorized(
+            code::CRM_SESSION_REVOKED,
+            "the CRM refused to renew this session: log in again",
+        )
+        .into_response();
+    }
     req.extensions_mut().insert(Session { user });
     let mut response = next.run(req).await;
     if let Some(v) = state.jwt.refreshed(&claims).and_then(|t| HeaderValue::from_str(&t).ok()) {

@@ -45,6 +45,15 @@ pub enum AuthSpec {
         token_url: String,
         #[serde(default)]
         scopes: Vec<String>,
+        /// PKCE (S256) when the CRM supports it.
+        #[serde(default = "yes")]
+        pkce: bool,
+        /// How the client authenticates at the token endpoint: `basic` or `body`.
+        #[serde(default = "basic")]
+        client_auth: String,
+        /// RFC 7009 revocation endpoint, if the CRM has one.
+        #[serde(default)]
+        revoke_url: Option<String>,
     },
 }
 
@@ -55,6 +64,14 @@ impl AuthSpec {
             AuthSpec::Oauth { .. } => "oauth",
         }
     }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn basic() -> String {
+    "basic".into()
 }
 
 /// The WIT versions this host serves.

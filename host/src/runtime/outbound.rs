@@ -119,6 +119,20 @@ impl Outbound {
         Ok(Outbound { client, overrides: map })
     }
 
+    /// The shared HTTP client (no redirects, timeouts set).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Applies the operator's upstream override to a URL the host itself calls
+    /// (an OAuth token endpoint); other URLs are returned unchanged.
+    pub fn rewrite(&self, url: &Url) -> Url {
+        match Origin::of(url).and_then(|o| self.overrides.get(&o)) {
+            Some(base) => rebase(url, base),
+            None => url.clone(),
+        }
+    }
+
     /// Checks the request against the policy and rewrites it for the wire.
     pub fn prepare(&self, policy: &mut CallPolicy, req: &OutboundRequest) -> Result<Url, OutboundError> {
         if policy.remaining_requests == 0 {

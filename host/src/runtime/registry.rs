@@ -122,6 +122,10 @@ impl Runtime {
         })
     }
 
+    pub fn outbound(&self) -> &Outbound {
+        &self.outbound
+    }
+
     pub fn adapters_dir(&self) -> &Path {
         &self.dir
     }

@@ -20,6 +20,9 @@ fn user(id: &str, key: &str) -> User {
         hostname: String::new(),
         auth_kind: "api-key".into(),
         credential: Some(Secret::new(key)),
+        refresh_token: None,
+        expires_at: None,
+        status: "active".into(),
     }
 }
 
