@@ -7,7 +7,9 @@
 //!   mapped to [`CrmError`] (401 → `unauthorized`, 429 → `rate-limited`...),
 //! - [`phone`]: E.164 parsing and App Connect `overridingFormat` patterns,
 //! - [`log`]: logging into the host's structured logs, and a panic hook that
-//!   reports the panic message before the component aborts.
+//!   reports the panic message before the component aborts,
+//! - `harness` (native builds only): unit-test an adapter with `cargo test`
+//!   against scripted HTTP, without building wasm or starting the host.
 //!
 //! ```ignore
 //! use switchboard_sdk::prelude::*;
@@ -27,6 +29,8 @@ pub mod bindings {
     });
 }
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod harness;
 pub mod http;
 pub mod log;
 pub mod phone;
@@ -43,7 +47,10 @@ pub use bindings::switchboard::crm::types::{
 
 /// Reads a non-secret setting the operator gave this adapter.
 pub fn config(key: &str) -> Option<String> {
-    bindings::switchboard::crm::config::get(key)
+    #[cfg(target_arch = "wasm32")]
+    return bindings::switchboard::crm::config::get(key);
+    #[cfg(not(target_arch = "wasm32"))]
+    return harness::config(key);
 }
 
 /// Everything an adapter usually needs, in one `use`.

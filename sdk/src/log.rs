@@ -1,7 +1,14 @@
 //! Logging into the host's tracing output, tagged by the host with the adapter,
 //! the operation and the request id.
 
-use crate::bindings::switchboard::crm::log::{Level, log};
+use crate::bindings::switchboard::crm::log::Level;
+
+fn log(level: Level, message: &str) {
+    #[cfg(target_arch = "wasm32")]
+    crate::bindings::switchboard::crm::log::log(level, message);
+    #[cfg(not(target_arch = "wasm32"))]
+    crate::harness::log(&format!("{level:?}").to_uppercase(), message);
+}
 
 pub fn debug(message: &str) {
     log(Level::Debug, message);

@@ -5,7 +5,8 @@
 //!   `target/adapters/` (bundled) and `target/adapter-fixtures/` (test fixtures).
 //! - `run`: builds everything, starts the Test CRM and the server with
 //!   embedded defaults (SQLite under `data/`, the bundled adapters).
-//! - `test [args]`: builds the adapters, then `cargo test --workspace [args]`.
+//! - `test [args]`: builds the adapters, runs their native unit tests, then
+//!   `cargo test --workspace [args]`.
 //! - `ci`: what `.ci/run` does: adapters, fmt, clippy, the tests with PostgreSQL.
 //! - `bench`: release build, then `switchboard-bench` prints what the host costs.
 //!
@@ -239,8 +240,25 @@ fn bench() -> Result {
     status(Command::new(root.join("target/release/switchboard-bench")).arg(adapters))
 }
 
+/// The adapters' native unit tests (through the SDK harness): the adapters
+/// workspace targets wasm32-wasip2, so name the host's target explicitly.
+fn adapter_unit_tests() -> Result {
+    let out = Command::new("rustc").arg("-vV").output().map_err(|e| format!("cannot run rustc: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let host = text.lines().find_map(|l| l.strip_prefix("host: ")).ok_or("rustc -vV printed no host triple")?;
+    let root = root();
+    status(
+        cargo()
+            .current_dir(root.join("adapters"))
+            .env("CARGO_TARGET_DIR", root.join("target/adapters-native"))
+            .args(["test", "--target", host])
+            .args(locked()),
+    )
+}
+
 fn test(args: &[String]) -> Result {
     build_adapters()?;
+    adapter_unit_tests()?;
     status(cargo().current_dir(root()).args(["test", "--workspace"]).args(args))
 }
 
@@ -267,6 +285,7 @@ fn ci() -> Result {
         "-D",
         "warnings",
     ]))?;
+    adapter_unit_tests()?;
     let pg = std::env::var("SWITCHBOARD_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
     status(cargo().current_dir(&root).env("SWITCHBOARD_TEST_POSTGRES_URL", pg).args([
         "test",

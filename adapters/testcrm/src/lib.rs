@@ -109,3 +109,80 @@ impl Adapter for TestCrm {
 }
 
 switchboard_sdk::export_adapter!(TestCrm);
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    //! Native unit tests through the SDK harness: `cargo xtask test` runs them
+    //! (or `cargo test --target x86_64-unknown-linux-gnu` in `adapters/`).
+
+    use super::*;
+    use switchboard_sdk::harness::{Harness, context, rate_limited, reply};
+
+    const LUKE: &str =
+        r#"{"id":"c-1","name":"Luke Skywalker","phone":"+16505551212","type":"person","company":"Rebel Alliance"}"#;
+
+    #[test]
+    fn find_contact_searches_e164_then_each_overriding_format() {
+        let h = Harness::new()
+            .on(
+                "GET",
+                &format!("{BASE}/v1/contacts?phone=%2B16505551212"),
+                reply(200, r#"{"data":[],"nextCursor":null}"#),
+            )
+            .on(
+                "GET",
+                &format!("{BASE}/v1/contacts?phone=%28650%29%20555-1212"),
+                reply(200, &format!(r#"{{"data":[{LUKE}]}}"#)),
+            );
+        let found = h
+            .run(|| TestCrm::find_contact(context(), "+16505551212".into(), vec!["(***) ***-****".into(), "**".into()]))
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].name, "Luke Skywalker");
+        assert_eq!(found[0].organization.as_deref(), Some("Rebel Alliance"));
+        let urls: Vec<String> = h.requests().into_iter().map(|r| r.url).collect();
+        assert_eq!(urls.len(), 2, "the unusable format is skipped: {urls:?}");
+    }
+
+    #[test]
+    fn a_call_log_becomes_a_call_activity() {
+        let h = Harness::new().on(
+            "POST",
+            &format!("{BASE}/v1/activities"),
+            reply(201, r#"{"data":{"id":"a-9","subject":"s","body":"b"}}"#),
+        );
+        let log = CallLogInput {
+            session_id: "s-1".into(),
+            contact_id: "c-1".into(),
+            contact_type: None,
+            contact_name: Some("Luke".into()),
+            subject: None,
+            note: Some("plans".into()),
+            direction: Some(Direction::Inbound),
+            from_number: None,
+            to_number: None,
+            start_time: None,
+            duration_seconds: Some(42),
+            call_result: None,
+            recording_link: None,
+            additional_submission_json: None,
+        };
+        assert_eq!(h.run(|| TestCrm::create_call_log(context(), log)).unwrap(), "a-9");
+        let body = h.requests()[0].json();
+        assert_eq!(body["kind"], "call");
+        assert_eq!(body["subject"], "Inbound call from Luke");
+        assert_eq!(body["body"], "plans");
+        assert_eq!(body["durationSeconds"], 42);
+        assert_eq!(body["externalId"], "s-1");
+    }
+
+    #[test]
+    fn crm_statuses_become_crm_errors() {
+        let h = Harness::new().on("GET", &format!("{BASE}/v1/me"), rate_limited(30));
+        assert!(matches!(h.run(|| TestCrm::get_user_info(context())), Err(CrmError::RateLimited(30))));
+        let h = Harness::new().on("GET", &format!("{BASE}/v1/me"), reply(401, r#"{"error":"invalid_api_key"}"#));
+        assert!(matches!(h.run(|| TestCrm::get_user_info(context())), Err(CrmError::Unauthorized(_))));
+        let h = Harness::new().on("GET", &format!("{BASE}/v1/activities/*"), reply(404, r#"{"error":"not_found"}"#));
+        assert!(matches!(h.run(|| TestCrm::get_call_log(context(), "a-1".into())), Err(CrmError::NotFound(_))));
+    }
+}
