@@ -59,7 +59,7 @@ pub struct ReloadReport {
     pub unloaded: Vec<String>,
     pub failed: Vec<String>,
     #[serde(rename = "swapMicros")]
-    pub swap_micros: u64,
+    pub swap_micros: f64,
     #[serde(rename = "elapsedMs")]
     pub elapsed_ms: f64,
 }
@@ -206,7 +206,7 @@ impl Runtime {
         }
         let swap = Instant::now();
         *self.adapters.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
-        report.swap_micros = swap.elapsed().as_micros() as u64;
+        report.swap_micros = swap.elapsed().as_secs_f64() * 1e6;
         *self.files.write().unwrap_or_else(|p| p.into_inner()) = statuses;
         report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let result = if report.failed.is_empty() { "ok" } else { "partial" };

@@ -126,7 +126,7 @@ async fn main() -> Result<()> {
         std::fs::write(&wasm_path, &bytes)?;
         let report = runtime.reload().await?;
         anyhow::ensure!(report.failed.is_empty(), "reload failed: {:?}", report.failed);
-        swap.push(report.swap_micros as f64);
+        swap.push(report.swap_micros);
         reload.push(report.elapsed_ms);
     }
     let rss_after = rss_mib();
