@@ -9,7 +9,6 @@ use reqwest::Method;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard::config::{AdapterSettings, Config};
-use switchboard::server::Server;
 use switchboard::store::test_support;
 use switchboard_e2e::oauth::{CLIENT_ID, CLIENT_SECRET, lock};
 
@@ -160,9 +159,9 @@ async fn a_refresh_storm_across_two_replicas_on_postgres_calls_the_token_endpoin
     let Some(url) = test_support::postgres_url().await else { return };
     let h = start(url, |c| c.oauth.refresh_margin_secs = 1).await;
     let token = login_with_expiring_token(&h).await;
-    // A second host process on the same database (its own locks, engine and pool).
-    let replica = Server::start(h.config.clone()).await.unwrap();
-    let replica_base = format!("http://{}", replica.addr);
+    // A second host process on the same database: the real `switchboard` binary.
+    let replica = common::HostProcess::spawn(&h.config);
+    let replica_base = replica.base.clone();
     let client = reqwest::Client::new();
     let requests = (0..200).map(|i| {
         let base = if i % 2 == 0 { h.base.clone() } else { replica_base.clone() };
@@ -187,7 +186,7 @@ async fn a_refresh_storm_across_two_replicas_on_postgres_calls_the_token_endpoin
         let hex: String = t.bytes().map(|b| format!("{b:02x}")).collect();
         assert!(!dump.contains(&t) && !dump.contains(&hex), "plaintext token in PostgreSQL");
     }
-    replica.stop().await.unwrap();
+    drop(replica);
     h.stop().await;
 }
 

@@ -215,3 +215,60 @@ pub fn call_log_body(session_id: &str, contact_id: &str) -> Value {
         "note": "Asked about the plans"
     })
 }
+
+/// The `switchboard` binary running as its own process with `config` (written
+/// to a TOML file) on a free port; killed when dropped.
+pub struct HostProcess {
+    pub base: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl HostProcess {
+    pub fn spawn(config: &Config) -> HostProcess {
+        let binary = workspace().join("target/debug/switchboard");
+        assert!(binary.exists(), "{} is missing: `cargo test --workspace` builds it", binary.display());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = String::new();
+        file += &format!("bind = \"127.0.0.1:{port}\"\n");
+        file += &format!("database_url = {:?}\n", config.database_url);
+        file += &format!("data_dir = {:?}\n", dir.path().display().to_string());
+        file += &format!("adapters_dir = {:?}\n", config.adapters_dir.display().to_string());
+        file += "watch_adapters = false\n[upstream_overrides]\n";
+        for (from, to) in &config.upstream_overrides {
+            file += &format!("{from:?} = {to:?}\n");
+        }
+        file += &format!("[oauth]\nredirect_uri = {:?}\nrefresh_margin_secs = {}\n", config.oauth.redirect_uri, config.oauth.refresh_margin_secs);
+        for (platform, a) in &config.adapters {
+            file += &format!("[adapters.{platform:?}]\n");
+            if let (Some(id), Some(secret)) = (&a.client_id, &a.client_secret) {
+                file += &format!("client_id = {id:?}\nclient_secret = {secret:?}\n");
+            }
+        }
+        let path = dir.path().join("switchboard.toml");
+        std::fs::write(&path, file).unwrap();
+        let child = std::process::Command::new(binary)
+            .arg("--config")
+            .arg(&path)
+            .env("APP_SERVER_SECRET_KEY", &config.app_server_secret_key)
+            .env("SWITCHBOARD_ENCRYPTION_KEY", &config.encryption_key)
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "the host process did not start listening");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        HostProcess { base, child, _dir: dir }
+    }
+}
+
+impl Drop for HostProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
