@@ -54,6 +54,20 @@ fn rss_mib() -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
+/// The browser's part of the OAuth dance against the fake; returns the user id.
+async fn oauth_login(base: &str, crm: &str) -> Result<String> {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let start = client.get(format!("{base}/oauth/testcrm-oauth/start")).send().await?;
+    let authorize = url::Url::parse(start.headers()["location"].to_str()?)?;
+    let at_fake = format!("{crm}{}?{}", authorize.path(), authorize.query().unwrap_or_default());
+    let consent = client.get(at_fake).send().await?;
+    let callback = consent.headers()["location"].to_str()?.to_owned();
+    let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("callbackUri", &callback).finish();
+    let login: serde_json::Value = client.get(format!("{base}/oauth-callback?{query}")).send().await?.json().await?;
+    anyhow::ensure!(login["jwtToken"].is_string(), "OAuth login failed: {login}");
+    Ok("u-1001-testcrm-oauth".to_owned())
+}
+
 fn copy_dir(from: &Path, to: &Path) -> Result<usize> {
     let mut n = 0;
     for e in std::fs::read_dir(from)? {
@@ -132,12 +146,37 @@ async fn main() -> Result<()> {
     let rss_after = rss_mib();
     server.stop().await?;
 
+    // OAuth refresh: one token-endpoint round trip plus the locked re-read and
+    // the sealed write, against the local fake authorization server.
+    let data = tempfile::tempdir()?;
+    let mut c = config(adapters.path(), data.path(), &crm);
+    c.oauth.redirect_uri = "https://switchboard.example/oauth-callback".into();
+    c.upstream_overrides.insert("https://oauth.testcrm.example".into(), crm.base_url());
+    let settings = switchboard::config::AdapterSettings {
+        client_id: Some(switchboard_e2e::oauth::CLIENT_ID.into()),
+        client_secret: Some(switchboard_e2e::oauth::CLIENT_SECRET.into()),
+        ..Default::default()
+    };
+    c.adapters.insert("testcrm-oauth".into(), settings);
+    let server = Server::start(c).await?;
+    let user_id = oauth_login(&format!("http://{}", server.addr), &crm.base_url()).await?;
+    let mut refresh = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        for _ in 0..100 {
+            server.state.connections.refresh(&user_id, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        refresh.push(t.elapsed().as_secs_f64() * 1000.0 / 100.0);
+    }
+    server.stop().await?;
+
     println!("\n{:<48} median (spread)", "figure");
     println!("{:<48} {}", "start-up, cold (compile every adapter)", Stat(cold).show("ms"));
     println!("{:<48} {}", "start-up, from the compile cache", Stat(cached).show("ms"));
     println!("{:<48} {}", "adapter call (new store + instantiate + call)", Stat(per_call).show("µs"));
     println!("{:<48} {}", "hot reload: whole reload (compile + checks)", Stat(reload).show("ms"));
     println!("{:<48} {}", "hot reload: swap", Stat(swap).show("µs"));
+    println!("{:<48} {}", "OAuth token refresh (local fake CRM)", Stat(refresh).show("ms"));
     println!("{:<48} {rss_idle:>9.1} MiB", "RSS, idle after start (incl. this bench)");
     println!("{:<48} {rss_after:>9.1} MiB", "RSS, after the calls and reloads");
     tokio::time::sleep(Duration::from_millis(10)).await;

@@ -239,7 +239,10 @@ impl HostProcess {
         for (from, to) in &config.upstream_overrides {
             file += &format!("{from:?} = {to:?}\n");
         }
-        file += &format!("[oauth]\nredirect_uri = {:?}\nrefresh_margin_secs = {}\n", config.oauth.redirect_uri, config.oauth.refresh_margin_secs);
+        file += &format!(
+            "[oauth]\nredirect_uri = {:?}\nrefresh_margin_secs = {}\n",
+            config.oauth.redirect_uri, config.oauth.refresh_margin_secs
+        );
         for (platform, a) in &config.adapters {
             file += &format!("[adapters.{platform:?}]\n");
             if let (Some(id), Some(secret)) = (&a.client_id, &a.client_secret) {
