@@ -5,10 +5,11 @@ use super::extract::{JsonBody, QueryParams};
 use super::meta::adapter_for;
 use super::{AppState, Session};
 use crate::error::{ApiError, ApiResult, code};
+use crate::oauth::Tokens;
 use crate::request_id;
-use crate::runtime::InvokeError;
 use crate::runtime::call_context;
 use crate::runtime::manifest::AuthSpec;
+use crate::runtime::{InvokeError, LoadedAdapter, UserInfo};
 use crate::store::{AuditEvent, Secret, User};
 use axum::Json;
 use axum::extract::{ConnectInfo, Extension, Path, State};
@@ -28,6 +29,39 @@ pub struct ApiKeyLogin {
     hostname: Option<String>,
 }
 
+/// Asks the adapter whose credential this is (`get-user-info`).
+async fn who_is(
+    state: &AppState,
+    adapter: &LoadedAdapter,
+    credential: &str,
+    hostname: &str,
+) -> Result<UserInfo, InvokeError> {
+    let rid = request_id::current();
+    let ctx = call_context(&rid, "", hostname);
+    state
+        .runtime
+        .call(adapter, "get-user-info", &rid, Some(credential), move |a, s| {
+            Box::pin(async move { a.call_get_user_info(s, &ctx).await })
+        })
+        .await
+}
+
+/// The user record of a fresh login: id `<crmUserId>-<platform>`, active.
+fn connected_user(platform: &str, auth_kind: &str, info: UserInfo, hostname: &str, tokens: Tokens) -> User {
+    User {
+        id: format!("{}-{platform}", info.id),
+        platform: platform.to_owned(),
+        crm_user_id: info.id,
+        name: info.name,
+        hostname: info.hostname.unwrap_or_else(|| hostname.to_owned()),
+        auth_kind: auth_kind.into(),
+        credential: Some(tokens.access),
+        refresh_token: tokens.refresh,
+        expires_at: tokens.expires_at,
+        status: "active".into(),
+    }
+}
+
 /// `POST /apiKeyLogin`: validates the key through the adapter (`get-user-info`),
 /// stores it encrypted and issues the jwtToken.
 pub async fn api_key_login(
@@ -44,33 +78,15 @@ pub async fn api_key_login(
         ));
     }
     let hostname = body.hostname.unwrap_or_default();
-    let rid = request_id::current();
-    let ctx = call_context(&rid, "", &hostname);
-    let info = state
-        .runtime
-        .call(&adapter, "get-user-info", &rid, Some(api_key.trim()), move |a, s| {
-            Box::pin(async move { a.call_get_user_info(s, &ctx).await })
-        })
-        .await
-        .map_err(|e| match e {
-            InvokeError::Crm(crate::runtime::CrmError::Unauthorized(_)) => ApiError::bad_request(
-                code::INVALID_API_KEY,
-                format!("{} did not accept this API key", adapter.manifest.display_name),
-            ),
-            other => other.into(),
-        })?;
-    let user = User {
-        id: format!("{}-{platform}", info.id),
-        platform: platform.clone(),
-        crm_user_id: info.id,
-        name: info.name.clone(),
-        hostname: info.hostname.unwrap_or(hostname),
-        auth_kind: "api-key".into(),
-        credential: Some(Secret::new(api_key.trim())),
-        refresh_token: None,
-        expires_at: None,
-        status: "active".into(),
-    };
+    let info = who_is(&state, &adapter, api_key.trim(), &hostname).await.map_err(|e| match e {
+        InvokeError::Crm(crate::runtime::CrmError::Unauthorized(_)) => ApiError::bad_request(
+            code::INVALID_API_KEY,
+            format!("{} did not accept this API key", adapter.manifest.display_name),
+        ),
+        other => other.into(),
+    })?;
+    let tokens = Tokens { access: Secret::new(api_key.trim()), refresh: None, expires_at: None };
+    let user = connected_user(&platform, "api-key", info.clone(), &hostname, tokens);
     state.store.upsert_user(&user).await?;
     tracing::info!(platform = %platform, user = %user.id, "user connected");
     Ok(Json(json!({
@@ -183,26 +199,8 @@ pub async fn oauth_callback(
     let (platform, tokens) = state.connections.exchange(&state_value, &code_value).await?;
     let adapter = adapter_for(&state, &platform)?;
     let hostname = q.hostname.unwrap_or_default();
-    let rid = request_id::current();
-    let ctx = call_context(&rid, "", &hostname);
-    let info = state
-        .runtime
-        .call(&adapter, "get-user-info", &rid, Some(tokens.access.expose()), move |a, s| {
-            Box::pin(async move { a.call_get_user_info(s, &ctx).await })
-        })
-        .await?;
-    let user = User {
-        id: format!("{}-{platform}", info.id),
-        platform: platform.clone(),
-        crm_user_id: info.id,
-        name: info.name.clone(),
-        hostname: info.hostname.unwrap_or(hostname),
-        auth_kind: "oauth".into(),
-        credential: Some(tokens.access),
-        refresh_token: tokens.refresh,
-        expires_at: tokens.expires_at,
-        status: "active".into(),
-    };
+    let info = who_is(&state, &adapter, tokens.access.expose(), &hostname).await?;
+    let user = connected_user(&platform, "oauth", info.clone(), &hostname, tokens);
     state.store.upsert_user(&user).await?;
     let ip = peer.ip().to_string();
     let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
