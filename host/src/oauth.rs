@@ -17,19 +17,54 @@ use crate::error::{ApiError, code};
 use crate::runtime::Runtime;
 use crate::runtime::manifest::{AuthSpec, Manifest};
 use crate::store::{AuditEvent, Secret, Store, User};
-use oauth2::basic::{BasicClient, BasicErrorResponseType};
-use oauth2::{
-    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, HttpRequest,
-    HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
-    TokenResponse, TokenUrl,
+use oauth2::basic::{
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
 };
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    ExtraTokenFields, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken,
+    RequestTokenError, Scope, StandardRevocableToken, StandardTokenResponse, TokenResponse, TokenUrl,
+};
+use serde::{Deserialize, Serialize};
 use rand::Rng;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use url::Url;
 
-type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+/// Whatever else a token response carries (Pipedrive's `api_domain`...).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ExtraFields {
+    #[serde(flatten)]
+    fields: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl ExtraTokenFields for ExtraFields {}
+
+type TokenResponseWithExtras = StandardTokenResponse<ExtraFields, BasicTokenType>;
+
+/// The oauth2 crate's basic client, but keeping the token response's extra fields.
+type UnconfiguredClient = oauth2::Client<
+    BasicErrorResponse,
+    TokenResponseWithExtras,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+>;
+
+type Client = oauth2::Client<
+    BasicErrorResponse,
+    TokenResponseWithExtras,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
 
 /// Tokens from the CRM's token endpoint.
 #[derive(Debug)]
@@ -37,6 +72,18 @@ pub struct Tokens {
     pub access: Secret,
     pub refresh: Option<Secret>,
     pub expires_at: Option<i64>,
+    /// The connection's host, where the manifest's `hostname_from_token`
+    /// names a field of the token response that carries it.
+    pub hostname: Option<String>,
+}
+
+/// A completed code exchange.
+#[derive(Debug)]
+pub struct Exchanged {
+    pub platform: String,
+    /// The CRM host the login chose at its start (manifests with `hostnames`).
+    pub chosen_hostname: Option<String>,
+    pub tokens: Tokens,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +110,8 @@ impl Connections {
         Connections { config, store, runtime, locks: Mutex::new(HashMap::new()) }
     }
 
-    fn oauth_client(&self, manifest: &Manifest) -> Result<(Client, Vec<String>, bool), ApiError> {
+    /// The OAuth client of a manifest; `hostname` fills `{hostname}` in its URLs.
+    fn oauth_client(&self, manifest: &Manifest, hostname: &str) -> Result<(Client, Vec<String>, bool), ApiError> {
         let AuthSpec::Oauth { authorize_url, token_url, scopes, pkce, client_auth, .. } = &manifest.auth else {
             return Err(ApiError::bad_request(
                 code::UNSUPPORTED_AUTH,
@@ -85,10 +133,11 @@ impl Connections {
         let bad = |what: &str, e: &dyn std::error::Error| {
             ApiError::internal(format!("the {} manifest's {what} is not a URL: {e}", manifest.platform))
         };
-        let client = BasicClient::new(ClientId::new(id))
+        let fill = |url: &str| url.replace("{hostname}", hostname);
+        let client = UnconfiguredClient::new(ClientId::new(id))
             .set_client_secret(ClientSecret::new(secret))
-            .set_auth_uri(AuthUrl::new(authorize_url.clone()).map_err(|e| bad("authorize_url", &e))?)
-            .set_token_uri(TokenUrl::new(token_url.clone()).map_err(|e| bad("token_url", &e))?)
+            .set_auth_uri(AuthUrl::new(fill(authorize_url)).map_err(|e| bad("authorize_url", &e))?)
+            .set_token_uri(TokenUrl::new(fill(token_url)).map_err(|e| bad("token_url", &e))?)
             .set_redirect_uri(RedirectUrl::new(self.config.oauth_redirect_uri()).map_err(|e| bad("redirect URI", &e))?)
             .set_auth_type(if client_auth == "body" { AuthType::RequestBody } else { AuthType::BasicAuth });
         Ok((client, scopes.clone(), *pkce))
@@ -100,10 +149,19 @@ impl Connections {
 
     /// `GET /oauth/{platform}/start`: the CRM's authorize URL with a fresh
     /// single-use `state` and, where supported, a PKCE S256 challenge.
-    pub async fn start(&self, manifest: &Manifest) -> Result<Url, ApiError> {
-        let (client, scopes, pkce) = self.oauth_client(manifest)?;
+    /// `hostname` picks one of the manifest's regional hosts (default: the first).
+    pub async fn start(&self, manifest: &Manifest, hostname: Option<&str>) -> Result<Url, ApiError> {
+        let chosen = manifest
+            .oauth_hostname(hostname)
+            .map_err(|m| ApiError::bad_request(code::INVALID_PARAMETER, format!("hostname: {m}")))?;
+        let (client, scopes, pkce) = self.oauth_client(manifest, chosen.as_deref().unwrap_or_default())?;
         let state = CsrfToken::new_random();
         let mut request = client.authorize_url(|| state.clone()).add_scopes(scopes.into_iter().map(Scope::new));
+        if let AuthSpec::Oauth { authorize_params, .. } = &manifest.auth {
+            for (name, value) in authorize_params {
+                request = request.add_extra_param(name.clone(), value.clone());
+            }
+        }
         let mut verifier = None;
         if pkce {
             let (challenge, v) = PkceCodeChallenge::new_random_sha256();
@@ -112,25 +170,31 @@ impl Connections {
         }
         let (url, _) = request.url();
         self.store
-            .insert_oauth_state(state.secret(), &manifest.platform, verifier.as_ref(), self.config.oauth.state_ttl_secs)
+            .insert_oauth_state(
+                state.secret(),
+                &manifest.platform,
+                chosen.as_deref(),
+                verifier.as_ref(),
+                self.config.oauth.state_ttl_secs,
+            )
             .await?;
         Ok(url)
     }
 
     /// Checks the `state` (single use, unexpired, for this platform) and
     /// exchanges the code for tokens.
-    pub async fn exchange(&self, state: &str, code: &str) -> Result<(String, Tokens), ApiError> {
+    pub async fn exchange(&self, state: &str, code: &str) -> Result<Exchanged, ApiError> {
         let invalid = || {
             ApiError::bad_request(
                 code::INVALID_STATE,
                 "the login's state is unknown, expired or already used: start the login again",
             )
         };
-        let (platform, verifier) = self.store.take_oauth_state(state).await?.ok_or_else(invalid)?;
-        let adapter = self.runtime.adapter(&platform).ok_or_else(invalid)?;
-        let (client, _, _) = self.oauth_client(&adapter.manifest)?;
+        let pending = self.store.take_oauth_state(state).await?.ok_or_else(invalid)?;
+        let adapter = self.runtime.adapter(&pending.platform).ok_or_else(invalid)?;
+        let (client, _, _) = self.oauth_client(&adapter.manifest, pending.hostname.as_deref().unwrap_or_default())?;
         let mut request = client.exchange_code(AuthorizationCode::new(code.to_owned()));
-        if let Some(v) = verifier {
+        if let Some(v) = pending.verifier {
             request = request.set_pkce_verifier(PkceCodeVerifier::new(v.expose().to_owned()));
         }
         let response = request.request_async(&self.http()).await.map_err(|e| {
@@ -139,7 +203,11 @@ impl Connections {
                 format!("the CRM did not accept the login: {}", describe(&e)),
             )
         })?;
-        Ok((platform, tokens(&response)))
+        Ok(Exchanged {
+            platform: pending.platform,
+            chosen_hostname: pending.hostname,
+            tokens: tokens(&response, &adapter.manifest),
+        })
     }
 
     /// The access token to use now, refreshed first if it expires within the margin.
@@ -186,7 +254,7 @@ impl Connections {
         let adapter = self.runtime.adapter(&user.platform).ok_or_else(|| {
             ApiError::bad_request(code::UNKNOWN_PLATFORM, format!("no adapter serves platform {:?}", user.platform))
         })?;
-        let (client, _, _) = self.oauth_client(&adapter.manifest)?;
+        let (client, _, _) = self.oauth_client(&adapter.manifest, &user.hostname)?;
         let o = &self.config.oauth;
         let mut delay = Duration::from_millis(o.initial_delay_ms);
         let mut attempt = 0;
@@ -196,7 +264,7 @@ impl Connections {
                 .request_async(&self.http())
                 .await;
             match result {
-                Ok(response) => break Ok(tokens(&response)),
+                Ok(response) => break Ok(tokens(&response, &adapter.manifest)),
                 Err(RequestTokenError::ServerResponse(r)) if *r.error() == BasicErrorResponseType::InvalidGrant => {
                     break Err(RefreshFailure::Revoked(describe_server(&r)));
                 }
@@ -257,7 +325,7 @@ impl Connections {
         else {
             return;
         };
-        let Ok(url) = Url::parse(revoke_url) else { return };
+        let Ok(url) = Url::parse(&revoke_url.replace("{hostname}", &user.hostname)) else { return };
         let outbound = self.runtime.outbound();
         for (token, hint) in [(&user.refresh_token, "refresh_token"), (&user.credential, "access_token")] {
             let Some(token) = token else { continue };
@@ -316,15 +384,22 @@ fn http_response(status: reqwest::StatusCode) -> HttpResponse {
     r
 }
 
-fn tokens(r: &oauth2::basic::BasicTokenResponse) -> Tokens {
+fn tokens(r: &TokenResponseWithExtras, manifest: &Manifest) -> Tokens {
+    let hostname = match &manifest.auth {
+        AuthSpec::Oauth { hostname_from_token: Some(field), .. } => {
+            r.extra_fields().fields.get(field).and_then(|v| v.as_str()).map(str::to_owned)
+        }
+        _ => None,
+    };
     Tokens {
         access: Secret::new(r.access_token().secret().clone()),
         refresh: r.refresh_token().map(|t| Secret::new(t.secret().clone())),
         expires_at: r.expires_in().map(|d| now_secs() + d.as_secs() as i64),
+        hostname,
     }
 }
 
-fn describe_server(r: &oauth2::basic::BasicErrorResponse) -> String {
+fn describe_server(r: &BasicErrorResponse) -> String {
     match r.error_description() {
         Some(d) => format!("{}: {d}", r.error()),
         None => r.error().to_string(),
@@ -332,7 +407,7 @@ fn describe_server(r: &oauth2::basic::BasicErrorResponse) -> String {
 }
 
 /// A token-endpoint failure in words, without any token.
-fn describe<E: std::error::Error>(e: &RequestTokenError<E, oauth2::basic::BasicErrorResponse>) -> String {
+fn describe<E: std::error::Error>(e: &RequestTokenError<E, BasicErrorResponse>) -> String {
     match e {
         RequestTokenError::ServerResponse(r) => describe_server(r),
         RequestTokenError::Request(e) => format!("cannot reach the token endpoint: {e}"),

@@ -77,21 +77,18 @@ impl Request {
         format!("{}{}{}", self.url, sep, qs.join("&"))
     }
 
+    fn into_wit(self) -> wit::Request {
+        wit::Request { method: self.method, url: self.full_url(), headers: self.headers, body: self.body }
+    }
+
     /// Sends the request; any status is returned as a [`Response`].
     pub fn send_raw(self) -> Result<Response, CrmError> {
-        let request =
-            wit::Request { method: self.method, url: self.full_url(), headers: self.headers, body: self.body };
+        let request = self.into_wit();
         #[cfg(target_arch = "wasm32")]
         let answer = wit::send(&request);
         #[cfg(not(target_arch = "wasm32"))]
         let answer = crate::harness::send(&request);
-        match answer {
-            Ok(r) => Ok(Response { status: r.status, headers: r.headers, body: r.body }),
-            Err(HttpError::Denied(m)) => Err(CrmError::Internal(format!("request denied: {m}"))),
-            Err(HttpError::Timeout) => Err(CrmError::Upstream("the CRM did not answer in time".into())),
-            Err(HttpError::Transport(m)) => Err(CrmError::Upstream(format!("cannot reach the CRM: {m}"))),
-            Err(HttpError::LimitExceeded(m)) => Err(CrmError::Internal(format!("limit exceeded: {m}"))),
-        }
+        from_wit(answer)
     }
 
     /// Sends the request; a non-2xx status becomes a [`CrmError`].
@@ -103,6 +100,34 @@ impl Request {
     pub fn send_json<T: DeserializeOwned>(self) -> Result<T, CrmError> {
         self.send()?.json()
     }
+}
+
+fn from_wit(answer: Result<wit::Response, HttpError>) -> Result<Response, CrmError> {
+    match answer {
+        Ok(r) => Ok(Response { status: r.status, headers: r.headers, body: r.body }),
+        Err(HttpError::Denied(m)) => Err(CrmError::Internal(format!("request denied: {m}"))),
+        Err(HttpError::Timeout) => Err(CrmError::Upstream("the CRM did not answer in time".into())),
+        Err(HttpError::Transport(m)) => Err(CrmError::Upstream(format!("cannot reach the CRM: {m}"))),
+        Err(HttpError::LimitExceeded(m)) => Err(CrmError::Internal(format!("limit exceeded: {m}"))),
+    }
+}
+
+/// Sends several requests at once: the host runs a bounded number of them
+/// concurrently and answers in the order given. Any status comes back as a
+/// [`Response`]; use [`Response::error_for_status`] on each. Every request
+/// counts against the per-call request budget; a batch larger than what is
+/// left of it is refused whole (nothing is sent).
+///
+/// ```ignore
+/// let deals = send_all(ids.iter().map(|id| Request::get(format!("{base}/deals")).query("person_id", id)).collect());
+/// ```
+pub fn send_all(requests: Vec<Request>) -> Vec<Result<Response, CrmError>> {
+    let requests: Vec<wit::Request> = requests.into_iter().map(Request::into_wit).collect();
+    #[cfg(target_arch = "wasm32")]
+    let answers = wit::send_all(&requests);
+    #[cfg(not(target_arch = "wasm32"))]
+    let answers: Vec<_> = requests.iter().map(crate::harness::send).collect();
+    answers.into_iter().map(from_wit).collect()
 }
 
 /// A CRM's answer.

@@ -97,6 +97,11 @@ pub struct CrmState {
     pub retry_after_secs: u32,
     /// Delay before every answer (to widen race windows in tests).
     pub delay: Duration,
+    /// Keep no record of requests in `seen` (long benchmarks: memory stays flat).
+    pub forget_requests: bool,
+    /// Requests being answered now, and the most seen at once.
+    pub in_flight: u32,
+    pub max_in_flight: u32,
     /// Bearer tokens issued by the OAuth server are accepted too.
     oauth: Option<crate::oauth::Shared>,
 }
@@ -225,12 +230,16 @@ async fn gate(State(state): State<Shared>, mut req: Request, next: Next) -> Resp
         .map(str::to_owned);
     let (delay, throttled, user, used) = {
         let mut s = lock(&state);
-        s.seen.push(SeenRequest {
-            method: req.method().to_string(),
-            path: req.uri().path().to_owned(),
-            query: req.uri().query().unwrap_or_default().to_owned(),
-            api_key: api_key.clone(),
-        });
+        if !s.forget_requests {
+            s.seen.push(SeenRequest {
+                method: req.method().to_string(),
+                path: req.uri().path().to_owned(),
+                query: req.uri().query().unwrap_or_default().to_owned(),
+                api_key: api_key.clone(),
+            });
+        }
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
         let throttled = (s.throttle_next > 0).then(|| {
             s.throttle_next -= 1;
             s.retry_after_secs
@@ -257,6 +266,7 @@ async fn gate(State(state): State<Shared>, mut req: Request, next: Next) -> Resp
     } else {
         error(StatusCode::UNAUTHORIZED, "invalid_api_key", "missing or unknown x-api-key")
     };
+    lock(&state).in_flight -= 1;
     let h: &mut HeaderMap = response.headers_mut();
     h.insert("x-ratelimit-limit", HeaderValue::from(RATE_LIMIT));
     h.insert("x-ratelimit-remaining", HeaderValue::from(if throttled.is_some() { 0 } else { remaining }));

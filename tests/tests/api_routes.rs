@@ -247,11 +247,18 @@ async fn oauth_routes_explain_what_is_wrong() {
 async fn crm_rate_limits_and_refusals_become_clear_errors() {
     let h = Harness::start().await;
     let t = h.login().await;
-    h.crm.throttle_next(1, 17);
+    h.crm.throttle_next(1, 1);
     let body = h.get("/contact?phoneNumber=%2B16505551212", Some(&t)).await.assert_error(200, "CRM_RATE_LIMITED");
-    assert_eq!(body["retryAfter"], 17);
+    assert_eq!(body["retryAfter"], 1);
     assert_eq!(body["retryable"], true);
-    // The next call goes through.
+    // Until the Retry-After has passed, the host holds this user's requests to
+    // that CRM instead of sending them.
+    let sent = h.crm.seen("/v1/contacts").len();
+    let body = h.get("/contact?phoneNumber=%2B16505551212", Some(&t)).await.assert_error(200, "CRM_RATE_LIMITED");
+    assert_eq!(body["retryAfter"], 1, "{body}");
+    assert_eq!(h.crm.seen("/v1/contacts").len(), sent, "the held request did not reach the CRM");
+    // After it, calls go through.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(h.get("/contact?phoneNumber=%2B16505551212", Some(&t)).await.json()["successful"], true);
 
     // A key revoked in the CRM: 401, the client must log in again.

@@ -56,7 +56,8 @@ async fn concurrent_duplicates_on_postgres() {
 async fn a_failed_crm_call_frees_the_session_for_a_retry() {
     let h = Harness::start().await;
     let t = h.login().await;
-    h.crm.throttle_next(1, 2);
+    // `Retry-After: 0`: the CRM asks for no wait, so the retry is sent at once.
+    h.crm.throttle_next(1, 0);
     h.post("/callLog", Some(&t), &call_log_body("retry-1", "c-1001")).await.assert_error(200, "CRM_RATE_LIMITED");
     let r = h.post("/callLog", Some(&t), &call_log_body("retry-1", "c-1001")).await;
     assert_eq!(r.json()["successful"], true, "{}", r.text);

@@ -86,3 +86,44 @@ async fn an_operator_can_narrow_an_adapters_allow_list() {
     assert!(h.crm.seen("/v1/me").is_empty());
     h.stop().await;
 }
+
+fn fan_out(config: &mut Config, limits: AdapterLimits) {
+    hostile(config, "fanoutcrm", "fan-out", limits);
+    let settings = config.adapters.get_mut("fanoutcrm").unwrap();
+    settings.settings.insert("fanout".into(), "20".into());
+}
+
+#[tokio::test]
+async fn a_send_all_batch_runs_concurrently_and_answers_in_order() {
+    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &["fanoutcrm"], |c| {
+        fan_out(c, AdapterLimits::default())
+    })
+    .await;
+    let token = h.login_as("fanoutcrm", switchboard_e2e::testcrm::DEMO_API_KEY).await;
+    h.crm.set_delay(Duration::from_millis(200));
+    let r = h.get("/contact?phoneNumber=%2B15550001", Some(&token)).await;
+    let contacts = r.json()["contact"].as_array().cloned().unwrap_or_default();
+    let names: Vec<&str> = contacts.iter().filter_map(|c| c["name"].as_str()).collect();
+    let expected: Vec<String> = (0..20).map(|i| format!("answer {i}")).collect();
+    assert_eq!(names, expected, "every request answered, in order: {}", r.text);
+    let seen = h.crm.seen("/v1/me");
+    assert_eq!(seen.len(), 20);
+    assert!(seen.iter().all(|s| s.api_key.as_deref() == Some(switchboard_e2e::testcrm::DEMO_API_KEY)));
+    let most = h.crm.state().max_in_flight;
+    assert!((2..=8).contains(&most), "several at once, never more than 8: {most}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_send_all_batch_over_the_request_budget_sends_nothing() {
+    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &["fanoutcrm"], |c| {
+        fan_out(c, AdapterLimits { outbound_requests_per_call: Some(10), ..Default::default() })
+    })
+    .await;
+    let token = h.login_as("fanoutcrm", switchboard_e2e::testcrm::DEMO_API_KEY).await;
+    let body = h.get("/contact?phoneNumber=%2B15550001", Some(&token)).await.assert_error(502, "ADAPTER_HTTP_LIMIT");
+    let message = body["returnMessage"]["message"].as_str().unwrap();
+    assert!(message.contains("fanoutcrm 0.1.0"), "{message}");
+    assert!(h.crm.seen("/v1/me").is_empty(), "no request of the batch left the host");
+    h.stop().await;
+}

@@ -85,7 +85,7 @@ pub async fn api_key_login(
         ),
         other => other.into(),
     })?;
-    let tokens = Tokens { access: Secret::new(api_key.trim()), refresh: None, expires_at: None };
+    let tokens = Tokens { access: Secret::new(api_key.trim()), refresh: None, expires_at: None, hostname: None };
     let user = connected_user(&platform, "api-key", info.clone(), &hostname, tokens);
     state.store.upsert_user(&user).await?;
     tracing::info!(platform = %platform, user = %user.id, "user connected");
@@ -140,10 +140,22 @@ pub async fn auth_validation(
 
 /// `GET /oauth/{platform}/start` (our addition): redirects the browser to the
 /// CRM's consent page with a fresh single-use `state` (and PKCE).
-pub async fn oauth_start(State(state): State<AppState>, Path(platform): Path<String>) -> ApiResult<Response> {
+///
+/// `?hostname=` picks one of the CRM's regional hosts the manifest lists
+/// (e.g. `eu.app.clio.com`); without it, the first.
+pub async fn oauth_start(
+    State(state): State<AppState>,
+    Path(platform): Path<String>,
+    QueryParams(q): QueryParams<StartQuery>,
+) -> ApiResult<Response> {
     let adapter = adapter_for(&state, &platform)?;
-    let url = state.connections.start(&adapter.manifest).await?;
+    let url = state.connections.start(&adapter.manifest, q.hostname.as_deref()).await?;
     Ok(Redirect::to(url.as_str()).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct StartQuery {
+    hostname: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -196,11 +208,24 @@ pub async fn oauth_callback(
         ApiError::bad_request(code::INVALID_STATE, "the login's state is missing: start the login again")
     })?;
     let code_value = code_param.filter(|c| !c.is_empty()).ok_or_else(|| ApiError::missing("code"))?;
-    let (platform, tokens) = state.connections.exchange(&state_value, &code_value).await?;
+    let exchanged = state.connections.exchange(&state_value, &code_value).await?;
+    let platform = exchanged.platform;
     let adapter = adapter_for(&state, &platform)?;
-    let hostname = q.hostname.unwrap_or_default();
-    let info = who_is(&state, &adapter, tokens.access.expose(), &hostname).await?;
-    let user = connected_user(&platform, "oauth", info.clone(), &hostname, tokens);
+    // The CRM's word (token response) first, then the login's choice, then the client's.
+    let hostname = exchanged
+        .tokens
+        .hostname
+        .clone()
+        .or_else(|| exchanged.chosen_hostname.clone())
+        .or(q.hostname)
+        .unwrap_or_default();
+    let mut info = who_is(&state, &adapter, exchanged.tokens.access.expose(), &hostname).await?;
+    if exchanged.chosen_hostname.is_some() {
+        // The chosen regional host also serves the token and revocation
+        // endpoints later: it stays the connection's hostname.
+        info.hostname = None;
+    }
+    let user = connected_user(&platform, "oauth", info.clone(), &hostname, exchanged.tokens);
     state.store.upsert_user(&user).await?;
     let ip = peer.ip().to_string();
     let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());

@@ -3,7 +3,7 @@
 
 use super::bindings::switchboard::crm::{config, http, log, types};
 use super::limits::CallLimiter;
-use super::outbound::{CallPolicy, Outbound, OutboundError, OutboundRequest};
+use super::outbound::{CallPolicy, Outbound, OutboundError, OutboundRequest, OutboundResponse};
 use crate::metrics::Metrics;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -73,53 +73,107 @@ impl WasiView for HostState {
 
 impl types::Host for HostState {}
 
-impl http::Host for HostState {
-    async fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
-        let method = match request.method {
-            http::Method::Get => reqwest::Method::GET,
-            http::Method::Post => reqwest::Method::POST,
-            http::Method::Put => reqwest::Method::PUT,
-            http::Method::Patch => reqwest::Method::PATCH,
-            http::Method::Delete => reqwest::Method::DELETE,
-        };
-        let req = OutboundRequest { method, url: request.url, headers: request.headers, body: request.body };
-        let started = std::time::Instant::now();
-        let target = url::Url::parse(&req.url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
-        let result = self.outbound.send(&mut self.policy, req).await;
-        let status = match &result {
+/// How many of one `send-all` batch are in flight at once.
+const SEND_ALL_CONCURRENCY: usize = 8;
+
+fn outbound_request(request: http::Request) -> OutboundRequest {
+    let method = match request.method {
+        http::Method::Get => reqwest::Method::GET,
+        http::Method::Post => reqwest::Method::POST,
+        http::Method::Put => reqwest::Method::PUT,
+        http::Method::Patch => reqwest::Method::PATCH,
+        http::Method::Delete => reqwest::Method::DELETE,
+    };
+    OutboundRequest { method, url: request.url, headers: request.headers, body: request.body }
+}
+
+fn wit_result(result: Result<OutboundResponse, OutboundError>) -> Result<http::Response, http::HttpError> {
+    result.map(|r| http::Response { status: r.status, headers: r.headers, body: r.body }).map_err(|e| match e {
+        OutboundError::Denied(m) => http::HttpError::Denied(m),
+        OutboundError::Timeout => http::HttpError::Timeout,
+        OutboundError::Transport(m) => http::HttpError::Transport(m),
+        OutboundError::LimitExceeded(m) => http::HttpError::LimitExceeded(m),
+    })
+}
+
+fn target_host(url: &str) -> String {
+    url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()
+}
+
+impl HostState {
+    /// Metrics, the call's violation record and a log line for one request.
+    fn observe(&mut self, target: &str, elapsed: std::time::Duration, result: &Result<OutboundResponse, OutboundError>) {
+        let status = match result {
             Ok(r) => r.status.to_string(),
             Err(OutboundError::Denied(_)) => "denied".into(),
             Err(OutboundError::Timeout) => "timeout".into(),
             Err(OutboundError::Transport(_)) => "transport_error".into(),
             Err(OutboundError::LimitExceeded(_)) => "limit_exceeded".into(),
         };
-        self.metrics.record_outbound(&self.scope.platform, &target, &status);
-        match &result {
+        self.metrics.record_outbound(&self.scope.platform, target, &status);
+        match result {
             Err(OutboundError::Denied(d)) => self.violation = Some(Violation::Denied(d.clone())),
             Err(OutboundError::LimitExceeded(d)) => self.violation = Some(Violation::Limit(d.clone())),
             _ => {}
         }
-        match &result {
+        let s = &self.scope;
+        match result {
             Ok(r) => tracing::debug!(
-                adapter = %self.scope.platform, operation = self.scope.operation, request_id = %self.scope.request_id,
-                host = %target, status = r.status, elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                adapter = %s.platform, operation = s.operation, request_id = %s.request_id,
+                host = %target, status = r.status, elapsed_ms = elapsed.as_secs_f64() * 1000.0,
                 "outbound request"
             ),
             Err(OutboundError::Denied(reason)) => tracing::warn!(
-                adapter = %self.scope.platform, operation = self.scope.operation, request_id = %self.scope.request_id,
+                adapter = %s.platform, operation = s.operation, request_id = %s.request_id,
                 host = %target, %reason, "outbound request denied"
             ),
             Err(e) => tracing::warn!(
-                adapter = %self.scope.platform, operation = self.scope.operation, request_id = %self.scope.request_id,
+                adapter = %s.platform, operation = s.operation, request_id = %s.request_id,
                 host = %target, error = %e, "outbound request failed"
             ),
         }
-        result.map(|r| http::Response { status: r.status, headers: r.headers, body: r.body }).map_err(|e| match e {
-            OutboundError::Denied(m) => http::HttpError::Denied(m),
-            OutboundError::Timeout => http::HttpError::Timeout,
-            OutboundError::Transport(m) => http::HttpError::Transport(m),
-            OutboundError::LimitExceeded(m) => http::HttpError::LimitExceeded(m),
-        })
+    }
+}
+
+impl http::Host for HostState {
+    async fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
+        let req = outbound_request(request);
+        let started = std::time::Instant::now();
+        let target = target_host(&req.url);
+        let result = self.outbound.send(&mut self.policy, req).await;
+        self.observe(&target, started.elapsed(), &result);
+        wit_result(result)
+    }
+
+    async fn send_all(&mut self, requests: Vec<http::Request>) -> Vec<Result<http::Response, http::HttpError>> {
+        // A batch that does not fit the call's remaining budget is refused
+        // whole: none of it is sent.
+        if requests.len() > self.policy.remaining_requests as usize {
+            let reason = format!(
+                "a batch of {} outbound requests is over the {} left in this call's budget",
+                requests.len(),
+                self.policy.remaining_requests
+            );
+            let refused = Err(OutboundError::LimitExceeded(reason));
+            let target = requests.first().map(|r| target_host(&r.url)).unwrap_or_default();
+            self.observe(&target, std::time::Duration::ZERO, &refused);
+            return requests.iter().map(|_| wit_result(refused.clone())).collect();
+        }
+        // Every request is checked (allow-list, size) before any is sent.
+        let started = std::time::Instant::now();
+        let mut targets = Vec::with_capacity(requests.len());
+        let mut prepared = Vec::with_capacity(requests.len());
+        for request in requests {
+            let req = outbound_request(request);
+            targets.push(target_host(&req.url));
+            prepared.push(self.outbound.prepare(&mut self.policy, &req).map(|url| (url, req)));
+        }
+        let results = self.outbound.execute_all(&self.policy, prepared, SEND_ALL_CONCURRENCY).await;
+        let elapsed = started.elapsed();
+        for (target, result) in targets.iter().zip(&results) {
+            self.observe(target, elapsed, result);
+        }
+        results.into_iter().map(wit_result).collect()
     }
 }
 

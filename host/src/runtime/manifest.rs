@@ -8,7 +8,9 @@
 //! allowed_hosts = ["https://api.testcrm.example"]
 //! contact_types = ["person"]
 //! [auth]
-//! kind = "api-key"                # or "oauth" (issue #4)
+//! kind = "api-key"                # or "oauth": authorize_url, token_url, scopes, pkce,
+//!                                 # client_auth, revoke_url, authorize_params, hostnames
+//!                                 # ({hostname} in the URLs), hostname_from_token
 //! header = "x-api-key"            # where the host puts the credential
 //! value = "{api_key}"             # `{api_key}` is replaced by the user's key
 //! ```
@@ -17,6 +19,7 @@ use super::outbound::Origin;
 use anyhow::{Context, Result, bail};
 use axum::http::{HeaderName, HeaderValue};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -39,7 +42,7 @@ pub struct Manifest {
 pub enum AuthSpec {
     /// The user pastes an API key at login; the host sends it in `header`.
     ApiKey { header: String, value: String },
-    /// OAuth 2.0 (the login flow is issue #4); the host sends `Authorization: Bearer`.
+    /// OAuth 2.0; the host sends `Authorization: Bearer`.
     Oauth {
         authorize_url: String,
         token_url: String,
@@ -54,6 +57,19 @@ pub enum AuthSpec {
         /// RFC 7009 revocation endpoint, if the CRM has one.
         #[serde(default)]
         revoke_url: Option<String>,
+        /// Extra query parameters on the authorize URL (Atlassian's
+        /// `audience` and `prompt`...).
+        #[serde(default)]
+        authorize_params: BTreeMap<String, String>,
+        /// The CRM's hosts a login may choose from (regional hosts); the
+        /// chosen one replaces `{hostname}` in the URLs above and becomes
+        /// the connection's hostname. The first is the default.
+        #[serde(default)]
+        hostnames: Vec<String>,
+        /// A field of the token response that names the connection's host
+        /// (Pipedrive's `api_domain`); it becomes the connection's hostname.
+        #[serde(default)]
+        hostname_from_token: Option<String>,
     },
 }
 
@@ -103,6 +119,24 @@ impl Manifest {
         for h in &self.allowed_hosts {
             Origin::parse(h).with_context(|| format!("`allowed_hosts` entry {h:?}"))?;
         }
+        if let AuthSpec::Oauth { authorize_url, token_url, revoke_url, hostnames, .. } = &self.auth {
+            let templated = [Some(authorize_url), Some(token_url), revoke_url.as_ref()]
+                .into_iter()
+                .flatten()
+                .any(|u| u.contains("{hostname}"));
+            if templated && hostnames.is_empty() {
+                bail!("`auth` URLs use {{hostname}}: list the CRM's hosts in `auth.hostnames`");
+            }
+            for h in hostnames {
+                if h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+                    bail!("`auth.hostnames` entry {h:?} is not a host name");
+                }
+            }
+            for url in [Some(authorize_url), Some(token_url), revoke_url.as_ref()].into_iter().flatten() {
+                let sample = url.replace("{hostname}", hostnames.first().map_or("crm.example", String::as_str));
+                url::Url::parse(&sample).with_context(|| format!("`auth` URL {url:?}"))?;
+            }
+        }
         if let AuthSpec::ApiKey { header, value } = &self.auth {
             if axum::http::HeaderName::try_from(header.as_str()).is_err() {
                 bail!("`auth.header` {header:?} is not a valid HTTP header name");
@@ -124,6 +158,22 @@ impl Manifest {
         let mut value = HeaderValue::try_from(value).ok()?;
         value.set_sensitive(true);
         Some((name, value))
+    }
+
+    /// The OAuth hostname a login asked for, checked against `auth.hostnames`
+    /// (`None` picks the first); `Ok(None)` for CRMs without regional hosts.
+    pub fn oauth_hostname(&self, asked: Option<&str>) -> Result<Option<String>, String> {
+        let AuthSpec::Oauth { hostnames, .. } = &self.auth else { return Ok(None) };
+        if hostnames.is_empty() {
+            return Ok(None);
+        }
+        match asked.map(str::trim).filter(|h| !h.is_empty()) {
+            None => Ok(hostnames.first().cloned()),
+            Some(h) => match hostnames.iter().find(|known| known.eq_ignore_ascii_case(h)) {
+                Some(known) => Ok(Some(known.clone())),
+                None => Err(format!("{} serves the hosts {}, not {h:?}", self.platform, hostnames.join(", "))),
+            },
+        }
     }
 
     pub fn allowed_origins(&self) -> Vec<Origin> {
@@ -165,6 +215,41 @@ value = "{api_key}"
         let err =
             format!("{:#}", parse(&GOOD.replace("wit_version = \"0.1.0\"", "wit_version = \"9.0.0\"")).unwrap_err());
         assert!(err.contains("9.0.0") && err.contains("serves 0.1.0"), "{err}");
+    }
+
+    const REGIONAL: &str = r#"
+platform = "regional"
+display_name = "Regional CRM"
+version = "0.1.0"
+wit_version = "0.1.0"
+allowed_hosts = ["https://app.crm.example", "https://eu.app.crm.example"]
+[auth]
+kind = "oauth"
+authorize_url = "https://{hostname}/oauth/authorize"
+token_url = "https://{hostname}/oauth/token"
+hostnames = ["app.crm.example", "eu.app.crm.example"]
+authorize_params = { audience = "api.crm.example" }
+"#;
+
+    #[test]
+    fn regional_hosts_are_chosen_from_the_manifest_list() {
+        let m = parse(REGIONAL).unwrap();
+        assert_eq!(m.oauth_hostname(None).unwrap().as_deref(), Some("app.crm.example"));
+        assert_eq!(m.oauth_hostname(Some("EU.app.crm.example")).unwrap().as_deref(), Some("eu.app.crm.example"));
+        let err = m.oauth_hostname(Some("evil.example")).unwrap_err();
+        assert!(err.contains("app.crm.example, eu.app.crm.example"), "{err}");
+        assert_eq!(parse(GOOD).unwrap().oauth_hostname(Some("x")).unwrap(), None, "API-key CRMs have none");
+    }
+
+    #[test]
+    fn templated_urls_need_a_host_list() {
+        let err = format!(
+            "{:#}",
+            parse(&REGIONAL.replace("hostnames = [\"app.crm.example\", \"eu.app.crm.example\"]", "")).unwrap_err()
+        );
+        assert!(err.contains("auth.hostnames"), "{err}");
+        let err = format!("{:#}", parse(&REGIONAL.replace("\"eu.app.crm.example\"]", "\"eu/x\"]")).unwrap_err());
+        assert!(err.contains("not a host name"), "{err}");
     }
 
     #[test]

@@ -11,8 +11,10 @@
 
 use anyhow::{Result, bail};
 use axum::http::{HeaderName, HeaderValue};
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use url::Url;
 
 /// Scheme, host and port: what an allow-list entry names.
@@ -26,6 +28,17 @@ pub struct Origin {
 impl Origin {
     /// Parses `https://api.example.com[:port]` (no path, query or credentials).
     pub fn parse(s: &str) -> Result<Origin> {
+        // `url` does not accept `*` in a host: parse a stand-in label and put
+        // the wildcard back, so `https://*.crm.example` is checked like any origin.
+        if let Some(rest) = s.strip_prefix("https://*.").or_else(|| s.strip_prefix("http://*.")) {
+            let scheme = if s.starts_with("https") { "https" } else { "http" };
+            if rest.contains('*') {
+                bail!("only the first label of a host may be a wildcard: {s:?}");
+            }
+            let mut origin = Self::parse(&format!("{scheme}://wildcard.{rest}"))?;
+            origin.host = origin.host.replacen("wildcard.", "*.", 1);
+            return Ok(origin);
+        }
         let url = Url::parse(s)?;
         if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
             bail!("an origin has no path, query or fragment: {s:?}");
@@ -33,7 +46,28 @@ impl Origin {
         if !url.username().is_empty() || url.password().is_some() {
             bail!("an origin carries no credentials");
         }
-        Self::of(&url).ok_or_else(|| anyhow::anyhow!("not an http(s) origin: {s:?}"))
+        let origin = Self::of(&url).ok_or_else(|| anyhow::anyhow!("not an http(s) origin: {s:?}"))?;
+        if origin.host.contains('*') {
+            bail!("only the first label of a host may be a wildcard: {s:?}");
+        }
+        Ok(origin)
+    }
+
+    /// Whether `self`, an allow-list entry, admits `other`. An entry whose
+    /// host starts with `*.` admits any subdomain (one or more labels) of the
+    /// rest, never the bare domain itself.
+    pub fn admits(&self, other: &Origin) -> bool {
+        if self.scheme != other.scheme || self.port != other.port {
+            return false;
+        }
+        match self.host.strip_prefix("*.") {
+            Some(domain) => other
+                .host
+                .strip_suffix(domain)
+                .and_then(|sub| sub.strip_suffix('.'))
+                .is_some_and(|sub| !sub.is_empty() && !sub.contains('*')),
+            None => self.host == other.host,
+        }
     }
 
     pub fn of(url: &Url) -> Option<Origin> {
@@ -99,6 +133,53 @@ pub struct CallPolicy {
 pub struct Outbound {
     client: reqwest::Client,
     overrides: BTreeMap<Origin, Url>,
+    cooldowns: Arc<Cooldowns>,
+}
+
+/// Longest `Retry-After` the host holds requests for; a CRM asking for more
+/// still gets its full value reported to the client.
+const MAX_COOLDOWN: Duration = Duration::from_secs(3600);
+
+/// CRMs that answered 429 with `Retry-After`, per origin and credential: until
+/// then the host answers the adapter's requests to them with a 429 of its own
+/// instead of sending them, so a busy client cannot hammer a CRM that asked
+/// it to wait (Clio's 50 requests a minute, Jira's cost budget...).
+#[derive(Debug, Default)]
+struct Cooldowns(Mutex<HashMap<u64, Instant>>);
+
+impl Cooldowns {
+    /// Keyed by a hash of the origin and the credential: the credential itself
+    /// is not kept.
+    fn key(url: &Url, credential: Option<&HeaderValue>) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        Origin::of(url).map(|o| o.to_string()).hash(&mut h);
+        credential.map(HeaderValue::as_bytes).hash(&mut h);
+        h.finish()
+    }
+
+    fn remaining(&self, key: u64) -> Option<Duration> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let until = *map.get(&key)?;
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            map.remove(&key);
+            return None;
+        }
+        Some(left)
+    }
+
+    fn hold(&self, key: u64, retry_after: Duration) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        map.retain(|_, until| *until > now);
+        map.insert(key, now + retry_after.min(MAX_COOLDOWN));
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by the CRMs we serve).
+fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
+    let value = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?;
+    value.1.trim().parse::<u64>().ok().filter(|s| *s > 0).map(Duration::from_secs)
 }
 
 impl Outbound {
@@ -116,7 +197,7 @@ impl Outbound {
         for (from, to) in overrides {
             map.insert(Origin::parse(from)?, Url::parse(to)?);
         }
-        Ok(Outbound { client, overrides: map })
+        Ok(Outbound { client, overrides: map, cooldowns: Arc::default() })
     }
 
     /// The shared HTTP client (no redirects, timeouts set).
@@ -144,7 +225,7 @@ impl Outbound {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(OutboundError::Denied("URLs with credentials are not allowed".into()));
         }
-        if !policy.allowed.contains(&origin) {
+        if !policy.allowed.iter().any(|a| a.admits(&origin)) {
             return Err(OutboundError::Denied(format!("{origin} is not in the adapter's allowed hosts")));
         }
         let body_len = req.body.as_ref().map_or(0, Vec::len);
@@ -163,6 +244,51 @@ impl Outbound {
 
     pub async fn send(&self, policy: &mut CallPolicy, req: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
         let url = self.prepare(policy, &req)?;
+        self.execute(policy, url, req).await
+    }
+
+    /// Sends requests that [`Outbound::prepare`] already accepted, at most
+    /// `concurrency` at a time; answers in the order given.
+    pub async fn execute_all(
+        &self,
+        policy: &CallPolicy,
+        prepared: Vec<Result<(Url, OutboundRequest), OutboundError>>,
+        concurrency: usize,
+    ) -> Vec<Result<OutboundResponse, OutboundError>> {
+        use futures_util::StreamExt;
+        futures_util::stream::iter(prepared)
+            .map(|p| async move {
+                let (url, req) = p?;
+                self.execute(policy, url, req).await
+            })
+            .buffered(concurrency.max(1))
+            .collect()
+            .await
+    }
+
+    /// Sends one prepared request: the credential header is the host's, no
+    /// redirects, the response body capped.
+    pub async fn execute(
+        &self,
+        policy: &CallPolicy,
+        url: Url,
+        req: OutboundRequest,
+    ) -> Result<OutboundResponse, OutboundError> {
+        let cooldown = Cooldowns::key(&url, policy.credential.as_ref().map(|(_, v)| v));
+        if let Some(left) = self.cooldowns.remaining(cooldown) {
+            let secs = left.as_secs_f64().ceil() as u64;
+            return Ok(OutboundResponse {
+                status: 429,
+                headers: vec![
+                    ("retry-after".into(), secs.to_string()),
+                    ("content-type".into(), "application/json".into()),
+                ],
+                body: format!(
+                    "{{\"error\":\"rate_limited\",\"message\":\"held by switchboard: the CRM asked to wait {secs} more seconds\"}}"
+                )
+                .into_bytes(),
+            });
+        }
         let mut builder = self.client.request(req.method.clone(), url);
         for (name, value) in &req.headers {
             let is_credential_header =
@@ -179,7 +305,7 @@ impl Outbound {
         }
         let mut response = builder.send().await.map_err(classify)?;
         let status = response.status().as_u16();
-        let headers = response
+        let headers: Vec<(String, String)> = response
             .headers()
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
@@ -193,6 +319,11 @@ impl Outbound {
                 )));
             }
             body.extend_from_slice(&chunk);
+        }
+        if status == 429
+            && let Some(wait) = retry_after(&headers)
+        {
+            self.cooldowns.hold(cooldown, wait);
         }
         Ok(OutboundResponse { status, headers, body })
     }
@@ -260,6 +391,27 @@ mod tests {
     }
 
     #[test]
+    fn a_wildcard_entry_admits_subdomains_only() {
+        let o = outbound(&[]);
+        let mut p = policy(&["https://*.crm.example"]);
+        p.remaining_requests = 10;
+        for url in ["https://acme.crm.example/v1", "https://eu.acme.crm.example/v1"] {
+            assert!(o.prepare(&mut p, &get(url)).is_ok(), "{url}");
+        }
+        for url in [
+            "https://crm.example/v1",             // the bare domain
+            "https://evilcrm.example/v1",         // not a subdomain
+            "https://acme.crm.example.evil/v1",   // suffix elsewhere
+            "http://acme.crm.example/v1",         // other scheme
+            "https://acme.crm.example:8443/v1",   // other port
+        ] {
+            assert!(matches!(o.prepare(&mut p, &get(url)), Err(OutboundError::Denied(_))), "{url}");
+        }
+        assert!(Origin::parse("https://*.*.crm.example").is_err());
+        assert!(Origin::parse("https://a.*.crm.example").is_err());
+    }
+
+    #[test]
     fn overrides_apply_after_the_allow_list_and_never_widen_it() {
         let o = outbound(&[
             ("https://api.crm.example", "http://127.0.0.1:9000/fake"),
@@ -280,6 +432,24 @@ mod tests {
         assert!(matches!(o.prepare(&mut p, &req), Err(OutboundError::LimitExceeded(_))));
         req.body = Some(vec![0; 16]);
         assert!(o.prepare(&mut p, &req).is_ok());
+    }
+
+    #[test]
+    fn retry_after_holds_one_origin_and_credential_only() {
+        let c = Cooldowns::default();
+        let crm = Url::parse("https://api.crm.example/v1/contacts").unwrap();
+        let other = Url::parse("https://other.crm.example/v1/contacts").unwrap();
+        let (alice, bob) = (HeaderValue::from_static("Bearer a"), HeaderValue::from_static("Bearer b"));
+        c.hold(Cooldowns::key(&crm, Some(&alice)), Duration::from_secs(30));
+        let left = c.remaining(Cooldowns::key(&crm, Some(&alice))).expect("held");
+        assert!(left > Duration::from_secs(28) && left <= Duration::from_secs(30), "{left:?}");
+        assert_eq!(c.remaining(Cooldowns::key(&crm, Some(&bob))), None, "another user's credential");
+        assert_eq!(c.remaining(Cooldowns::key(&other, Some(&alice))), None, "another origin");
+        c.hold(Cooldowns::key(&other, None), Duration::ZERO);
+        assert_eq!(c.remaining(Cooldowns::key(&other, None)), None, "Retry-After: 0 holds nothing");
+        let headers = vec![("Retry-After".to_string(), " 17 ".to_string())];
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(17)));
+        assert_eq!(retry_after(&[("retry-after".into(), "Wed, 21 Oct 2015 07:28:00 GMT".into())]), None);
     }
 
     #[test]

@@ -107,6 +107,15 @@ fn aad(row: &str, column: &str) -> String {
 }
 
 /// A connection as operators see it.
+/// An OAuth login between `/oauth/{platform}/start` and the callback.
+#[derive(Debug)]
+pub struct PendingLogin {
+    pub platform: String,
+    /// The CRM host the login chose (manifests with `hostnames`).
+    pub hostname: Option<String>,
+    pub verifier: Option<Secret>,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionInfo {
@@ -301,15 +310,18 @@ impl Store {
         &self,
         state: &str,
         platform: &str,
+        hostname: Option<&str>,
         verifier: Option<&Secret>,
         ttl_secs: i64,
     ) -> StoreResult<()> {
         let sealed = verifier.map(|v| self.sealer.seal(&aad(state, "pkce_verifier"), v.expose().as_bytes()));
         sqlx::query(
-            "INSERT INTO oauth_states (state, platform, pkce_verifier, key_id, expires_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO oauth_states (state, platform, hostname, pkce_verifier, key_id, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(state)
         .bind(platform)
+        .bind(hostname)
         .bind(sealed)
         .bind(self.sealer.key_id())
         .bind(now_secs() + ttl_secs)
@@ -323,11 +335,11 @@ impl Store {
         Ok(())
     }
 
-    /// Takes a state out (single use): its platform and PKCE verifier, or
+    /// Takes a state out (single use): what the login started with, or
     /// `None` when it is unknown, already used or expired.
-    pub async fn take_oauth_state(&self, state: &str) -> StoreResult<Option<(String, Option<Secret>)>> {
+    pub async fn take_oauth_state(&self, state: &str) -> StoreResult<Option<PendingLogin>> {
         let row = sqlx::query(
-            "DELETE FROM oauth_states WHERE state = $1 RETURNING platform, pkce_verifier, key_id, expires_at",
+            "DELETE FROM oauth_states WHERE state = $1 RETURNING platform, hostname, pkce_verifier, key_id, expires_at",
         )
         .bind(state)
         .fetch_optional(&self.pool)
@@ -338,7 +350,7 @@ impl Store {
             return Ok(None);
         }
         let verifier = self.open_secret(&row, state, "pkce_verifier", "key_id")?;
-        Ok(Some((row.try_get("platform")?, verifier)))
+        Ok(Some(PendingLogin { platform: row.try_get("platform")?, hostname: row.try_get("hostname")?, verifier }))
     }
 
     /// Re-encrypts every stored secret that is not under the current key;
