@@ -8,7 +8,9 @@
 //! - `test [args]`: builds the adapters, runs their native unit tests, then
 //!   `cargo test --workspace [args]`.
 //! - `ci`: what `.ci/run` does: adapters, fmt, clippy, the tests with PostgreSQL.
-//! - `bench`: release build, then `switchboard-bench` prints what the host costs.
+//! - `bench`: release build, then `switchboard-bench` runs the host and the
+//!   fake CRM as processes and prints what the host costs beside the upstream
+//!   (README.md, "Measuring"; PostgreSQL at `SWITCHBOARD_BENCH_POSTGRES_URL`).
 //!
 //! No dependencies, so it compiles in a second.
 
@@ -19,7 +21,7 @@ use std::process::{Child, Command, ExitCode};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 /// Adapters shipped with the server.
-const BUNDLED: &[&str] = &["testcrm"];
+const BUNDLED: &[&str] = &["testcrm", "clio", "pipedrive", "jira"];
 /// Adapters that exist to test containment; never loaded by `run`. A crate
 /// directory with several `<platform>.toml` manifests is installed once per
 /// manifest (one hostile component, many misbehaviours).

@@ -102,7 +102,12 @@ fn target_host(url: &str) -> String {
 
 impl HostState {
     /// Metrics, the call's violation record and a log line for one request.
-    fn observe(&mut self, target: &str, elapsed: std::time::Duration, result: &Result<OutboundResponse, OutboundError>) {
+    fn observe(
+        &mut self,
+        target: &str,
+        elapsed: std::time::Duration,
+        result: &Result<OutboundResponse, OutboundError>,
+    ) {
         let status = match result {
             Ok(r) => r.status.to_string(),
             Err(OutboundError::Denied(_)) => "denied".into(),

@@ -399,11 +399,11 @@ mod tests {
             assert!(o.prepare(&mut p, &get(url)).is_ok(), "{url}");
         }
         for url in [
-            "https://crm.example/v1",             // the bare domain
-            "https://evilcrm.example/v1",         // not a subdomain
-            "https://acme.crm.example.evil/v1",   // suffix elsewhere
-            "http://acme.crm.example/v1",         // other scheme
-            "https://acme.crm.example:8443/v1",   // other port
+            "https://crm.example/v1",           // the bare domain
+            "https://evilcrm.example/v1",       // not a subdomain
+            "https://acme.crm.example.evil/v1", // suffix elsewhere
+            "http://acme.crm.example/v1",       // other scheme
+            "https://acme.crm.example:8443/v1", // other port
         ] {
             assert!(matches!(o.prepare(&mut p, &get(url)), Err(OutboundError::Denied(_))), "{url}");
         }
