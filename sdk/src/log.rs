@@ -7,7 +7,18 @@ fn log(level: Level, message: &str) {
     #[cfg(target_arch = "wasm32")]
     crate::bindings::switchboard::crm::log::log(level, message);
     #[cfg(not(target_arch = "wasm32"))]
-    crate::harness::log(&format!("{level:?}").to_uppercase(), message);
+    crate::harness::log(level_name(level), message);
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Trace => "TRACE",
+        Level::Debug => "DEBUG",
+        Level::Info => "INFO",
+        Level::Warn => "WARN",
+        Level::Error => "ERROR",
+    }
 }
 
 pub fn debug(message: &str) {
@@ -34,8 +45,27 @@ pub fn error(message: &str) {
 pub fn install_panic_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
+        // The previous hook still runs: natively (unit tests) it is the test
+        // runner's, which prints the failed assertion.
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
             error(&format!("adapter panicked: {info}"));
+            previous(info);
         }));
     });
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use crate::harness::Harness;
+
+    #[test]
+    fn log_lines_read_level_then_message() {
+        let h = Harness::new();
+        h.run(|| {
+            super::warn("slow CRM");
+            super::info("found 2");
+        });
+        assert_eq!(h.logs(), vec!["WARN slow CRM".to_string(), "INFO found 2".to_string()]);
+    }
 }
