@@ -29,6 +29,7 @@ pub mod bindings {
     });
 }
 
+pub mod call_log;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod harness;
 pub mod http;

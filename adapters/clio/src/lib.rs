@@ -279,7 +279,7 @@ impl Adapter for Clio {
         let contact = clio_id(&log.contact_id, "contactId")?;
         let extra = Extra::parse(log.additional_submission_json.as_deref())?;
         let (senders, receivers) = parties(log.direction, contact, user_id(&ctx));
-        let subject = call_subject(&log);
+        let subject = switchboard_sdk::call_log::subject(&log);
         let body = NewCommunication {
             data: CommunicationData {
                 r#type: "PhoneCommunication",

@@ -415,19 +415,6 @@ pub fn direction_word(d: Direction) -> &'static str {
     }
 }
 
-/// The subject of a call communication when the client gives none.
-pub fn call_subject(log: &CallLogInput) -> String {
-    if let Some(s) = log.subject.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        return s.to_owned();
-    }
-    let who = log.contact_name.as_deref().filter(|n| !n.is_empty()).unwrap_or("contact");
-    match log.direction {
-        Some(Direction::Inbound) => format!("Inbound call from {who}"),
-        Some(Direction::Outbound) => format!("Outbound call to {who}"),
-        None => format!("Call with {who}"),
-    }
-}
-
 /// The subject of a conversation's communication.
 pub fn conversation_subject(log: &MessageLogInput) -> String {
     let who = log.contact_name.as_deref().filter(|n| !n.is_empty()).unwrap_or("contact");

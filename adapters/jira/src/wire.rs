@@ -358,25 +358,13 @@ fn is_text_block(n: &Node) -> bool {
 /// Asked about the plans                         ← paragraphs: the note, one per line
 /// ```
 pub fn call_doc(log: &CallLogInput) -> Node {
-    let mut content = vec![Node::paragraph(vec![Node::strong(&call_subject(log))])];
+    let mut content = vec![Node::paragraph(vec![Node::strong(&switchboard_sdk::call_log::subject(log))])];
     let details = call_details(log);
     if !details.is_empty() {
         content.push(Node::block("bulletList", details.iter().map(|(l, v)| detail_item(l, v)).collect()));
     }
     content.extend(note_paragraphs(log.note.as_deref().unwrap_or_default()));
     Node::doc(content)
-}
-
-pub fn call_subject(log: &CallLogInput) -> String {
-    if let Some(s) = log.subject.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        return s.to_owned();
-    }
-    let who = log.contact_name.as_deref().filter(|n| !n.is_empty()).unwrap_or("contact");
-    match log.direction {
-        Some(Direction::Inbound) => format!("Inbound call from {who}"),
-        Some(Direction::Outbound) => format!("Outbound call to {who}"),
-        None => format!("Call with {who}"),
-    }
 }
 
 pub fn direction_name(d: Direction) -> &'static str {

@@ -257,7 +257,7 @@ impl Adapter for Pipedrive {
         let kind = activity_type("call_activity_type", &["call"], &base)?;
         let (due_date, due_time) = log.start_time.as_deref().and_then(rfc3339_utc).unzip();
         let body = ActivityBody {
-            subject: Some(log.subject.clone().filter(|s| !s.trim().is_empty()).unwrap_or_else(|| call_subject(&log))),
+            subject: Some(switchboard_sdk::call_log::subject(&log)),
             kind,
             done: Some(true),
             due_date,

@@ -284,16 +284,6 @@ fn direction_word(d: Direction) -> &'static str {
     }
 }
 
-/// The default subject of a call activity.
-pub fn call_subject(log: &CallLogInput) -> String {
-    let who = log.contact_name.as_deref().filter(|n| !n.is_empty()).unwrap_or("contact");
-    match log.direction {
-        Some(Direction::Inbound) => format!("Inbound call from {who}"),
-        Some(Direction::Outbound) => format!("Outbound call to {who}"),
-        None => format!("Call with {who}"),
-    }
-}
-
 /// `42` → `"42s"`, `185` → `"3m 05s"`, `3725` → `"1h 02m 05s"`.
 pub fn human_duration(secs: u64) -> String {
     let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);

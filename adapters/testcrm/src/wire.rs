@@ -80,14 +80,7 @@ pub fn message_line(m: &Message) -> String {
 impl NewActivity {
     pub fn from_call(log: &CallLogInput) -> Self {
         let dir = log.direction.map(direction);
-        let subject = log.subject.clone().unwrap_or_else(|| {
-            let who = log.contact_name.as_deref().unwrap_or("contact");
-            match log.direction {
-                Some(Direction::Inbound) => format!("Inbound call from {who}"),
-                Some(Direction::Outbound) => format!("Outbound call to {who}"),
-                None => format!("Call with {who}"),
-            }
-        });
+        let subject = switchboard_sdk::call_log::subject(log);
         NewActivity {
             kind: "call",
             contact_id: log.contact_id.clone(),
