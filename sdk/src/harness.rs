@@ -18,7 +18,7 @@
 //! query shows up as a failed assertion, not a hang.
 
 use crate::bindings::switchboard::crm::http::{HttpError, Method, Request, Response};
-use crate::bindings::switchboard::crm::types::CallContext;
+use crate::bindings::switchboard::crm::types::{CallContext, CallLogInput, Direction, Message, MessageLogInput};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -90,6 +90,50 @@ pub fn rate_limited(retry_after_secs: u32) -> impl Fn(&Sent) -> Result<Response,
 /// A call context for tests.
 pub fn context() -> CallContext {
     CallContext { request_id: "test".into(), crm_user_id: "test-user".into(), hostname: String::new() }
+}
+
+/// A call log as CRM-extension clients send it, for tests: session `s-1`, an
+/// inbound connected call of 42 s from +16505551212 to +14155550100 with
+/// "Luke Skywalker", note "Asked about the plans", started
+/// 2024-05-27T09:33:20.000Z. Change fields with struct update syntax:
+/// `CallLogInput { note: None, ..sample_call_log("c-1") }`.
+pub fn sample_call_log(contact_id: &str) -> CallLogInput {
+    CallLogInput {
+        session_id: "s-1".into(),
+        contact_id: contact_id.into(),
+        contact_type: None,
+        contact_name: Some("Luke Skywalker".into()),
+        subject: None,
+        note: Some("Asked about the plans".into()),
+        direction: Some(Direction::Inbound),
+        from_number: Some("+16505551212".into()),
+        to_number: Some("+14155550100".into()),
+        start_time: Some("2024-05-27T09:33:20.000Z".into()),
+        duration_seconds: Some(42),
+        call_result: Some("Call connected".into()),
+        recording_link: None,
+        additional_submission_json: None,
+    }
+}
+
+/// One inbound SMS `text` of conversation `conv-1` with "Luke Skywalker",
+/// from +16505551212, created at `at`, for tests.
+pub fn sample_message(contact_id: &str, id: &str, text: &str, at: &str) -> MessageLogInput {
+    MessageLogInput {
+        contact_id: contact_id.into(),
+        contact_type: None,
+        contact_name: Some("Luke Skywalker".into()),
+        message: Message {
+            id: id.into(),
+            conversation_id: "conv-1".into(),
+            direction: Direction::Inbound,
+            message_type: "SMS".into(),
+            subject: text.into(),
+            from_number: "+16505551212".into(),
+            creation_time: at.into(),
+        },
+        additional_submission_json: None,
+    }
 }
 
 impl Harness {

@@ -36,14 +36,6 @@ const PAGE_LIMIT: &str = "200";
 
 struct Clio;
 
-/// Reports a panic's message to the host's log before the component traps.
-/// Natively (unit tests) the SDK's hook would replace the test runner's and
-/// hide failed assertions, so it is only installed in the component.
-fn panic_hook() {
-    #[cfg(target_arch = "wasm32")]
-    switchboard_sdk::log::install_panic_hook();
-}
-
 /// `https://<region>` for this connection; a hostname that is not one of
 /// Clio's regions is refused. An empty one (a connection made before regions
 /// were recorded) is the US region, as App Connect assumed.
@@ -208,7 +200,7 @@ fn patch_communication(base: &str, id: u64, data: PatchData) -> Result<(), CrmEr
 
 impl Adapter for Clio {
     fn get_user_info(ctx: CallContext) -> Result<UserInfo, CrmError> {
-        panic_hook();
+        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         let me: Data<WhoAmI> =
             Request::get(format!("{base}/api/v4/users/who_am_i.json")).query("fields", "id,name").send_json()?;
@@ -221,7 +213,7 @@ impl Adapter for Clio {
         phone_number: String,
         overriding_formats: Vec<String>,
     ) -> Result<Vec<Contact>, CrmError> {
-        panic_hook();
+        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         let mut budget = Budget::new();
         // At most half the budget for searching; the rest reads matters.
@@ -259,7 +251,7 @@ impl Adapter for Clio {
     }
 
     fn create_contact(ctx: CallContext, contact: NewContact) -> Result<Contact, CrmError> {
-        panic_hook();
+        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         if contact.name.trim().is_empty() {
             return Err(CrmError::InvalidInput("a Clio contact needs a name".into()));
@@ -274,7 +266,7 @@ impl Adapter for Clio {
     }
 
     fn create_call_log(ctx: CallContext, log: CallLogInput) -> Result<String, CrmError> {
-        panic_hook();
+        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         let contact = clio_id(&log.contact_id, "contactId")?;
         let extra = Extra::parse(log.additional_submission_json.as_deref())?;
@@ -325,7 +317,7 @@ impl Adapter for Clio {
     }
 
     fn update_call_log(ctx: CallContext, update: CallLogUpdate) -> Result<(), CrmError> {
-        panic_hook();
+        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         let id = clio_id(&update.log_id, "logId")?;
         let mut patch = PatchData { subject: update.subject.filter(|s| !s.trim().is_empty()), ..Default::default() };
@@ -363,7 +355,7 @@ impl Adapter for Clio {
     }
 
     fn get_call_log(ctx: CallContext, log_id: String) -> Result<CallLog, CrmError> {
-        panic_hook();
+        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         let c = read_communication(&base, clio_id(&log_id, "logId")?)?;
         let full = c.body.unwrap_or_default();
@@ -378,7 +370,7 @@ impl Adapter for Clio {
     }
 
     fn create_message_log(ctx: CallContext, log: MessageLogInput) -> Result<String, CrmError> {
-        panic_hook();
+        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         let contact = clio_id(&log.contact_id, "contactId")?;
         let extra = Extra::parse(log.additional_submission_json.as_deref())?;
@@ -404,7 +396,7 @@ impl Adapter for Clio {
     }
 
     fn update_message_log(ctx: CallContext, log_id: String, log: MessageLogInput) -> Result<(), CrmError> {
-        panic_hook();
+        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         let id = clio_id(&log_id, "logId")?;
         let body = read_communication(&base, id)?.body.unwrap_or_default();
@@ -417,7 +409,7 @@ impl Adapter for Clio {
     }
 
     fn unauthorize(ctx: CallContext) -> Result<(), CrmError> {
-        panic_hook();
+        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         // The host adds `Authorization: Bearer <access token>`; that is the
         // token Clio deauthorizes (the adapter never sees it, so it cannot

@@ -4,7 +4,7 @@
 
 use super::*;
 use switchboard_sdk::bindings::switchboard::crm::http::Response as WireResponse;
-use switchboard_sdk::harness::{Harness, Sent, rate_limited, reply};
+use switchboard_sdk::harness::{Harness, Sent, rate_limited, reply, sample_call_log, sample_message};
 
 const EU: &str = "https://eu.app.clio.com";
 
@@ -58,40 +58,13 @@ fn path(sent: &Sent) -> String {
 }
 
 fn call_log() -> CallLogInput {
-    CallLogInput {
-        session_id: "s-1".into(),
-        contact_id: "1001".into(),
-        contact_type: None,
-        contact_name: Some("Luke Skywalker".into()),
-        subject: None,
-        note: Some("Asked about the plans".into()),
-        direction: Some(Direction::Inbound),
-        from_number: Some("+16505551212".into()),
-        to_number: Some("+14155550100".into()),
-        start_time: Some("2024-05-27T09:33:20.000Z".into()),
-        duration_seconds: Some(42),
-        call_result: Some("Call connected".into()),
-        recording_link: None,
-        additional_submission_json: None,
-    }
+    sample_call_log("1001")
 }
 
 fn message(id: &str, direction: Direction, text: &str, at: &str) -> MessageLogInput {
-    MessageLogInput {
-        contact_id: "1001".into(),
-        contact_type: None,
-        contact_name: Some("Luke Skywalker".into()),
-        message: Message {
-            id: id.into(),
-            conversation_id: "conv-1".into(),
-            direction,
-            message_type: "SMS".into(),
-            subject: text.into(),
-            from_number: "+16505551212".into(),
-            creation_time: at.into(),
-        },
-        additional_submission_json: None,
-    }
+    let mut m = sample_message("1001", id, text, at);
+    m.message.direction = direction;
+    m
 }
 
 #[test]

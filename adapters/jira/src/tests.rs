@@ -4,7 +4,7 @@
 use super::*;
 use serde_json::{Value, json};
 use switchboard_sdk::bindings::switchboard::crm::http::{HttpError as HttpErrorWit, Response as HttpResponseWit};
-use switchboard_sdk::harness::{Harness, Sent, context, rate_limited, reply};
+use switchboard_sdk::harness::{Harness, Sent, context, rate_limited, reply, sample_call_log, sample_message};
 
 const CLOUD: &str = "11223344-a1b2-3b33-c444-def123456789";
 const API: &str = "https://api.atlassian.com/ex/jira/11223344-a1b2-3b33-c444-def123456789/rest/api/3";
@@ -19,39 +19,20 @@ fn settings() -> Harness {
 
 fn call_log(note: Option<&str>) -> CallLogInput {
     CallLogInput {
-        session_id: "s-1".into(),
-        contact_id: "CRM-7".into(),
         contact_type: Some("issue".into()),
-        contact_name: Some("Luke Skywalker".into()),
-        subject: None,
         note: note.map(str::to_owned),
-        direction: Some(Direction::Inbound),
-        from_number: Some("+16505551212".into()),
-        to_number: Some("+14155550100".into()),
         start_time: Some("2024-05-27T09:33:20Z".into()),
         duration_seconds: Some(65),
-        call_result: Some("Call connected".into()),
         recording_link: Some("https://rec.example/r/1".into()),
-        additional_submission_json: None,
+        ..sample_call_log("CRM-7")
     }
 }
 
 fn message(id: &str, direction: Direction, from: &str, text: &str, at: &str) -> MessageLogInput {
-    MessageLogInput {
-        contact_id: "CRM-7".into(),
-        contact_type: None,
-        contact_name: Some("Luke Skywalker".into()),
-        message: Message {
-            id: id.into(),
-            conversation_id: "conv-1".into(),
-            direction,
-            message_type: "SMS".into(),
-            subject: text.into(),
-            from_number: from.into(),
-            creation_time: at.into(),
-        },
-        additional_submission_json: None,
-    }
+    let mut m = sample_message("CRM-7", id, text, at);
+    m.message.direction = direction;
+    m.message.from_number = from.into();
+    m
 }
 
 fn issue(key: &str, name: &str, phone: &str) -> Value {

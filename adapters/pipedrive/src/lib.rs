@@ -366,7 +366,7 @@ mod tests {
     //! Native unit tests through the SDK harness (`cargo test --target x86_64-unknown-linux-gnu -p pipedrive`).
 
     use super::*;
-    use switchboard_sdk::harness::{Harness, Sent, rate_limited, reply};
+    use switchboard_sdk::harness::{Harness, Sent, rate_limited, reply, sample_call_log, sample_message};
 
     const BASE: &str = "https://acme.pipedrive.com";
 
@@ -390,39 +390,16 @@ mod tests {
 
     fn call(contact_id: &str) -> CallLogInput {
         CallLogInput {
-            session_id: "s-1".into(),
-            contact_id: contact_id.into(),
-            contact_type: None,
             contact_name: Some("Luke".into()),
-            subject: None,
             note: Some("plans".into()),
-            direction: Some(Direction::Inbound),
-            from_number: Some("+16505551212".into()),
-            to_number: Some("+14155550100".into()),
             start_time: Some("2024-05-27T08:53:20.000Z".into()),
-            duration_seconds: Some(42),
-            call_result: Some("Call connected".into()),
-            recording_link: None,
             additional_submission_json: Some(r#"{"deals": 31}"#.into()),
+            ..sample_call_log(contact_id)
         }
     }
 
     fn message(id: &str, text: &str, at: &str) -> MessageLogInput {
-        MessageLogInput {
-            contact_id: "1".into(),
-            contact_type: None,
-            contact_name: Some("Luke".into()),
-            message: Message {
-                id: id.into(),
-                conversation_id: "conv-1".into(),
-                direction: Direction::Inbound,
-                message_type: "SMS".into(),
-                subject: text.into(),
-                from_number: "+16505551212".into(),
-                creation_time: at.into(),
-            },
-            additional_submission_json: None,
-        }
+        MessageLogInput { contact_name: Some("Luke".into()), ..sample_message("1", id, text, at) }
     }
 
     const TYPES: &str = r#"{"success":true,"data":[

@@ -116,7 +116,7 @@ mod tests {
     //! (or `cargo test --target x86_64-unknown-linux-gnu` in `adapters/`).
 
     use super::*;
-    use switchboard_sdk::harness::{Harness, context, rate_limited, reply};
+    use switchboard_sdk::harness::{Harness, context, rate_limited, reply, sample_call_log};
 
     const LUKE: &str =
         r#"{"id":"c-1","name":"Luke Skywalker","phone":"+16505551212","type":"person","company":"Rebel Alliance"}"#;
@@ -152,20 +152,13 @@ mod tests {
             reply(201, r#"{"data":{"id":"a-9","subject":"s","body":"b"}}"#),
         );
         let log = CallLogInput {
-            session_id: "s-1".into(),
-            contact_id: "c-1".into(),
-            contact_type: None,
             contact_name: Some("Luke".into()),
-            subject: None,
             note: Some("plans".into()),
-            direction: Some(Direction::Inbound),
             from_number: None,
             to_number: None,
             start_time: None,
-            duration_seconds: Some(42),
             call_result: None,
-            recording_link: None,
-            additional_submission_json: None,
+            ..sample_call_log("c-1")
         };
         assert_eq!(h.run(|| TestCrm::create_call_log(context(), log)).unwrap(), "a-9");
         let body = h.requests()[0].json();
