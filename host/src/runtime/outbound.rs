@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use url::Url;
 
 /// Scheme, host and port: what an allow-list entry names.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Origin {
     pub scheme: String,
     pub host: String,
@@ -152,7 +152,7 @@ impl Cooldowns {
     /// is not kept.
     fn key(url: &Url, credential: Option<&HeaderValue>) -> u64 {
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        Origin::of(url).map(|o| o.to_string()).hash(&mut h);
+        Origin::of(url).hash(&mut h);
         credential.map(HeaderValue::as_bytes).hash(&mut h);
         h.finish()
     }
