@@ -3,37 +3,45 @@
 //! Tokens live two weeks; a request made with a token that has seven days or
 //! less left receives a fresh one in `X-Refreshed-JWT-Token`.
 
-use crate::error::{ApiError, code};
+use crate::clock::now_secs;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-pub const TOKEN_LIFETIME_SECS: i64 = 14 * 24 * 3600;
-pub const REFRESH_WHEN_LEFT_SECS: i64 = 7 * 24 * 3600;
-pub const REFRESHED_TOKEN_HEADER: &str = "x-refreshed-jwt-token";
+pub(crate) const TOKEN_LIFETIME_SECS: i64 = 14 * 24 * 3600;
+pub(crate) const REFRESH_WHEN_LEFT_SECS: i64 = 7 * 24 * 3600;
+pub(crate) const REFRESHED_TOKEN_HEADER: &str = "x-refreshed-jwt-token";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Claims {
-    pub id: String,
-    pub platform: String,
-    pub iat: i64,
-    pub exp: i64,
+pub(crate) struct Claims {
+    pub(crate) id: String,
+    pub(crate) platform: String,
+    pub(crate) iat: i64,
+    pub(crate) exp: i64,
+}
+
+/// Why a jwtToken was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum JwtError {
+    #[error("the jwtToken has expired: log in again")]
+    Expired,
+    #[error("the jwtToken has no `{0}` claim")]
+    MissingClaim(String),
+    #[error("the jwtToken must be signed with HS256")]
+    WrongAlgorithm,
+    #[error("the jwtToken is not valid")]
+    Invalid,
 }
 
 #[derive(Clone)]
-pub struct JwtKeys {
+pub(crate) struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
 }
 
-pub fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
 impl JwtKeys {
-    pub fn new(secret: &str) -> Self {
+    pub(crate) fn new(secret: &str) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256];
         validation.set_required_spec_claims(&["exp"]);
@@ -45,7 +53,7 @@ impl JwtKeys {
         }
     }
 
-    pub fn issue(&self, user_id: &str, platform: &str) -> String {
+    pub(crate) fn issue(&self, user_id: &str, platform: &str) -> String {
         let iat = now_secs();
         let claims =
             Claims { id: user_id.to_owned(), platform: platform.to_owned(), iat, exp: iat + TOKEN_LIFETIME_SECS };
@@ -54,26 +62,19 @@ impl JwtKeys {
     }
 
     /// Verifies signature, algorithm and expiry; the error says which failed.
-    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
-            Ok(data) => Ok(data.claims),
-            Err(e) => Err(match e.kind() {
-                ErrorKind::ExpiredSignature => {
-                    ApiError::unauthorized(code::TOKEN_EXPIRED, "the jwtToken has expired: log in again")
-                }
-                ErrorKind::MissingRequiredClaim(c) => {
-                    ApiError::unauthorized(code::INVALID_TOKEN, format!("the jwtToken has no `{c}` claim"))
-                }
-                ErrorKind::InvalidAlgorithm => {
-                    ApiError::unauthorized(code::INVALID_TOKEN, "the jwtToken must be signed with HS256")
-                }
-                _ => ApiError::unauthorized(code::INVALID_TOKEN, "the jwtToken is not valid"),
-            }),
-        }
+    pub(crate) fn verify(&self, token: &str) -> Result<Claims, JwtError> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims).map_err(|e| {
+            match e.kind() {
+                ErrorKind::ExpiredSignature => JwtError::Expired,
+                ErrorKind::MissingRequiredClaim(c) => JwtError::MissingClaim(c.clone()),
+                ErrorKind::InvalidAlgorithm => JwtError::WrongAlgorithm,
+                _ => JwtError::Invalid,
+            }
+        })
     }
 
     /// A fresh token when this one has seven days or less left.
-    pub fn refreshed(&self, claims: &Claims) -> Option<String> {
+    pub(crate) fn refreshed(&self, claims: &Claims) -> Option<String> {
         (claims.exp - now_secs() <= REFRESH_WHEN_LEFT_SECS).then(|| self.issue(&claims.id, &claims.platform))
     }
 }
@@ -98,6 +99,6 @@ mod tests {
     fn a_token_signed_with_another_secret_is_refused() {
         let t = JwtKeys::new(&"a".repeat(32)).issue("1-x", "x");
         let e = JwtKeys::new(&"b".repeat(32)).verify(&t).unwrap_err();
-        assert_eq!(e.code, code::INVALID_TOKEN);
+        assert_eq!(e, JwtError::Invalid);
     }
 }

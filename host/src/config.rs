@@ -5,6 +5,7 @@
 //! The file is `--config <path>`, else `$SWITCHBOARD_CONFIG`, else
 //! `./switchboard.toml` when it exists.
 
+use crate::allow_list::Origin;
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use serde::Deserialize;
@@ -185,21 +186,6 @@ impl Default for Config {
     }
 }
 
-/// The environment variables read, in the order they are documented.
-pub const ENV_VARS: &[&str] = &[
-    "SWITCHBOARD_BIND",
-    "SWITCHBOARD_DATA_DIR",
-    "DATABASE_URL",
-    "SWITCHBOARD_ADAPTERS_DIR",
-    "APP_SERVER_SECRET_KEY",
-    "SWITCHBOARD_ENCRYPTION_KEY",
-    "SWITCHBOARD_PREVIOUS_ENCRYPTION_KEYS",
-    "SWITCHBOARD_LOG_FORMAT",
-    "SWITCHBOARD_DEFAULT_PLATFORM",
-    "SWITCHBOARD_UPSTREAM_OVERRIDES",
-    "SWITCHBOARD_ADMIN_TOKEN",
-];
-
 impl Config {
     /// Loads the file (if any), applies environment overrides and validates.
     pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config> {
@@ -285,12 +271,7 @@ impl Config {
                 self.adapters_dir.display()
             );
         }
-        for (from, to) in &self.upstream_overrides {
-            crate::runtime::outbound::Origin::parse(from).with_context(|| {
-                format!("upstream override: {from:?} is not an origin like https://api.example.com")
-            })?;
-            Url::parse(to).with_context(|| format!("upstream override for {from}: {to:?} is not a URL"))?;
-        }
+        self.upstream_override_map()?;
         let url = self.database_url();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
             bail!("DATABASE_URL must start with sqlite: or postgres:, got {:?}", redact_url(&url));
@@ -300,11 +281,8 @@ impl Config {
                 "SWITCHBOARD_ADMIN_TOKEN is too short: use at least 16 characters, or leave it empty to disable /admin and /metrics"
             );
         }
-        for (platform, a) in &self.adapters {
-            for h in a.allowed_hosts.iter().flatten() {
-                crate::runtime::outbound::Origin::parse(h)
-                    .with_context(|| format!("adapters.{platform}.allowed_hosts: {h:?} is not an origin"))?;
-            }
+        for platform in self.adapters.keys() {
+            self.narrowed_hosts(platform)?;
         }
         let l = &self.limits;
         if l.max_body_bytes == 0 || l.adapter_memory_mib == 0 || l.adapter_cpu_ms == 0 || l.adapter_wall_ms == 0 {
@@ -324,7 +302,7 @@ impl Config {
     }
 
     /// The keyring: the current key seals, previous keys still open.
-    pub fn sealer(&self) -> Result<crate::crypto::Sealer> {
+    pub(crate) fn sealer(&self) -> Result<crate::crypto::Sealer> {
         let previous = self
             .previous_encryption_keys
             .iter()
@@ -333,7 +311,32 @@ impl Config {
         Ok(crate::crypto::Sealer::new(self.encryption_key_bytes()?).with_previous(previous))
     }
 
-    /// The effective database URL.
+    /// The upstream overrides, parsed: real origin → replacement base URL.
+    pub(crate) fn upstream_override_map(&self) -> Result<BTreeMap<Origin, Url>> {
+        let mut map = BTreeMap::new();
+        for (from, to) in &self.upstream_overrides {
+            let origin: Origin = from.parse().with_context(|| {
+                format!("upstream override: {from:?} is not an origin like https://api.example.com")
+            })?;
+            let url = Url::parse(to).with_context(|| format!("upstream override for {from}: {to:?} is not a URL"))?;
+            map.insert(origin, url);
+        }
+        Ok(map)
+    }
+
+    /// The operator's narrowing of one adapter's allow-list, parsed; `None`
+    /// when the operator did not narrow it.
+    pub(crate) fn narrowed_hosts(&self, platform: &str) -> Result<Option<Vec<Origin>>> {
+        let Some(hosts) = self.adapters.get(platform).and_then(|a| a.allowed_hosts.as_ref()) else {
+            return Ok(None);
+        };
+        let parsed = hosts
+            .iter()
+            .map(|h| h.parse().with_context(|| format!("adapters.{platform}.allowed_hosts: {h:?} is not an origin")))
+            .collect::<Result<Vec<Origin>>>()?;
+        Ok(Some(parsed))
+    }
+
     /// The OAuth redirect URI registered with the CRMs.
     pub fn oauth_redirect_uri(&self) -> String {
         if self.oauth.redirect_uri.is_empty() {
@@ -348,6 +351,7 @@ impl Config {
         self.compile_cache.then(|| self.data_dir.join("compiled"))
     }
 
+    /// The effective database URL.
     pub fn database_url(&self) -> String {
         if self.database_url.is_empty() {
             format!("sqlite://{}?mode=rwc", self.data_dir.join("switchboard.db").display())

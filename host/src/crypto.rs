@@ -13,7 +13,7 @@ const NONCE_LEN: usize = 12;
 /// The keys for sealing credentials: the current one seals, any of them opens
 /// (so ciphertexts under a previous key still open while they are re-encrypted).
 #[derive(Clone)]
-pub struct Sealer {
+pub(crate) struct Sealer {
     cipher: Aes256Gcm,
     key_id: String,
     previous: Vec<(String, Aes256Gcm)>,
@@ -39,22 +39,22 @@ fn key_id(key: &[u8; 32]) -> String {
 }
 
 impl Sealer {
-    pub fn new(key: [u8; 32]) -> Self {
+    pub(crate) fn new(key: [u8; 32]) -> Self {
         Sealer { cipher: Aes256Gcm::new(&key.into()), key_id: key_id(&key), previous: Vec::new() }
     }
 
     /// Adds keys that may still open older ciphertexts.
-    pub fn with_previous(mut self, keys: impl IntoIterator<Item = [u8; 32]>) -> Self {
+    pub(crate) fn with_previous(mut self, keys: impl IntoIterator<Item = [u8; 32]>) -> Self {
         self.previous.extend(keys.into_iter().map(|k| (key_id(&k), Aes256Gcm::new(&k.into()))));
         self
     }
 
-    pub fn key_id(&self) -> &str {
+    pub(crate) fn key_id(&self) -> &str {
         &self.key_id
     }
 
     /// Encrypts `plaintext` for the place named by `aad` (e.g. `users/<id>/credential`).
-    pub fn seal(&self, aad: &str, plaintext: &[u8]) -> Vec<u8> {
+    pub(crate) fn seal(&self, aad: &str, plaintext: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let ct = self
@@ -67,7 +67,7 @@ impl Sealer {
         out
     }
 
-    pub fn open(&self, key_id: &str, aad: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    pub(crate) fn open(&self, key_id: &str, aad: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let cipher = if key_id == self.key_id {
             &self.cipher
         } else {

@@ -1,20 +1,27 @@
 //! Switchboard: serves the App Connect CRM-extension API by dispatching every
 //! call to a sandboxed WebAssembly component adapter.
 //!
+//! Modules, lowest layer first (each uses only those above it in this list;
+//! `ARCHITECTURE.md` has the request path and each module's invariants):
+//! - [`clock`], [`secret`], [`crypto`], [`allow_list`], [`request_id`], [`metrics`]: leaves
 //! - [`config`]: the operator's configuration (file + environment)
-//! - [`api`]: the HTTP routes; [`auth`]: the jwtToken; [`request_id`]; [`error`]
+//! - [`auth`]: the jwtToken
+//! - [`store`]: SQLite/PostgreSQL storage, secrets sealed at rest
 //! - [`runtime`]: wasmtime engine, adapter loading, sandboxed calls, outbound HTTP
-//! - [`store`]: SQLite/PostgreSQL storage; [`crypto`]: credentials at rest
+//! - [`oauth`]: OAuth logins and single-flight token refresh
+//! - [`api`]: the HTTP routes, envelopes, and the mapping of every error to one
 //! - [`server`]: wiring it all up and serving
 
+pub(crate) mod allow_list;
 pub mod api;
-pub mod auth;
+pub(crate) mod auth;
+pub(crate) mod clock;
 pub mod config;
 pub mod crypto;
-pub mod error;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod oauth;
-pub mod request_id;
+pub(crate) mod request_id;
 pub mod runtime;
+pub mod secret;
 pub mod server;
 pub mod store;

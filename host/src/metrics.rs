@@ -10,40 +10,40 @@ use prometheus_client::registry::Registry;
 use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteLabels {
-    pub route: String,
-    pub method: String,
-    pub status: String,
+pub(crate) struct RouteLabels {
+    pub(crate) route: String,
+    pub(crate) method: String,
+    pub(crate) status: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CodeLabels {
-    pub code: String,
+pub(crate) struct CodeLabels {
+    pub(crate) code: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct AdapterOpLabels {
-    pub adapter: String,
-    pub operation: String,
+pub(crate) struct AdapterOpLabels {
+    pub(crate) adapter: String,
+    pub(crate) operation: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct AdapterOutcomeLabels {
-    pub adapter: String,
-    pub operation: String,
-    pub outcome: String,
+pub(crate) struct AdapterOutcomeLabels {
+    pub(crate) adapter: String,
+    pub(crate) operation: String,
+    pub(crate) outcome: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutboundLabels {
-    pub adapter: String,
-    pub host: String,
-    pub status: String,
+pub(crate) struct OutboundLabels {
+    pub(crate) adapter: String,
+    pub(crate) host: String,
+    pub(crate) status: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabels {
-    pub result: String,
+pub(crate) struct ResultLabels {
+    pub(crate) result: String,
 }
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
@@ -53,16 +53,16 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
 }
 
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
-    pub http_requests: Family<RouteLabels, Counter>,
-    pub http_latency: HistogramFamily<RouteLabels>,
-    pub errors: Family<CodeLabels, Counter>,
-    pub adapter_calls: Family<AdapterOutcomeLabels, Counter>,
-    pub adapter_latency: HistogramFamily<AdapterOpLabels>,
-    pub outbound_requests: Family<OutboundLabels, Counter>,
-    pub reloads: Family<ResultLabels, Counter>,
-    pub compiles: Counter,
+    pub(crate) http_requests: Family<RouteLabels, Counter>,
+    pub(crate) http_latency: HistogramFamily<RouteLabels>,
+    pub(crate) errors: Family<CodeLabels, Counter>,
+    pub(crate) adapter_calls: Family<AdapterOutcomeLabels, Counter>,
+    pub(crate) adapter_latency: HistogramFamily<AdapterOpLabels>,
+    pub(crate) outbound_requests: Family<OutboundLabels, Counter>,
+    pub(crate) reloads: Family<ResultLabels, Counter>,
+    pub(crate) compiles: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -117,7 +117,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn record_adapter_call(&self, adapter: &str, operation: &str, outcome: &str, elapsed: Duration) {
+    pub(crate) fn record_adapter_call(&self, adapter: &str, operation: &str, outcome: &str, elapsed: Duration) {
         let op = AdapterOpLabels { adapter: adapter.to_owned(), operation: operation.to_owned() };
         self.adapter_latency.get_or_create(&op).observe(elapsed.as_secs_f64());
         self.adapter_calls
@@ -129,7 +129,7 @@ impl Metrics {
             .inc();
     }
 
-    pub fn record_outbound(&self, adapter: &str, host: &str, status: &str) {
+    pub(crate) fn record_outbound(&self, adapter: &str, host: &str, status: &str) {
         self.outbound_requests
             .get_or_create(&OutboundLabels {
                 adapter: adapter.to_owned(),
@@ -140,7 +140,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

@@ -1,31 +1,27 @@
 //! Request ids: taken from a sane incoming `X-Request-Id` or generated, kept in
 //! a task-local for the request's lifetime (so every error body and log line can
 //! carry it), and returned in the `X-Request-Id` response header (see
-//! `api::middleware`).
+//! `api::middleware`). Knows nothing of HTTP errors or the API above it.
 
-use crate::error::{ApiError, code};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderValue;
 use std::sync::{Arc, Mutex};
 use tracing::Instrument;
 
-pub const HEADER: &str = "x-request-id";
-/// Names the adapter and version that served a request (`testcrm/0.1.0`).
-pub const ADAPTER_HEADER: &str = "x-switchboard-adapter";
+pub(crate) const HEADER: &str = "x-request-id";
 
 /// What is known about the request being served, shared by its tasks.
 #[derive(Debug)]
-pub struct RequestContext {
-    pub id: String,
+pub(crate) struct RequestContext {
+    pub(crate) id: String,
     adapter: Mutex<Option<String>>,
 }
 
 impl RequestContext {
-    pub fn new(id: String) -> Arc<Self> {
+    pub(crate) fn new(id: String) -> Arc<Self> {
         Arc::new(RequestContext { id, adapter: Mutex::new(None) })
     }
 
-    pub fn adapter(&self) -> Option<String> {
+    pub(crate) fn adapter(&self) -> Option<String> {
         self.adapter.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
@@ -35,18 +31,18 @@ tokio::task_local! {
 }
 
 /// The current request's id, or an empty string outside a request.
-pub fn current() -> String {
+pub(crate) fn current() -> String {
     CONTEXT.try_with(|c| c.id.clone()).unwrap_or_default()
 }
 
 /// Records which adapter version served the current request.
-pub fn note_adapter(platform: &str, version: &str) {
+pub(crate) fn note_adapter(platform: &str, version: &str) {
     let _ = CONTEXT
         .try_with(|c| *c.adapter.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{platform}/{version}")));
 }
 
 /// An incoming `X-Request-Id` worth keeping, else a new one.
-pub fn from_header(value: Option<&HeaderValue>) -> String {
+pub(crate) fn from_header(value: Option<&HeaderValue>) -> String {
     value
         .and_then(|v| v.to_str().ok())
         .filter(|v| acceptable(v))
@@ -59,38 +55,8 @@ fn acceptable(id: &str) -> bool {
 }
 
 /// Runs `future` with `context` as the current request.
-pub async fn scope<F: std::future::Future>(context: Arc<RequestContext>, future: F) -> F::Output {
+pub(crate) async fn scope<F: std::future::Future>(context: Arc<RequestContext>, future: F) -> F::Output {
     CONTEXT.scope(context, future).await
-}
-
-/// Rewrites framework error responses (plain text or empty) as JSON errors.
-pub fn jsonify_errors(response: Response) -> Response {
-    let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return response;
-    }
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
-        return response;
-    }
-    let (code, message) = match status {
-        StatusCode::NOT_FOUND => (code::ROUTE_NOT_FOUND, "no such route".to_owned()),
-        StatusCode::METHOD_NOT_ALLOWED => (code::METHOD_NOT_ALLOWED, "method not allowed on this route".to_owned()),
-        StatusCode::PAYLOAD_TOO_LARGE => (code::BODY_TOO_LARGE, "the request body is too large".to_owned()),
-        s if s.is_server_error() => (code::INTERNAL_ERROR, "internal error".to_owned()),
-        s => (code::INVALID_PARAMETER, format!("bad request ({s})")),
-    };
-    let mut rewritten = ApiError::new(status, code, message).into_response();
-    for (name, value) in response.headers() {
-        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            rewritten.headers_mut().insert(name.clone(), value.clone());
-        }
-    }
-    rewritten
 }
 
 /// Spawns `future` as its own task, carrying the current request id.
@@ -98,7 +64,7 @@ pub fn jsonify_errors(response: Response) -> Response {
 /// Used for work that must finish even if the client disconnects and axum
 /// drops the handler (e.g. between reserving a call-log key and recording the
 /// CRM's answer), so no reservation is left dangling.
-pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+pub(crate) fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
 where
     F: std::future::Future + Send + 'static,
     F::Output: Send + 'static,

@@ -1,5 +1,7 @@
 //! The binary refuses to start, saying what to fix, when configuration is missing or wrong.
 
+#![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
+
 use std::process::Command;
 
 fn switchboard(envs: &[(&str, &str)]) -> (i32, String) {

@@ -15,7 +15,10 @@
 //! ```
 //!
 //! A request no rule matches answers 404 and is recorded, so a wrong path or
-//! query shows up as a failed assertion, not a hang.
+//! query shows up as a failed assertion, not a hang. `config` answers the
+//! settings the test gave, and the host's default request budget (25) for
+//! [`crate::REQUEST_BUDGET_KEY`] unless the test set another
+//! ([`Harness::request_budget`]).
 
 use crate::bindings::switchboard::crm::http::{HttpError, Method, Request, Response};
 use crate::bindings::switchboard::crm::types::{CallContext, CallLogInput, Direction, Message, MessageLogInput};
@@ -158,6 +161,14 @@ impl Harness {
         self
     }
 
+    /// The call's outbound request budget, as the host gives it
+    /// ([`crate::request_budget`]); without this the harness answers the
+    /// host's default, [`crate::DEFAULT_REQUEST_BUDGET`]. (The harness does
+    /// not enforce it: count `requests()`.)
+    pub fn request_budget(self, requests: usize) -> Self {
+        self.setting(crate::REQUEST_BUDGET_KEY, &requests.to_string())
+    }
+
     /// Runs `f` (an adapter operation) with this harness answering its calls.
     pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
         let previous = CURRENT.with(|c| c.replace(Some(self.clone())));
@@ -222,7 +233,9 @@ pub(crate) fn send(request: &Request) -> Result<Response, HttpError> {
 }
 
 pub(crate) fn config(key: &str) -> Option<String> {
-    with_current(|h| h.0.borrow().settings.get(key).cloned())
+    let set = with_current(|h| h.0.borrow().settings.get(key).cloned());
+    // The host always answers the reserved budget key; so does the harness.
+    set.or_else(|| (key == crate::REQUEST_BUDGET_KEY).then(|| crate::DEFAULT_REQUEST_BUDGET.to_string()))
 }
 
 pub(crate) fn log(level: &str, message: &str) {
@@ -232,4 +245,19 @@ pub(crate) fn log(level: &str, message: &str) {
             h.0.borrow_mut().logs.push(format!("{level} {message}"));
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_budget_is_the_hosts_default_unless_the_test_sets_it() {
+        assert_eq!(Harness::new().run(crate::request_budget), 25);
+        assert_eq!(Harness::new().request_budget(7).run(crate::request_budget), 7);
+        assert_eq!(Harness::new().setting(crate::REQUEST_BUDGET_KEY, " 9 ").run(crate::request_budget), 9);
+        let garbled = Harness::new().setting(crate::REQUEST_BUDGET_KEY, "many");
+        assert_eq!(garbled.run(crate::request_budget), 25, "not a number: the host's default");
+        assert_eq!(Harness::new().run(|| crate::config("other")), None);
+    }
 }

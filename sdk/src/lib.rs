@@ -3,11 +3,17 @@
 //! An adapter is a WebAssembly component implementing the `switchboard:crm/adapter`
 //! world (see `wit/`). This crate gives adapter authors:
 //! - the generated bindings ([`bindings`]) and the [`export_adapter!`] macro,
+//!   which exports your type and installs the panic hook before every operation,
 //! - [`http`]: JSON requests over the host's `http` import, with CRM status codes
-//!   mapped to [`CrmError`] (401 → `unauthorized`, 429 → `rate-limited`...),
-//! - [`phone`]: E.164 parsing and App Connect `overridingFormat` patterns,
-//! - [`log`]: logging into the host's structured logs, and a panic hook that
+//!   mapped to [`CrmError`] (401 → `unauthorized`, 429 → `rate-limited`...) by a
+//!   [`http::StatusMap`] an adapter can adjust to its CRM's error answers,
+//! - [`phone`]: E.164 parsing, App Connect `overridingFormat` patterns, digits,
+//! - [`call_log`] and [`text`]: default subjects, direction words and durations
+//!   for the notes adapters write,
+//! - [`log`]: logging into the host's structured logs, and the panic hook that
 //!   reports the panic message before the component aborts,
+//! - [`config`] and [`request_budget`]: the operator's settings and the call's
+//!   outbound request budget,
 //! - `harness` (native builds only): unit-test an adapter with `cargo test`
 //!   against scripted HTTP, without building wasm or starting the host.
 //!
@@ -20,11 +26,14 @@
 
 pub mod bindings {
     //! Raw bindings generated from the WIT world by wit-bindgen.
+    //!
+    //! Their export macro, `__export_raw`, is internal: adapters use
+    //! [`crate::export_adapter!`], which wraps it.
     wit_bindgen::generate!({
         world: "adapter",
         path: "../wit/since_v0.1.0",
         pub_export_macro: true,
-        export_macro_name: "export_adapter",
+        export_macro_name: "__export_raw",
         default_bindings_module: "switchboard_sdk::bindings",
     });
 }
@@ -35,11 +44,11 @@ pub mod harness;
 pub mod http;
 pub mod log;
 pub mod phone;
+pub mod text;
 
 /// The version of the WIT world this SDK builds adapters against.
 pub const WIT_VERSION: &str = "0.1.0";
 
-pub use bindings::export_adapter;
 pub use bindings::exports::switchboard::crm::crm::Guest as Adapter;
 pub use bindings::switchboard::crm::types::{
     CallContext, CallLog, CallLogInput, CallLogUpdate, Contact, CrmError, Direction, Message, MessageLogInput,
@@ -54,9 +63,116 @@ pub fn config(key: &str) -> Option<String> {
     return harness::config(key);
 }
 
+/// The reserved [`config`] key under which the host gives the call's total
+/// outbound request budget (the operator's `limits.outbound_requests_per_call`),
+/// as a decimal string. Read it with [`request_budget`].
+pub const REQUEST_BUDGET_KEY: &str = "switchboard.outbound_requests_per_call";
+
+/// The host's default outbound request budget of one call.
+pub const DEFAULT_REQUEST_BUDGET: usize = 25;
+
+/// How many outbound requests this call may send in all (each request of an
+/// [`http::send_all`] batch counts): what the host says under
+/// [`REQUEST_BUDGET_KEY`], else [`DEFAULT_REQUEST_BUDGET`] (a host that does
+/// not say, or an answer that is not a number). Past it the host refuses
+/// further requests, so an adapter that fans out (pages, enrichment) should
+/// plan within it. The native test harness answers 25 unless the test sets
+/// it (`Harness::request_budget`).
+pub fn request_budget() -> usize {
+    config(REQUEST_BUDGET_KEY).and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_REQUEST_BUDGET)
+}
+
+/// Exports `MyType` (which implements [`Adapter`]) as the component's
+/// `switchboard:crm/crm` implementation. Write it once, at the crate root:
+///
+/// ```ignore
+/// struct MyCrm;
+/// impl switchboard_sdk::Adapter for MyCrm { /* ... */ }
+/// switchboard_sdk::export_adapter!(MyCrm);
+/// ```
+///
+/// Every operation first installs [`log::install_panic_hook`], so a panic's
+/// message reaches the host's log before the component traps; the operations
+/// need not call it themselves. (The macro exports a private wrapper type that
+/// installs the hook and then calls `<MyType as Adapter>::operation`.)
+#[macro_export]
+macro_rules! export_adapter {
+    ($ty:ty) => {
+        const _: () = {
+            struct __SwitchboardExport;
+
+            impl $crate::Adapter for __SwitchboardExport {
+                fn get_user_info(
+                    ctx: $crate::CallContext,
+                ) -> ::core::result::Result<$crate::UserInfo, $crate::CrmError> {
+                    $crate::log::install_panic_hook();
+                    <$ty as $crate::Adapter>::get_user_info(ctx)
+                }
+                fn find_contact(
+                    ctx: $crate::CallContext,
+                    phone_number: ::std::string::String,
+                    overriding_formats: ::std::vec::Vec<::std::string::String>,
+                ) -> ::core::result::Result<::std::vec::Vec<$crate::Contact>, $crate::CrmError> {
+                    $crate::log::install_panic_hook();
+                    <$ty as $crate::Adapter>::find_contact(ctx, phone_number, overriding_formats)
+                }
+                fn create_contact(
+                    ctx: $crate::CallContext,
+                    contact: $crate::NewContact,
+                ) -> ::core::result::Result<$crate::Contact, $crate::CrmError> {
+                    $crate::log::install_panic_hook();
+                    <$ty as $crate::Adapter>::create_contact(ctx, contact)
+                }
+                fn create_call_log(
+                    ctx: $crate::CallContext,
+                    log: $crate::CallLogInput,
+                ) -> ::core::result::Result<::std::string::String, $crate::CrmError> {
+                    $crate::log::install_panic_hook();
+                    <$ty as $crate::Adapter>::create_call_log(ctx, log)
+                }
+                fn update_call_log(
+                    ctx: $crate::CallContext,
+                    update: $crate::CallLogUpdate,
+                ) -> ::core::result::Result<(), $crate::CrmError> {
+                    $crate::log::install_panic_hook();
+                    <$ty as $crate::Adapter>::update_call_log(ctx, update)
+                }
+                fn get_call_log(
+                    ctx: $crate::CallContext,
+                    log_id: ::std::string::String,
+                ) -> ::core::result::Result<$crate::CallLog, $crate::CrmError> {
+                    $crate::log::install_panic_hook();
+                    <$ty as $crate::Adapter>::get_call_log(ctx, log_id)
+                }
+                fn create_message_log(
+                    ctx: $crate::CallContext,
+                    log: $crate::MessageLogInput,
+                ) -> ::core::result::Result<::std::string::String, $crate::CrmError> {
+                    $crate::log::install_panic_hook();
+                    <$ty as $crate::Adapter>::create_message_log(ctx, log)
+                }
+                fn update_message_log(
+                    ctx: $crate::CallContext,
+                    log_id: ::std::string::String,
+                    log: $crate::MessageLogInput,
+                ) -> ::core::result::Result<(), $crate::CrmError> {
+                    $crate::log::install_panic_hook();
+                    <$ty as $crate::Adapter>::update_message_log(ctx, log_id, log)
+                }
+                fn unauthorize(ctx: $crate::CallContext) -> ::core::result::Result<(), $crate::CrmError> {
+                    $crate::log::install_panic_hook();
+                    <$ty as $crate::Adapter>::unauthorize(ctx)
+                }
+            }
+
+    $crate::bindings::__export_raw!(__SwitchboardExport with_types_in $crate::bindings);
+        };
+    };
+}
+
 /// Everything an adapter usually needs, in one `use`.
 pub mod prelude {
-    pub use crate::http::{Request, Response};
+    pub use crate::http::{Request, Response, StatusMap};
     pub use crate::{
         Adapter, CallContext, CallLog, CallLogInput, CallLogUpdate, Contact, CrmError, Direction, Message,
         MessageLogInput, NewContact, UserInfo,

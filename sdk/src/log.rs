@@ -40,8 +40,9 @@ pub fn error(message: &str) {
 /// Installs a panic hook that sends the panic message to the host's log.
 ///
 /// A panic in a component aborts with an `unreachable` trap and loses its
-/// message; with this hook the operator sees why. Call it at the start of every
-/// operation (it is cheap and idempotent), or use [`crate::guard`].
+/// message; with this hook the operator sees why. [`crate::export_adapter!`]
+/// calls it before every operation, so an adapter need not; call it yourself
+/// only in code that runs outside an operation (it is cheap and idempotent).
 pub fn install_panic_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {

@@ -3,6 +3,8 @@
 //! CRM-extension clients send numbers in E.164 (`+16505551212`) and, per CRM,
 //! a list of formats in which users store numbers, e.g. `(***) ***-****` or
 //! `***-***-****`. Each `*` takes the next digit of the national number.
+//! A CRM's search is often looser than an exact match; compare what it found
+//! with [`digits`].
 
 use phonenumber::PhoneNumber;
 
@@ -14,6 +16,12 @@ pub fn parse_e164(number: &str) -> Option<PhoneNumber> {
 /// The national significant digits of an E.164 number: `+16505551212` → `6505551212`.
 pub fn national_digits(number: &str) -> Option<String> {
     parse_e164(number).map(|n| n.national().value().to_string())
+}
+
+/// The ASCII digits of a number as stored or searched, for comparing
+/// "+1 (650) 555-1212" with "+16505551212": `"+1 (650) 555-1212"` → `"16505551212"`.
+pub fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
 }
 
 /// Fills `pattern`'s `*` with the national digits of `number`.
@@ -49,6 +57,13 @@ mod tests {
         assert_eq!(national_digits("+16505551212").as_deref(), Some("6505551212"));
         assert_eq!(national_digits("+442071838750").as_deref(), Some("2071838750"));
         assert_eq!(national_digits("not a number"), None);
+    }
+
+    #[test]
+    fn digits_drop_everything_else() {
+        assert_eq!(digits("+1 (650) 555-1212"), "16505551212");
+        assert_eq!(digits("ext. 12 ٣"), "12", "ASCII digits only");
+        assert_eq!(digits(""), "");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Every route of the App Connect API, through the host and the testcrm
 //! adapter, against the Test CRM over real HTTP.
 
+#![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
+
 mod common;
 
 use common::{Harness, call_log_body};

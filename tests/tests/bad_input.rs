@@ -1,6 +1,8 @@
 //! Bad input gets a 4xx JSON error with a stable code and a request id, and
 //! changes nothing.
 
+#![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
+
 mod common;
 
 use common::Harness;

@@ -1,6 +1,8 @@
 //! Two (or twenty) concurrent POST /callLog for one session make exactly one
 //! CRM record, on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
+
 mod common;
 
 use common::{Harness, call_log_body};

@@ -4,6 +4,8 @@
 //! matters, create contact, call logs as phone communications (time entries),
 //! message logs, paging, the 50-a-minute rate limit, refresh, unauthorize.
 
+#![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
+
 mod common;
 #[path = "clio/fake.rs"]
 mod fake;

@@ -1,6 +1,8 @@
 //! A trapping adapter is contained: its caller gets a clean 502 JSON error and
 //! the host keeps serving every adapter, including the one that trapped.
 
+#![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
+
 mod common;
 
 use common::Harness;

@@ -2,6 +2,8 @@
 //! (`tests/contract/app-connect-openapi.json`, the public description that
 //! existing CRM-extension clients speak).
 
+#![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
+
 mod common;
 
 use common::{Harness, Reply, call_log_body};

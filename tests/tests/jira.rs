@@ -2,6 +2,8 @@
 //! and a fake Jira Cloud (`jira/fake.rs`) standing in for both
 //! `auth.atlassian.com` and `api.atlassian.com` through upstream overrides.
 
+#![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
+
 mod common;
 #[path = "jira/fake.rs"]
 mod fake;

@@ -1,5 +1,7 @@
 //! jwtToken rejection cases: each is a 401 JSON error with a stable code.
 
+#![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
+
 mod common;
 
 use common::{Harness, SECRET};

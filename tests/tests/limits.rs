@@ -1,6 +1,8 @@
 //! Hostile adapters are stopped with their documented error within their
 //! limit, while a healthy adapter keeps serving.
 
+#![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
+
 mod common;
 
 use common::Harness;

@@ -2,6 +2,8 @@
 //! operation; no log line carries an API key or a jwtToken. (One test in this
 //! binary: it installs the process-wide log subscriber.)
 
+#![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
+
 mod common;
 
 use common::Harness;

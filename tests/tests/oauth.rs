@@ -2,6 +2,8 @@
 //! Pipedrive's token endpoint, with Jira-style rotating refresh tokens): the
 //! login dance, refresh storms, rotation, revocation, and what is stored.
 
+#![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
+
 mod common;
 
 use common::Harness;

@@ -3,6 +3,8 @@
 //! serving both `oauth.pipedrive.com` and the company domain the token
 //! response names (`https://acme.pipedrive.com`), through upstream overrides.
 
+#![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
+
 mod common;
 #[path = "pipedrive/fake.rs"]
 mod fake;

@@ -2,6 +2,8 @@
 //! file leaves the old version serving; removed files unload; unsupported WIT
 //! versions are refused; a restart with unchanged adapters compiles nothing.
 
+#![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
+
 mod common;
 
 use common::Harness;

@@ -27,9 +27,6 @@ use wire::*;
 /// Clio's regions; the first is the default.
 pub const HOSTS: [&str; 4] = ["app.clio.com", "eu.app.clio.com", "ca.app.clio.com", "au.app.clio.com"];
 
-/// Outbound requests the host allows in one call unless the operator changed
-/// `limits.max_outbound_requests` (then set the `max_requests` setting to match).
-const DEFAULT_REQUEST_BUDGET: usize = 25;
 /// Pages of search results read per number variant (Clio pages hold up to 200).
 const MAX_PAGES_PER_VARIANT: usize = 3;
 const PAGE_LIMIT: &str = "200";
@@ -119,12 +116,9 @@ impl Extra {
 struct Budget(usize);
 
 impl Budget {
+    /// The whole budget the host gives this call (`limits.outbound_requests_per_call`).
     fn new() -> Budget {
-        let max = switchboard_sdk::config("max_requests")
-            .and_then(|v| v.trim().parse().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(DEFAULT_REQUEST_BUDGET);
-        Budget(max)
+        Budget(switchboard_sdk::request_budget())
     }
     fn take(&mut self) -> bool {
         let ok = self.0 > 0;
@@ -200,7 +194,6 @@ fn patch_communication(base: &str, id: u64, data: PatchData) -> Result<(), CrmEr
 
 impl Adapter for Clio {
     fn get_user_info(ctx: CallContext) -> Result<UserInfo, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         let me: Data<WhoAmI> =
             Request::get(format!("{base}/api/v4/users/who_am_i.json")).query("fields", "id,name").send_json()?;
@@ -213,7 +206,6 @@ impl Adapter for Clio {
         phone_number: String,
         overriding_formats: Vec<String>,
     ) -> Result<Vec<Contact>, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         let mut budget = Budget::new();
         // At most half the budget for searching; the rest reads matters.
@@ -251,7 +243,6 @@ impl Adapter for Clio {
     }
 
     fn create_contact(ctx: CallContext, contact: NewContact) -> Result<Contact, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         if contact.name.trim().is_empty() {
             return Err(CrmError::InvalidInput("a Clio contact needs a name".into()));
@@ -266,7 +257,6 @@ impl Adapter for Clio {
     }
 
     fn create_call_log(ctx: CallContext, log: CallLogInput) -> Result<String, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         let contact = clio_id(&log.contact_id, "contactId")?;
         let extra = Extra::parse(log.additional_submission_json.as_deref())?;
@@ -317,7 +307,6 @@ impl Adapter for Clio {
     }
 
     fn update_call_log(ctx: CallContext, update: CallLogUpdate) -> Result<(), CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         let id = clio_id(&update.log_id, "logId")?;
         let mut patch = PatchData { subject: update.subject.filter(|s| !s.trim().is_empty()), ..Default::default() };
@@ -355,7 +344,6 @@ impl Adapter for Clio {
     }
 
     fn get_call_log(ctx: CallContext, log_id: String) -> Result<CallLog, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         let c = read_communication(&base, clio_id(&log_id, "logId")?)?;
         let full = c.body.unwrap_or_default();
@@ -370,7 +358,6 @@ impl Adapter for Clio {
     }
 
     fn create_message_log(ctx: CallContext, log: MessageLogInput) -> Result<String, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         let contact = clio_id(&log.contact_id, "contactId")?;
         let extra = Extra::parse(log.additional_submission_json.as_deref())?;
@@ -396,7 +383,6 @@ impl Adapter for Clio {
     }
 
     fn update_message_log(ctx: CallContext, log_id: String, log: MessageLogInput) -> Result<(), CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         let id = clio_id(&log_id, "logId")?;
         let body = read_communication(&base, id)?.body.unwrap_or_default();
@@ -409,7 +395,6 @@ impl Adapter for Clio {
     }
 
     fn unauthorize(ctx: CallContext) -> Result<(), CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx)?;
         // The host adds `Authorization: Bearer <access token>`; that is the
         // token Clio deauthorizes (the adapter never sees it, so it cannot

@@ -185,7 +185,7 @@ fn find_contact_stays_within_the_request_budget() {
     let h = Harness::new()
         .on("GET", &format!("{EU}/api/v4/contacts.json*"), reply(200, &page))
         .on("GET", &format!("{EU}/api/v4/matters.json*"), reply(200, r#"{"data":[{"id":9,"display_number":"9"}]}"#))
-        .setting("max_requests", "5");
+        .request_budget(5);
     let found = h.run(|| Clio::find_contact(eu(), "+16505551212".into(), vec!["(***) ***-****".into()])).unwrap();
     assert_eq!(found.len(), 6);
     let sent = h.requests();

@@ -384,7 +384,7 @@ impl CallBody {
             b.set("Contact", name);
         }
         if let Some(d) = log.direction {
-            b.set("Direction", direction_word(d));
+            b.set("Direction", d.as_word());
         }
         for (key, value) in [("From", &log.from_number), ("To", &log.to_number), ("Started", &log.start_time)] {
             if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
@@ -404,15 +404,11 @@ impl CallBody {
     }
 }
 
+/// Clio's bodies give a call's length in seconds only ("185 seconds", not
+/// `switchboard_sdk::text::duration`'s "3 min 5 s"): existing communications
+/// read back and update with the same words.
 pub fn duration_text(seconds: u64) -> String {
     format!("{seconds} seconds")
-}
-
-pub fn direction_word(d: Direction) -> &'static str {
-    match d {
-        Direction::Inbound => "Inbound",
-        Direction::Outbound => "Outbound",
-    }
 }
 
 /// The subject of a conversation's communication.
@@ -423,6 +419,6 @@ pub fn conversation_subject(log: &MessageLogInput) -> String {
 
 /// One message as a line of the conversation's body.
 pub fn message_line(m: &Message) -> String {
-    let dir = direction_word(m.direction);
+    let dir = m.direction.as_word();
     format!("[{}] {dir} {} from {}: {}", m.creation_time, m.message_type, m.from_number, m.subject)
 }

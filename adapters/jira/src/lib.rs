@@ -81,32 +81,29 @@ fn parse_log_id(log_id: &str) -> Result<(&str, &str), CrmError> {
     parsed.ok_or_else(|| CrmError::NotFound(format!("{log_id:?} is not a Jira log id (ISSUE-KEY/commentId)")))
 }
 
-/// Sends a request and maps Jira's statuses. Unlike the SDK's default, a 403
-/// is Jira saying the user lacks a permission (browse, comment...): the
-/// request is rejected, and refreshing the token would not help.
-fn send(request: Request) -> Result<Response, CrmError> {
-    let resp = request.send_raw()?;
-    if (200..300).contains(&resp.status) {
-        return Ok(resp);
-    }
-    let what = error_text(&resp.body);
-    Err(match resp.status {
-        401 => CrmError::Unauthorized(format!("Jira answered 401: {what}")),
-        403 => CrmError::InvalidInput(format!("Jira refused (no permission): {what}")),
-        404 => CrmError::NotFound(format!("Jira answered 404: {what}")),
-        429 => {
-            let retry = resp.header("retry-after").and_then(|v| v.trim().parse().ok()).unwrap_or(60);
-            let reason = resp.header("ratelimit-reason").unwrap_or("unspecified");
-            switchboard_sdk::log::warn(&format!("Jira rate limit ({reason}); retry after {retry} s"));
-            CrmError::RateLimited(retry)
-        }
-        400 | 409 | 413 | 422 => CrmError::InvalidInput(format!("Jira answered {}: {what}", resp.status)),
-        s => CrmError::Upstream(format!("Jira answered {s}: {what}")),
+/// Jira's statuses: the SDK's mapping, with what Jira said read from its
+/// error body ([`error_text`]). Unlike the SDK's default, a 403 is Jira saying
+/// the user lacks a permission (browse, comment...): the request is rejected,
+/// and refreshing the token would not help. A 409 or 413 is also the
+/// request's fault. A 429 is logged with Jira's `RateLimit-Reason`.
+const STATUSES: StatusMap = StatusMap::new("Jira")
+    .error_text(error_text)
+    .overrides(|resp, what| match resp.status {
+        403 => Some(CrmError::InvalidInput(format!("Jira refused (no permission): {what}"))),
+        409 | 413 => Some(CrmError::InvalidInput(format!("Jira answered {}: {what}", resp.status))),
+        _ => None,
     })
+    .on_rate_limited(|resp, retry| {
+        let reason = resp.header("ratelimit-reason").unwrap_or("unspecified");
+        switchboard_sdk::log::warn(&format!("Jira rate limit ({reason}); retry after {retry} s"));
+    });
+
+fn send(request: Request) -> Result<Response, CrmError> {
+    request.send_with(&STATUSES)
 }
 
 fn send_json<T: DeserializeOwned>(request: Request) -> Result<T, CrmError> {
-    send(request)?.json()
+    request.send_json_with(&STATUSES)
 }
 
 fn comment_url(ctx: &CallContext, issue: &str, comment: &str) -> Result<String, CrmError> {
@@ -131,7 +128,6 @@ fn add_comment(ctx: &CallContext, issue: &str, body: &Node) -> Result<String, Cr
 
 impl Adapter for Jira {
     fn get_user_info(ctx: CallContext) -> Result<UserInfo, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let resources: Vec<Resource> = send_json(Request::get(format!("{GATEWAY}/oauth/token/accessible-resources")))?;
         let site = pick_resource(&resources, &ctx.hostname, setting("site").as_deref())?;
         switchboard_sdk::log::info(&format!("using Jira site {} ({})", site.url, site.name));
@@ -145,7 +141,6 @@ impl Adapter for Jira {
         phone_number: String,
         overriding_formats: Vec<String>,
     ) -> Result<Vec<Contact>, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let api = api(&ctx)?;
         let phone_field = required("phone_field")?;
         let variants = phone::search_variants(&phone_number, &overriding_formats);
@@ -178,7 +173,6 @@ impl Adapter for Jira {
     }
 
     fn create_contact(ctx: CallContext, contact: NewContact) -> Result<Contact, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let api = api(&ctx)?;
         let project = required("project_key")?;
         let phone_field = required("phone_field")?;
@@ -198,13 +192,11 @@ impl Adapter for Jira {
     }
 
     fn create_call_log(ctx: CallContext, log: CallLogInput) -> Result<String, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let issue = contact_issue(&log.contact_id)?;
         add_comment(&ctx, issue, &call_doc(&log))
     }
 
     fn update_call_log(ctx: CallContext, update: CallLogUpdate) -> Result<(), CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let (issue, comment) = parse_log_id(&update.log_id)?;
         let mut body = get_comment(&ctx, issue, comment)?.body;
         apply_update(&mut body, &update);
@@ -212,20 +204,17 @@ impl Adapter for Jira {
     }
 
     fn get_call_log(ctx: CallContext, log_id: String) -> Result<CallLog, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let (issue, comment) = parse_log_id(&log_id)?;
         let found = get_comment(&ctx, issue, comment)?;
         Ok(read_call(&log_id, &found.body))
     }
 
     fn create_message_log(ctx: CallContext, log: MessageLogInput) -> Result<String, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let issue = contact_issue(&log.contact_id)?;
         add_comment(&ctx, issue, &message_doc(&log))
     }
 
     fn update_message_log(ctx: CallContext, log_id: String, log: MessageLogInput) -> Result<(), CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let (issue, comment) = parse_log_id(&log_id)?;
         let mut body = get_comment(&ctx, issue, comment)?.body;
         append_message(&mut body, &log.message);

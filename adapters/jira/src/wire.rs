@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use switchboard_sdk::phone::digits;
 use switchboard_sdk::prelude::*;
+use switchboard_sdk::text::{self, DurationUnits};
 
 // ---------------------------------------------------------------- who am I
 
@@ -144,10 +146,6 @@ pub struct Issue {
     pub key: String,
     #[serde(default)]
     pub fields: Map<String, Value>,
-}
-
-pub fn digits(s: &str) -> String {
-    s.chars().filter(char::is_ascii_digit).collect()
 }
 
 /// A field value as text (text fields are strings; a number field would be a number).
@@ -367,19 +365,9 @@ pub fn call_doc(log: &CallLogInput) -> Node {
     Node::doc(content)
 }
 
-pub fn direction_name(d: Direction) -> &'static str {
-    match d {
-        Direction::Inbound => "Inbound",
-        Direction::Outbound => "Outbound",
-    }
-}
-
+/// A call's length as Jira comments show it: `42 s`, `1 min 5 s`, `1 h 2 min 5 s`.
 pub fn duration(secs: u64) -> String {
-    match (secs / 3600, secs % 3600 / 60, secs % 60) {
-        (0, 0, s) => format!("{s} s"),
-        (0, m, s) => format!("{m} min {s} s"),
-        (h, m, s) => format!("{h} h {m} min {s} s"),
-    }
+    text::duration(secs, DurationUnits::SPELLED)
 }
 
 fn call_details(log: &CallLogInput) -> Vec<(&'static str, String)> {
@@ -390,7 +378,7 @@ fn call_details(log: &CallLogInput) -> Vec<(&'static str, String)> {
         }
     };
     add("Contact", log.contact_name.clone());
-    add("Direction", log.direction.map(|x| direction_name(x).to_owned()));
+    add("Direction", log.direction.map(|x| x.as_word().to_owned()));
     add("From", log.from_number.clone());
     add("To", log.to_number.clone());
     add("Started", log.start_time.clone());
@@ -499,8 +487,7 @@ pub fn read_call(log_id: &str, doc: &Node) -> CallLog {
 
 /// `[2026-11-22T10:00:00Z] Inbound SMS from +16505551212: Help me`
 pub fn message_paragraph(m: &Message) -> Node {
-    let head =
-        format!("[{}] {} {} from {}", m.creation_time, direction_name(m.direction), m.message_type, m.from_number);
+    let head = format!("[{}] {} {} from {}", m.creation_time, m.direction.as_word(), m.message_type, m.from_number);
     let mut inlines = vec![Node::strong(&head)];
     if !m.subject.trim().is_empty() {
         inlines.push(Node::text(": "));

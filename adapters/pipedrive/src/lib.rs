@@ -24,12 +24,11 @@ use wire::*;
 /// Where the API is when a connection has no company domain (yet).
 const DEFAULT_BASE: &str = "https://api.pipedrive.com";
 
-/// The host's default outbound-request budget for one call.
-const REQUEST_BUDGET: usize = 25;
-/// Search requests (all number variants and pages together) in one lookup.
+/// Search requests (all number variants and pages together) in one lookup,
+/// when the call's request budget (`switchboard_sdk::request_budget()`) has room.
 const MAX_SEARCH_REQUESTS: usize = 9;
 /// Persons whose deals and leads are fetched (two requests each) in one lookup:
-/// 9 searches + 2 × 8 = 25, the whole budget at worst.
+/// 9 searches + 2 × 8 = 25, the whole default budget at worst.
 const MAX_ENRICHED_PERSONS: usize = 8;
 /// Results per search page (Pipedrive's default and maximum are 100 and 500).
 const SEARCH_PAGE: &str = "100";
@@ -48,30 +47,24 @@ fn base(ctx: &CallContext) -> String {
     }
 }
 
-/// A status mapped to a `CrmError`; a 429 without `Retry-After` waits for
-/// Pipedrive's `x-ratelimit-reset` (seconds until the window resets).
-fn check(resp: Response) -> Result<Response, CrmError> {
-    if resp.status == 429 {
-        let secs = |name: &str| resp.header(name).and_then(|v| v.trim().parse::<u32>().ok());
-        return Err(CrmError::RateLimited(
-            secs("retry-after").or_else(|| secs("x-ratelimit-reset")).unwrap_or(60).max(1),
-        ));
-    }
-    resp.error_for_status()
-}
+/// Pipedrive's statuses: the SDK's mapping, except that a 429 without
+/// `Retry-After` waits for Pipedrive's `x-ratelimit-reset` (seconds until the
+/// window resets), and at least a second.
+const STATUSES: StatusMap =
+    StatusMap::DEFAULT.retry_after_headers(&["retry-after", "x-ratelimit-reset"]).min_retry_after(1);
 
 fn send(req: Request) -> Result<Response, CrmError> {
-    check(req.send_raw()?)
+    req.send_with(&STATUSES)
 }
 
 fn send_json<T: serde::de::DeserializeOwned>(req: Request) -> Result<T, CrmError> {
-    send(req)?.json()
+    req.send_json_with(&STATUSES)
 }
 
 /// Several requests at once (the host runs them concurrently, bounded); the
 /// answers in order, statuses mapped like [`send`]'s.
 fn send_all(requests: Vec<Request>) -> Vec<Result<Response, CrmError>> {
-    switchboard_sdk::http::send_all(requests).into_iter().map(|r| r.and_then(check)).collect()
+    switchboard_sdk::http::send_all(requests).into_iter().map(|r| r.and_then(|r| STATUSES.check(r))).collect()
 }
 
 fn valid_id(what: &str, id: &str) -> Result<u64, CrmError> {
@@ -117,18 +110,20 @@ fn create_activity(base: &str, body: &ActivityBody) -> Result<String, CrmError> 
     Ok(created.data.id.to_string())
 }
 
-/// Searches one number variant, following cursors while the budget lasts.
+/// Searches one number variant, following cursors while the search's share
+/// of the budget (`max_searches`) lasts.
 fn search_variant(
     base: &str,
     variant: &str,
+    max_searches: usize,
     searches: &mut usize,
     found: &mut Vec<Contact>,
     seen: &mut Vec<u64>,
 ) -> Result<(), CrmError> {
     let mut cursor: Option<String> = None;
     loop {
-        if *searches >= MAX_SEARCH_REQUESTS {
-            switchboard_sdk::log::warn(&format!("stopped searching after {MAX_SEARCH_REQUESTS} requests"));
+        if *searches >= max_searches {
+            switchboard_sdk::log::warn(&format!("stopped searching after {max_searches} requests"));
             return Ok(());
         }
         let mut req = Request::get(format!("{base}/api/v2/persons/search"))
@@ -169,8 +164,8 @@ fn keep<T>(what: &str, person: &str, answer: Option<Result<T, CrmError>>) -> Opt
 /// Adds each person's open deals and leads as `additionalInfo`, all requests
 /// at once, for as many persons as the request budget allows. A failure here
 /// (a scope the app lacks, a rate limit) leaves that person without them.
-fn enrich(base: &str, contacts: &mut [Contact], searches: usize) {
-    let room = REQUEST_BUDGET.saturating_sub(searches) / 2;
+fn enrich(base: &str, contacts: &mut [Contact], budget: usize, searches: usize) {
+    let room = budget.saturating_sub(searches) / 2;
     let n = contacts.len().min(MAX_ENRICHED_PERSONS).min(room);
     if n < contacts.len() {
         switchboard_sdk::log::info(&format!("deals and leads shown for the first {n} of {} persons", contacts.len()));
@@ -200,7 +195,6 @@ struct Pipedrive;
 
 impl Adapter for Pipedrive {
     fn get_user_info(ctx: CallContext) -> Result<UserInfo, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let me: Envelope<Me> = send_json(Request::get(format!("{}/api/v1/users/me", base(&ctx))))?;
         // Without an api_domain from the token, the company's domain is the hostname.
         let hostname = match (ctx.hostname.trim().is_empty(), me.data.company_domain.as_deref()) {
@@ -215,18 +209,18 @@ impl Adapter for Pipedrive {
         phone_number: String,
         overriding_formats: Vec<String>,
     ) -> Result<Vec<Contact>, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx);
+        let budget = switchboard_sdk::request_budget();
+        let max_searches = MAX_SEARCH_REQUESTS.min(budget);
         let (mut found, mut seen, mut searches) = (Vec::new(), Vec::new(), 0);
         for variant in phone::search_variants(&phone_number, &overriding_formats) {
-            search_variant(&base, &variant, &mut searches, &mut found, &mut seen)?;
+            search_variant(&base, &variant, max_searches, &mut searches, &mut found, &mut seen)?;
         }
-        enrich(&base, &mut found, searches);
+        enrich(&base, &mut found, budget, searches);
         Ok(found)
     }
 
     fn create_contact(ctx: CallContext, contact: NewContact) -> Result<Contact, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         if let Some(t) = contact.contact_type.as_deref().filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("person"))
         {
             return Err(CrmError::InvalidInput(format!("Pipedrive contacts are persons, not {t:?}")));
@@ -250,7 +244,6 @@ impl Adapter for Pipedrive {
     }
 
     fn create_call_log(ctx: CallContext, log: CallLogInput) -> Result<String, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx);
         let participants = participants(&log.contact_id)?;
         let (deal_id, lead_id) = deal_or_lead(log.additional_submission_json.as_deref());
@@ -272,7 +265,6 @@ impl Adapter for Pipedrive {
     }
 
     fn update_call_log(ctx: CallContext, update: CallLogUpdate) -> Result<(), CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx);
         let id = valid_id("call log id", &update.log_id)?;
         let (due_date, due_time) = update.start_time.as_deref().and_then(rfc3339_utc).unzip();
@@ -300,7 +292,6 @@ impl Adapter for Pipedrive {
     }
 
     fn get_call_log(ctx: CallContext, log_id: String) -> Result<CallLog, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx);
         let a = get_activity(&base, valid_id("call log id", &log_id)?)?;
         let contact_name = match a.person() {
@@ -322,7 +313,6 @@ impl Adapter for Pipedrive {
     }
 
     fn create_message_log(ctx: CallContext, log: MessageLogInput) -> Result<String, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx);
         let participants = participants(&log.contact_id)?;
         let (deal_id, lead_id) = deal_or_lead(log.additional_submission_json.as_deref());
@@ -344,7 +334,6 @@ impl Adapter for Pipedrive {
     }
 
     fn update_message_log(ctx: CallContext, log_id: String, log: MessageLogInput) -> Result<(), CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let base = base(&ctx);
         let id = valid_id("message log id", &log_id)?;
         let current = get_activity(&base, id)?;
@@ -473,7 +462,8 @@ mod tests {
         let found = h.run(|| Pipedrive::find_contact(ctx(), "+16505551212".into(), vec![])).unwrap();
         assert_eq!(found.len(), 20, "every person is returned");
         assert_eq!(found.iter().filter(|c| c.additional_info_json.is_some()).count(), MAX_ENRICHED_PERSONS);
-        assert!(h.requests().len() <= REQUEST_BUDGET);
+        let budget = h.run(switchboard_sdk::request_budget);
+        assert!(h.requests().len() <= budget);
         // Endless pages: the search stops at its share of the budget.
         let h = Harness::new()
             .on("GET", &format!("{BASE}/api/v2/persons/search*"), |s: &Sent| {
@@ -483,7 +473,31 @@ mod tests {
             .on("GET", &format!("{BASE}/api/v2/deals*"), reply(200, r#"{"success":true,"data":[]}"#))
             .on("GET", &format!("{BASE}/api/v1/leads*"), reply(200, r#"{"success":true,"data":[]}"#));
         h.run(|| Pipedrive::find_contact(ctx(), "+16505551212".into(), vec![])).unwrap();
-        assert!(h.requests().len() <= REQUEST_BUDGET, "{}", h.requests().len());
+        let budget = h.run(switchboard_sdk::request_budget);
+        assert!(h.requests().len() <= budget, "{}", h.requests().len());
+    }
+
+    #[test]
+    fn a_smaller_request_budget_shrinks_the_search_and_the_enrichment() {
+        let many: Vec<(u64, &str, &str)> = (1..=20).map(|i| (i, "Clone", "+16505551212")).collect();
+        let endless = |s: &Sent| {
+            let n = s.url.len() as u64; // a new person per page
+            reply(200, &search_page(&[(n, "Clone", "+16505551212")], Some(&format!("c{n}"))))(s)
+        };
+        for (budget, pages) in [(11, false), (5, true)] {
+            let h = Harness::new()
+                .request_budget(budget)
+                .on("GET", &format!("{BASE}/api/v2/deals*"), reply(200, r#"{"success":true,"data":[]}"#))
+                .on("GET", &format!("{BASE}/api/v1/leads*"), reply(200, r#"{"success":true,"data":[]}"#));
+            let h = if pages {
+                h.on("GET", &format!("{BASE}/api/v2/persons/search*"), endless)
+            } else {
+                h.on("GET", &format!("{BASE}/api/v2/persons/search*"), reply(200, &search_page(&many, None)))
+            };
+            let found = h.run(|| Pipedrive::find_contact(ctx(), "+16505551212".into(), vec![])).unwrap();
+            assert!(!found.is_empty());
+            assert!(h.requests().len() <= budget, "budget {budget}: {:#?}", urls(&h));
+        }
     }
 
     #[test]

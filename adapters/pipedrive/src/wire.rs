@@ -7,7 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use switchboard_sdk::phone::digits;
 use switchboard_sdk::prelude::*;
+use switchboard_sdk::text::{self, DurationUnits};
 
 /// `{success, data, additional_data}`.
 #[derive(Deserialize)]
@@ -68,11 +70,6 @@ pub struct PersonHit {
 pub struct OrgRef {
     #[serde(default)]
     pub name: Option<String>,
-}
-
-/// The digits of a phone number, for comparing "+1 (650) 555-1212" with "+16505551212".
-fn digits(s: &str) -> String {
-    s.chars().filter(char::is_ascii_digit).collect()
 }
 
 impl PersonHit {
@@ -277,21 +274,10 @@ pub fn deal_or_lead(additional_submission_json: Option<&str>) -> (Option<u64>, O
 
 // ------------------------------------------------------------- the notes
 
-fn direction_word(d: Direction) -> &'static str {
-    match d {
-        Direction::Inbound => "Inbound",
-        Direction::Outbound => "Outbound",
-    }
-}
-
-/// `42` → `"42s"`, `185` → `"3m 05s"`, `3725` → `"1h 02m 05s"`.
+/// `42` → `"42s"`, `185` → `"3m 05s"`, `3725` → `"1h 02m 05s"` (the exact
+/// length, in the note; `duration` is whole minutes).
 pub fn human_duration(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, _) => format!("{m}m {s:02}s"),
-        _ => format!("{h}h {m:02}m {s:02}s"),
-    }
+    text::duration(secs, DurationUnits::COMPACT)
 }
 
 /// Pipedrive's `duration` (`HH:MM`), minutes rounded up: a 42 s call is `00:01`.
@@ -317,7 +303,7 @@ impl CallNote {
     pub fn from_call(log: &CallLogInput) -> Self {
         let mut n = CallNote { notes: log.note.clone().filter(|s| !s.trim().is_empty()), details: Vec::new() };
         if let Some(d) = log.direction {
-            n.set("Direction", direction_word(d));
+            n.set("Direction", d.as_word());
         }
         if let Some(f) = log.from_number.as_deref().filter(|s| !s.is_empty()) {
             n.set("From", f);
@@ -427,7 +413,7 @@ pub fn message_html(m: &Message) -> String {
     format!(
         "<p>[{}] {} {} {} {}: {}</p>",
         escape(&when),
-        direction_word(m.direction),
+        m.direction.as_word(),
         escape(&m.message_type),
         way,
         escape(&m.from_number),

@@ -25,7 +25,6 @@ struct TestCrm;
 
 impl Adapter for TestCrm {
     fn get_user_info(_ctx: CallContext) -> Result<UserInfo, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let me: Data<Me> = Request::get(format!("{BASE}/v1/me")).send_json()?;
         Ok(UserInfo { id: me.data.id, name: me.data.name, hostname: None })
     }
@@ -35,7 +34,6 @@ impl Adapter for TestCrm {
         phone_number: String,
         overriding_formats: Vec<String>,
     ) -> Result<Vec<Contact>, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let mut found: Vec<Contact> = Vec::new();
         for variant in phone::search_variants(&phone_number, &overriding_formats) {
             let page: Page<WireContact> =
@@ -50,7 +48,6 @@ impl Adapter for TestCrm {
     }
 
     fn create_contact(_ctx: CallContext, contact: NewContact) -> Result<Contact, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let body = NewWireContact {
             name: &contact.name,
             phone: &contact.phone_number,
@@ -61,21 +58,18 @@ impl Adapter for TestCrm {
     }
 
     fn create_call_log(_ctx: CallContext, log: CallLogInput) -> Result<String, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let body = NewActivity::from_call(&log);
         let created: Data<Activity> = Request::post(format!("{BASE}/v1/activities")).json(&body)?.send_json()?;
         Ok(created.data.id)
     }
 
     fn update_call_log(_ctx: CallContext, update: CallLogUpdate) -> Result<(), CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let body = ActivityPatch::from_update(&update);
         Request::patch(format!("{BASE}/v1/activities/{}", update.log_id)).json(&body)?.send()?;
         Ok(())
     }
 
     fn get_call_log(_ctx: CallContext, log_id: String) -> Result<CallLog, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let a: Data<Activity> = Request::get(format!("{BASE}/v1/activities/{log_id}")).send_json()?;
         Ok(CallLog {
             log_id: a.data.id,
@@ -87,14 +81,12 @@ impl Adapter for TestCrm {
     }
 
     fn create_message_log(_ctx: CallContext, log: MessageLogInput) -> Result<String, CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         let body = NewActivity::from_message(&log);
         let created: Data<Activity> = Request::post(format!("{BASE}/v1/activities")).json(&body)?.send_json()?;
         Ok(created.data.id)
     }
 
     fn update_message_log(_ctx: CallContext, log_id: String, log: MessageLogInput) -> Result<(), CrmError> {
-        switchboard_sdk::log::install_panic_hook();
         Request::post(format!("{BASE}/v1/activities/{log_id}/append"))
             .json(&Append { text: message_line(&log.message) })?
             .send()?;

@@ -66,20 +66,13 @@ pub struct NewActivity {
     pub external_id: String,
 }
 
-fn direction(d: Direction) -> &'static str {
-    match d {
-        Direction::Inbound => "inbound",
-        Direction::Outbound => "outbound",
-    }
-}
-
 pub fn message_line(m: &Message) -> String {
     format!("[{}] {} {}: {}", m.creation_time, m.message_type, m.from_number, m.subject)
 }
 
 impl NewActivity {
     pub fn from_call(log: &CallLogInput) -> Self {
-        let dir = log.direction.map(direction);
+        let dir = log.direction.map(Direction::as_lowercase_word);
         let subject = switchboard_sdk::call_log::subject(log);
         NewActivity {
             kind: "call",
@@ -104,7 +97,7 @@ impl NewActivity {
             contact_name: log.contact_name.clone(),
             subject: format!("{} conversation with {who}", log.message.message_type),
             body: message_line(&log.message),
-            direction: Some(direction(log.message.direction)),
+            direction: Some(log.message.direction.as_lowercase_word()),
             started_at: Some(log.message.creation_time.clone()),
             duration_seconds: None,
             result: None,

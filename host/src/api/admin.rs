@@ -1,10 +1,12 @@
 //! Operator endpoints, behind the admin token (`Authorization: Bearer`), never
 //! the user jwtToken: the adapter listing, an on-demand reload, and metrics.
 
-use super::AppState;
+use super::error::{ApiError, ApiResult, ErrorCode};
 use super::extract::QueryParams;
-use crate::error::{ApiError, ApiResult, code};
+use super::state::AppState;
 use crate::runtime::manifest::SUPPORTED_WIT_VERSIONS;
+use crate::secret::constant_time_eq;
+use crate::store::{AuthKind, ConnectionState};
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -13,12 +15,7 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 /// Proof that the request carries the admin token.
-pub struct Admin;
-
-/// Compares in time independent of where the strings differ.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub(crate) struct Admin;
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
@@ -28,7 +25,7 @@ impl FromRequestParts<AppState> for Admin {
         if expected.is_empty() {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                code::ADMIN_DISABLED,
+                ErrorCode::AdminDisabled,
                 "operator endpoints are disabled: set SWITCHBOARD_ADMIN_TOKEN",
             ));
         }
@@ -38,16 +35,16 @@ impl FromRequestParts<AppState> for Admin {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();
-        if same_secret(given.trim().as_bytes(), expected) {
+        if constant_time_eq(given.trim().as_bytes(), expected) {
             Ok(Admin)
         } else {
-            Err(ApiError::unauthorized(code::ADMIN_UNAUTHORIZED, "send `Authorization: Bearer <admin token>`"))
+            Err(ApiError::unauthorized(ErrorCode::AdminUnauthorized, "send `Authorization: Bearer <admin token>`"))
         }
     }
 }
 
 /// `GET /admin/adapters`
-pub async fn adapters(_: Admin, State(state): State<AppState>) -> Json<Value> {
+pub(crate) async fn adapters(_: Admin, State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "servedWitVersions": SUPPORTED_WIT_VERSIONS,
         "adaptersDir": state.runtime.adapters_dir().display().to_string(),
@@ -56,18 +53,18 @@ pub async fn adapters(_: Admin, State(state): State<AppState>) -> Json<Value> {
 }
 
 /// `POST /admin/reload`
-pub async fn reload(_: Admin, State(state): State<AppState>) -> ApiResult<Json<Value>> {
+pub(crate) async fn reload(_: Admin, State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let report = state.runtime.reload().await.map_err(|e| ApiError::internal(format!("{e:#}")))?;
     Ok(Json(json!(report)))
 }
 
 #[derive(serde::Deserialize)]
-pub struct PlatformFilter {
+pub(crate) struct PlatformFilter {
     platform: Option<String>,
 }
 
 /// `GET /admin/connections?platform=`: status, expiry, last refresh, last error.
-pub async fn connections(
+pub(crate) async fn connections(
     _: Admin,
     State(state): State<AppState>,
     QueryParams(q): QueryParams<PlatformFilter>,
@@ -77,37 +74,29 @@ pub async fn connections(
 
 /// `POST /admin/connections/refresh?platform=`: refreshes every active OAuth
 /// connection now (single-flight with any request doing the same).
-pub async fn refresh_connections(
+pub(crate) async fn refresh_connections(
     _: Admin,
     State(state): State<AppState>,
     QueryParams(q): QueryParams<PlatformFilter>,
 ) -> ApiResult<Json<Value>> {
     let mut results = Vec::new();
     for c in state.store.connections(q.platform.as_deref()).await? {
-        if c.auth_kind != "oauth" || c.status == "revoked" || c.status == "disconnected" {
+        if c.auth_kind != AuthKind::Oauth
+            || matches!(c.status, ConnectionState::Revoked | ConnectionState::Disconnected)
+        {
             continue;
         }
         let outcome = state.connections.refresh(&c.user_id, None).await;
         results.push(json!({
             "userId": c.user_id,
             "refreshed": outcome.is_ok(),
-            "errorCode": outcome.err().map(|e| e.code),
+            "errorCode": outcome.err().map(|e| ApiError::from(e).code),
         }));
     }
     Ok(Json(json!({"results": results})))
 }
 
 /// `GET /metrics`, Prometheus text format.
-pub async fn metrics(_: Admin, State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn metrics(_: Admin, State(state): State<AppState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.encode())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn secrets_compare_whole() {
-        assert!(super::same_secret(b"abc", b"abc"));
-        assert!(!super::same_secret(b"abc", b"abd"));
-        assert!(!super::same_secret(b"abc", b"abcd"));
-    }
 }

@@ -7,33 +7,28 @@
 //! back so the client can retry.
 
 use super::connection::Connection;
-use super::extract::{JsonBody, QueryParams, string_or_number};
-use super::{AppState, Session};
-use crate::error::{ApiError, ApiResult, code};
+use super::envelope::{NOTICE_TTL_MS, Success};
+use super::error::{ApiError, ApiResult, ErrorCode};
+use super::extract::{JsonBody, QueryParams};
+use super::params::{Party, comma_list, direction, object_json, rfc3339, seconds, string_or_number};
+use super::session::Session;
+use super::state::AppState;
 use crate::request_id;
-use crate::runtime::{CallLogInput, CallLogUpdate, Direction};
-use crate::store::Reservation;
-use axum::Json;
+use crate::runtime::{CallLogInput, CallLogUpdate};
+use crate::store::{Ledger, Reservation};
 use axum::extract::{Extension, State};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
-use std::time::{Duration, UNIX_EPOCH};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct Party {
-    phone_number: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct Recording {
+pub(crate) struct Recording {
     link: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LogInfo {
+pub(crate) struct LogInfo {
     #[serde(default, deserialize_with = "string_or_number::opt")]
     session_id: Option<String>,
     direction: Option<String>,
@@ -51,7 +46,7 @@ pub struct LogInfo {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CreateBody {
+pub(crate) struct CreateBody {
     log_info: Option<LogInfo>,
     #[serde(default, deserialize_with = "string_or_number::opt")]
     contact_id: Option<String>,
@@ -61,39 +56,20 @@ pub struct CreateBody {
     additional_submission: Option<Value>,
 }
 
-pub fn direction(s: Option<&str>) -> Option<Direction> {
-    match s?.to_ascii_lowercase().as_str() {
-        "inbound" => Some(Direction::Inbound),
-        "outbound" => Some(Direction::Outbound),
-        _ => None,
-    }
+/// `{logId}` of a created or updated call log.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Logged {
+    log_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated_note: Option<String>,
 }
 
-/// RFC 3339 from either an RFC 3339 string or epoch milliseconds.
-pub fn rfc3339(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => {
-            let ms = n.as_u64()?;
-            Some(humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string())
-        }
-        _ => None,
-    }
-}
-
-fn seconds(v: Option<&Value>) -> Option<u64> {
-    v?.as_u64()
-}
-
-fn object_json(v: Option<Value>) -> Option<String> {
-    v.filter(Value::is_object).map(|v| v.to_string())
-}
-
-pub async fn create(
+pub(crate) async fn create(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
     JsonBody(body): JsonBody<CreateBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Success<Logged>> {
     let info = body.log_info.ok_or_else(|| ApiError::missing("logInfo"))?;
     let session_id =
         info.session_id.clone().filter(|s| !s.is_empty()).ok_or_else(|| ApiError::missing("logInfo.sessionId"))?;
@@ -119,17 +95,18 @@ pub async fn create(
     // Reserve → call the CRM → record, as one task that finishes even if the
     // client goes away, so the reservation is never left behind.
     let work = async move {
-        match state.store.reserve_call_log(&user_id, &session_id, &contact_id).await? {
+        let key = Ledger::Call { session_id: &session_id, contact_id: &contact_id };
+        match state.store.reserve(&user_id, key).await? {
             Reservation::Reserved => {}
             Reservation::Pending => {
                 return Err(ApiError::unsuccessful(
-                    code::CALL_LOG_IN_PROGRESS,
+                    ErrorCode::CallLogInProgress,
                     "This call is being logged by another request.",
                 )
                 .retryable());
             }
             Reservation::Logged(log_id) => {
-                return Err(ApiError::unsuccessful(code::CALL_LOG_EXISTS, "This call has already been logged.")
+                return Err(ApiError::unsuccessful(ErrorCode::CallLogExists, "This call has already been logged.")
                     .with("logId", json!(log_id)));
             }
         }
@@ -140,51 +117,69 @@ pub async fn create(
             .await;
         match created {
             Ok(log_id) => {
-                state.store.complete_call_log(&user_id, &session_id, &log_id).await?;
+                state.store.complete(&user_id, key, &log_id).await?;
                 Ok(log_id)
             }
             Err(e) => {
-                state.store.release_call_log(&user_id, &session_id).await?;
+                state.store.release(&user_id, key).await?;
                 Err(e)
             }
         }
     };
     let log_id =
         request_id::spawn(work).await.map_err(|e| ApiError::internal(format!("call-log task failed: {e}")))??;
-    Ok(Json(json!({
-        "successful": true,
-        "logId": log_id,
-        "returnMessage": {"message": "Call logged.", "messageType": "success", "ttl": 3000},
-    })))
+    Ok(Success::saying(Logged { log_id, updated_note: None }, "Call logged.", NOTICE_TTL_MS))
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GetQuery {
+pub(crate) struct GetQuery {
     session_ids: Option<String>,
     require_details: Option<bool>,
 }
 
-pub async fn get(
+/// One session of `GET /callLog`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LogMatch {
+    session_id: String,
+    matched: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_data: Option<LogData>,
+}
+
+/// What the CRM holds for a logged call (`requireDetails=true`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LogData {
+    subject: String,
+    note: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    full_body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact_name: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct Logs {
+    logs: Vec<LogMatch>,
+}
+
+pub(crate) async fn get(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
     QueryParams(q): QueryParams<GetQuery>,
-) -> ApiResult<Json<Value>> {
-    let ids: Vec<String> = q
-        .session_ids
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
+) -> ApiResult<Success<Logs>> {
+    let ids = comma_list(q.session_ids.as_deref());
     if ids.is_empty() {
         return Err(ApiError::missing("sessionIds"));
     }
     let max = state.config.limits.max_session_ids;
     if ids.len() > max {
         return Err(ApiError::bad_request(
-            code::TOO_MANY_SESSION_IDS,
+            ErrorCode::TooManySessionIds,
             format!("at most {max} sessionIds per request, got {}", ids.len()),
         ));
     }
@@ -192,54 +187,42 @@ pub async fn get(
     let crm = if details { Some(Connection::open(&state, &session).await?) } else { None };
     let mut logs = Vec::with_capacity(ids.len());
     for session_id in ids {
-        let mapping = state.store.call_log(&session.user.id, &session_id).await?;
-        let mut item = Map::new();
-        item.insert("sessionId".into(), json!(session_id));
-        match mapping.and_then(|m| m.log_id.filter(|_| !m.pending)) {
-            None => {
-                item.insert("matched".into(), json!(false));
-            }
-            Some(log_id) => {
-                item.insert("matched".into(), json!(true));
-                item.insert("logId".into(), json!(log_id));
-                if let Some(crm) = &crm {
-                    let id = log_id.clone();
-                    let got = crm
-                        .call("get-call-log", move |ctx, a, s| {
-                            Box::pin(async move { a.call_get_call_log(s, &ctx, &id).await })
-                        })
-                        .await;
-                    match got {
-                        Ok(log) => {
-                            let mut data = Map::new();
-                            data.insert("subject".into(), json!(log.subject));
-                            data.insert("note".into(), json!(log.note));
-                            if let Some(b) = log.full_body {
-                                data.insert("fullBody".into(), json!(b));
-                            }
-                            if let Some(n) = log.contact_name {
-                                data.insert("contactName".into(), json!(n));
-                            }
-                            item.insert("logData".into(), Value::Object(data));
-                        }
-                        // Deleted in the CRM since: report it as not logged.
-                        Err(e) if e.code == code::CRM_NOT_FOUND => {
-                            item.insert("matched".into(), json!(false));
-                            item.remove("logId");
-                        }
-                        Err(e) => return Err(e),
-                    }
+        let logged = match state.store.lookup(&session.user.id, Ledger::session(&session_id)).await? {
+            Some(Reservation::Logged(log_id)) => Some(log_id),
+            _ => None,
+        };
+        let mut item = LogMatch { session_id, matched: logged.is_some(), log_id: logged.clone(), log_data: None };
+        if let (Some(log_id), Some(crm)) = (logged, &crm) {
+            let got = crm
+                .call("get-call-log", move |ctx, a, s| {
+                    Box::pin(async move { a.call_get_call_log(s, &ctx, &log_id).await })
+                })
+                .await;
+            match got {
+                Ok(log) => {
+                    item.log_data = Some(LogData {
+                        subject: log.subject,
+                        note: log.note,
+                        full_body: log.full_body,
+                        contact_name: log.contact_name,
+                    });
                 }
+                // Deleted in the CRM since: report it as not logged.
+                Err(e) if e.code == ErrorCode::CrmNotFound => {
+                    item.matched = false;
+                    item.log_id = None;
+                }
+                Err(e) => return Err(e),
             }
         }
-        logs.push(Value::Object(item));
+        logs.push(item);
     }
-    Ok(Json(json!({"successful": true, "logs": logs})))
+    Ok(Success::new(Logs { logs }))
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UpdateBody {
+pub(crate) struct UpdateBody {
     #[serde(default, deserialize_with = "string_or_number::opt")]
     session_id: Option<String>,
     subject: Option<String>,
@@ -251,25 +234,24 @@ pub struct UpdateBody {
     additional_submission: Option<Value>,
 }
 
-pub async fn update(
+pub(crate) async fn update(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
     JsonBody(body): JsonBody<UpdateBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Success<Logged>> {
     let session_id = body.session_id.filter(|s| !s.is_empty()).ok_or_else(|| ApiError::missing("sessionId"))?;
-    let mapping = state.store.call_log(&session.user.id, &session_id).await?;
-    let log_id = match mapping {
+    let log_id = match state.store.lookup(&session.user.id, Ledger::session(&session_id)).await? {
         None => {
-            return Err(ApiError::unsuccessful(code::CALL_LOG_NOT_FOUND, "This call has not been logged yet."));
+            return Err(ApiError::unsuccessful(ErrorCode::CallLogNotFound, "This call has not been logged yet."));
         }
-        Some(m) if m.pending => {
+        Some(Reservation::Logged(log_id)) => log_id,
+        Some(_) => {
             return Err(ApiError::unsuccessful(
-                code::CALL_LOG_IN_PROGRESS,
+                ErrorCode::CallLogInProgress,
                 "This call is still being logged; try again.",
             )
             .retryable());
         }
-        Some(m) => m.log_id.unwrap_or_default(),
     };
     let update = CallLogUpdate {
         log_id: log_id.clone(),
@@ -286,25 +268,5 @@ pub async fn update(
         Box::pin(async move { a.call_update_call_log(s, &ctx, &update).await })
     })
     .await?;
-    let mut out = json!({
-        "successful": true,
-        "logId": log_id,
-        "returnMessage": {"message": "Call log updated.", "messageType": "success", "ttl": 3000},
-    });
-    if let Some(note) = body.note {
-        out["updatedNote"] = json!(note);
-    }
-    Ok(Json(out))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn start_times_become_rfc3339() {
-        assert_eq!(rfc3339(Some(&json!(0))).as_deref(), Some("1970-01-01T00:00:00.000Z"));
-        assert_eq!(rfc3339(Some(&json!("2024-05-01T10:00:00Z"))).as_deref(), Some("2024-05-01T10:00:00Z"));
-        assert_eq!(rfc3339(Some(&json!(true))), None);
-    }
+    Ok(Success::saying(Logged { log_id, updated_note: body.note }, "Call log updated.", NOTICE_TTL_MS))
 }

@@ -1,30 +1,32 @@
 //! A signed-in user's connection to their CRM, ready to call the adapter.
 
-use super::meta::adapter_for;
-use super::{AppState, Session};
-use crate::error::ApiResult;
+use super::error::ApiResult;
+use super::session::Session;
+use super::state::AppState;
+use super::state::adapter_for;
 use crate::request_id;
 use crate::runtime::bindings::exports::switchboard::crm::crm::Guest as Crm;
 use crate::runtime::host_state::HostState;
+use crate::runtime::invoke::OutputSize;
 use crate::runtime::{CallContext, CallFuture, CrmError, InvokeError, LoadedAdapter, call_context};
-use crate::store::Secret;
+use crate::secret::Secret;
+use crate::store::AuthKind;
 use std::sync::{Arc, Mutex};
 use wasmtime::Store;
 
-pub struct Connection {
+pub(crate) struct Connection {
     state: AppState,
     adapter: Arc<LoadedAdapter>,
     user_id: String,
     oauth: bool,
     credential: Mutex<Secret>,
-    pub ctx: CallContext,
+    ctx: CallContext,
 }
 
 impl Connection {
     /// The session's adapter and a usable credential (an OAuth access token is
     /// refreshed first when it is about to expire); 401 when the user logged out.
-    pub async fn open(state: &AppState, session: &Session) -> ApiResult<Connection> {
-        session.credential()?;
+    pub(crate) async fn open(state: &AppState, session: &Session) -> ApiResult<Connection> {
         let credential = state.connections.access_token(&session.user).await?;
         let adapter = adapter_for(state, &session.user.platform)?;
         let ctx = call_context(&request_id::current(), &session.user.crm_user_id, &session.user.hostname);
@@ -32,7 +34,7 @@ impl Connection {
             state: state.clone(),
             adapter,
             user_id: session.user.id.clone(),
-            oauth: session.user.auth_kind == "oauth",
+            oauth: session.user.auth_kind == AuthKind::Oauth,
             credential: Mutex::new(credential),
             ctx,
         })
@@ -45,9 +47,9 @@ impl Connection {
     /// Calls one adapter operation; `f` receives the call context, the export
     /// and the store. When the CRM refuses an OAuth access token, the token is
     /// refreshed once and the call retried once.
-    pub async fn call<T, F>(&self, operation: &'static str, f: F) -> ApiResult<T>
+    pub(crate) async fn call<T, F>(&self, operation: &'static str, f: F) -> ApiResult<T>
     where
-        T: Send + crate::runtime::invoke::OutputSize,
+        T: Send + OutputSize,
         F: for<'a> FnOnce(CallContext, &'a Crm, &'a mut Store<HostState>) -> CallFuture<'a, T> + Send + Clone,
     {
         let retry = f.clone();
@@ -64,7 +66,7 @@ impl Connection {
 
     async fn call_once<T, F>(&self, operation: &'static str, credential: &Secret, f: F) -> Result<T, InvokeError>
     where
-        T: Send + crate::runtime::invoke::OutputSize,
+        T: Send + OutputSize,
         F: for<'a> FnOnce(CallContext, &'a Crm, &'a mut Store<HostState>) -> CallFuture<'a, T> + Send,
     {
         let ctx = self.ctx.clone();

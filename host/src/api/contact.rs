@@ -1,70 +1,84 @@
 //! `GET /contact` (find by phone number) and `POST /contact` (create).
 
-use super::AppState;
-use super::Session;
 use super::connection::Connection;
+use super::envelope::{NOTICE_TTL_MS, Success};
+use super::error::{ApiError, ApiResult, ErrorCode};
 use super::extract::{JsonBody, QueryParams};
-use crate::error::{ApiError, ApiResult, code};
+use super::params::{comma_list, object_json};
+use super::session::Session;
+use super::state::AppState;
 use crate::runtime::{Contact, NewContact};
-use axum::Json;
 use axum::extract::{Extension, State};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 const MAX_PHONE_LEN: usize = 64;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FindQuery {
+pub(crate) struct FindQuery {
     phone_number: Option<String>,
     overriding_format: Option<String>,
 }
 
 /// A contact in the App Connect shape; absent fields are omitted, never null.
-pub fn contact_json(c: &Contact) -> Value {
-    let mut m = Map::new();
-    m.insert("id".into(), json!(c.id));
-    m.insert("name".into(), json!(c.name));
-    m.insert("phone".into(), json!(c.phone));
-    if let Some(t) = &c.contact_type {
-        m.insert("type".into(), json!(t));
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ContactJson {
+    id: String,
+    name: String,
+    phone: String,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    contact_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organization: Option<String>,
+    /// The organization again, under the name some clients read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    company: Option<String>,
+    /// The adapter's JSON object, or `{}`.
+    additional_info: Value,
+}
+
+impl From<Contact> for ContactJson {
+    fn from(c: Contact) -> Self {
+        let additional_info = c
+            .additional_info_json
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<Value>(s).ok())
+            .filter(Value::is_object)
+            .unwrap_or_else(|| json!({}));
+        ContactJson {
+            id: c.id,
+            name: c.name,
+            phone: c.phone,
+            contact_type: c.contact_type,
+            company: c.organization.clone(),
+            organization: c.organization,
+            additional_info,
+        }
     }
-    if let Some(org) = &c.organization {
-        m.insert("organization".into(), json!(org));
-        m.insert("company".into(), json!(org));
-    }
-    let additional = c
-        .additional_info_json
-        .as_deref()
-        .and_then(|s| serde_json::from_str::<Value>(s).ok())
-        .filter(Value::is_object)
-        .unwrap_or_else(|| json!({}));
-    m.insert("additionalInfo".into(), additional);
-    Value::Object(m)
 }
 
 fn phone_param(value: Option<String>, name: &str) -> ApiResult<String> {
     let phone = value.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).ok_or_else(|| ApiError::missing(name))?;
     if phone.len() > MAX_PHONE_LEN {
-        return Err(ApiError::bad_request(code::INVALID_PARAMETER, format!("`{name}` is too long")));
+        return Err(ApiError::bad_request(ErrorCode::InvalidParameter, format!("`{name}` is too long")));
     }
     Ok(phone)
 }
 
-pub async fn find(
+#[derive(Serialize)]
+pub(crate) struct Found {
+    contact: Vec<ContactJson>,
+}
+
+pub(crate) async fn find(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
     QueryParams(q): QueryParams<FindQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Success<Found>> {
     let phone = phone_param(q.phone_number, "phoneNumber")?;
-    let formats: Vec<String> = q
-        .overriding_format
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let formats = comma_list(q.overriding_format.as_deref());
     let crm = Connection::open(&state, &session).await?;
     let p = phone.clone();
     let contacts = crm
@@ -73,31 +87,33 @@ pub async fn find(
         })
         .await?;
     if contacts.is_empty() {
-        return Err(ApiError::unsuccessful(code::CONTACT_NOT_FOUND, format!("No contact found for {phone}.")).with(
+        return Err(ApiError::unsuccessful(ErrorCode::ContactNotFound, format!("No contact found for {phone}.")).with(
             "contact",
             json!([{"id": "createNewContact", "name": "Create new contact...", "isNewContact": true}]),
         ));
     }
-    Ok(Json(json!({
-        "successful": true,
-        "contact": contacts.iter().map(contact_json).collect::<Vec<_>>(),
-    })))
+    Ok(Success::new(Found { contact: contacts.into_iter().map(ContactJson::from).collect() }))
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CreateBody {
+pub(crate) struct CreateBody {
     phone_number: Option<String>,
     new_contact_name: Option<String>,
     new_contact_type: Option<String>,
     additional_submission: Option<Value>,
 }
 
-pub async fn create(
+#[derive(Serialize)]
+pub(crate) struct Created {
+    contact: ContactJson,
+}
+
+pub(crate) async fn create(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
     JsonBody(body): JsonBody<CreateBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Success<Created>> {
     let phone = phone_param(body.phone_number, "phoneNumber")?;
     let name = body
         .new_contact_name
@@ -108,15 +124,12 @@ pub async fn create(
         phone_number: phone,
         name,
         contact_type: body.new_contact_type.filter(|t| !t.is_empty()),
-        additional_submission_json: body.additional_submission.filter(Value::is_object).map(|v| v.to_string()),
+        additional_submission_json: object_json(body.additional_submission),
     };
     let crm = Connection::open(&state, &session).await?;
     let contact = crm
         .call("create-contact", move |ctx, a, s| Box::pin(async move { a.call_create_contact(s, &ctx, &new).await }))
         .await?;
-    Ok(Json(json!({
-        "successful": true,
-        "contact": contact_json(&contact),
-        "returnMessage": {"message": format!("Contact {} created.", contact.name), "messageType": "success", "ttl": 3000},
-    })))
+    let message = format!("Contact {} created.", contact.name);
+    Ok(Success::saying(Created { contact: contact.into() }, message, NOTICE_TTL_MS))
 }

@@ -1,6 +1,6 @@
 //! Body and query extractors whose rejections are JSON errors with stable codes.
 
-use crate::error::{ApiError, code};
+use super::error::{ApiError, ErrorCode};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 /// `axum::Json`, but a bad body answers with our error envelope.
-pub struct JsonBody<T>(pub T);
+pub(crate) struct JsonBody<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
@@ -25,19 +25,19 @@ fn json_rejection(r: JsonRejection) -> ApiError {
     match &r {
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code::INVALID_JSON,
+            ErrorCode::InvalidJson,
             "send the body as JSON with `Content-Type: application/json`",
         ),
         JsonRejection::JsonSyntaxError(e) => {
-            ApiError::bad_request(code::INVALID_JSON, format!("the body is not valid JSON: {}", source_text(e)))
+            ApiError::bad_request(ErrorCode::InvalidJson, format!("the body is not valid JSON: {}", source_text(e)))
         }
-        JsonRejection::JsonDataError(e) => ApiError::bad_request(code::INVALID_PARAMETER, source_text(e)),
+        JsonRejection::JsonDataError(e) => ApiError::bad_request(ErrorCode::InvalidParameter, source_text(e)),
         JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            code::BODY_TOO_LARGE,
+            ErrorCode::BodyTooLarge,
             "the request body is larger than this server accepts",
         ),
-        _ => ApiError::new(r.status(), code::INVALID_JSON, r.body_text()),
+        _ => ApiError::new(r.status(), ErrorCode::InvalidJson, r.body_text()),
     }
 }
 
@@ -52,7 +52,7 @@ fn source_text(e: &dyn std::error::Error) -> String {
 }
 
 /// `axum::extract::Query`, with JSON errors.
-pub struct QueryParams<T>(pub T);
+pub(crate) struct QueryParams<T>(pub(crate) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
     type Rejection = ApiError;
@@ -61,26 +61,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(QueryParams(v)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
-                Err(ApiError::bad_request(code::INVALID_PARAMETER, source_text(&e)))
+                Err(ApiError::bad_request(ErrorCode::InvalidParameter, source_text(&e)))
             }
-            Err(r) => Err(ApiError::bad_request(code::INVALID_PARAMETER, r.body_text())),
+            Err(r) => Err(ApiError::bad_request(ErrorCode::InvalidParameter, r.body_text())),
         }
-    }
-}
-
-/// Ids arrive as strings or numbers (`contactId: 42`); we keep them as strings.
-pub mod string_or_number {
-    use serde::{Deserialize, Deserializer};
-    use serde_json::Value;
-
-    pub fn opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        Ok(match Option::<Value>::deserialize(d)? {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            Some(other) => {
-                return Err(serde::de::Error::custom(format!("expected a string or number, got {other}")));
-            }
-        })
     }
 }

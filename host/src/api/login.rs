@@ -1,28 +1,29 @@
 //! Connecting and disconnecting a CRM.
 
 use super::connection::Connection;
+use super::envelope::{BRIEF_TTL_MS, Empty, NOTICE_TTL_MS, ReturnMessage, Success};
+use super::error::{ApiError, ApiResult, ErrorCode};
 use super::extract::{JsonBody, QueryParams};
-use super::meta::adapter_for;
-use super::{AppState, Session};
-use crate::error::{ApiError, ApiResult, code};
+use super::session::Session;
+use super::state::AppState;
+use super::state::adapter_for;
 use crate::oauth::Tokens;
 use crate::request_id;
-use crate::runtime::call_context;
 use crate::runtime::manifest::AuthSpec;
-use crate::runtime::{InvokeError, LoadedAdapter, UserInfo};
-use crate::store::{AuditEvent, Secret, User};
+use crate::runtime::{CrmError, InvokeError, LoadedAdapter, UserInfo, call_context};
+use crate::secret::Secret;
+use crate::store::{AuditEvent, AuditKind, AuthKind, ConnectionStatus, User};
 use axum::Json;
 use axum::extract::{ConnectInfo, Extension, Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use url::Url;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ApiKeyLogin {
+pub(crate) struct ApiKeyLogin {
     platform: Option<String>,
     api_key: Option<String>,
     #[serde(default)]
@@ -46,96 +47,103 @@ async fn who_is(
         .await
 }
 
+/// A login's answer: the jwtToken, the user's name and a toast (App Connect's
+/// shape: no `successful` field).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LoggedIn {
+    jwt_token: String,
+    name: String,
+    return_message: ReturnMessage,
+}
+
+impl LoggedIn {
+    fn new(state: &AppState, user: &User, adapter: &LoadedAdapter) -> Json<LoggedIn> {
+        Json(LoggedIn {
+            jwt_token: state.jwt.issue(&user.id, &user.platform),
+            name: user.name.clone(),
+            return_message: ReturnMessage::success(
+                format!("Connected to {}.", adapter.manifest.display_name),
+                NOTICE_TTL_MS,
+            ),
+        })
+    }
+}
+
 /// The user record of a fresh login: id `<crmUserId>-<platform>`, active.
-fn connected_user(platform: &str, auth_kind: &str, info: UserInfo, hostname: &str, tokens: Tokens) -> User {
+fn connected_user(platform: &str, auth_kind: AuthKind, info: UserInfo, hostname: &str, tokens: Tokens) -> User {
     User {
         id: format!("{}-{platform}", info.id),
         platform: platform.to_owned(),
         crm_user_id: info.id,
         name: info.name,
         hostname: info.hostname.unwrap_or_else(|| hostname.to_owned()),
-        auth_kind: auth_kind.into(),
+        auth_kind,
         credential: Some(tokens.access),
         refresh_token: tokens.refresh,
         expires_at: tokens.expires_at,
-        status: "active".into(),
+        status: ConnectionStatus::Active,
     }
 }
 
 /// `POST /apiKeyLogin`: validates the key through the adapter (`get-user-info`),
 /// stores it encrypted and issues the jwtToken.
-pub async fn api_key_login(
+pub(crate) async fn api_key_login(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ApiKeyLogin>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<LoggedIn>> {
     let platform = body.platform.filter(|p| !p.is_empty()).ok_or_else(|| ApiError::missing("platform"))?;
     let api_key = body.api_key.filter(|k| !k.trim().is_empty()).ok_or_else(|| ApiError::missing("apiKey"))?;
     let adapter = adapter_for(&state, &platform)?;
     if !matches!(adapter.manifest.auth, AuthSpec::ApiKey { .. }) {
         return Err(ApiError::bad_request(
-            code::UNSUPPORTED_AUTH,
+            ErrorCode::UnsupportedAuth,
             format!("{platform} uses OAuth, not an API key: start at /oauth/{platform}/start"),
         ));
     }
     let hostname = body.hostname.unwrap_or_default();
     let info = who_is(&state, &adapter, api_key.trim(), &hostname).await.map_err(|e| match e {
-        InvokeError::Crm(crate::runtime::CrmError::Unauthorized(_)) => ApiError::bad_request(
-            code::INVALID_API_KEY,
+        InvokeError::Crm(CrmError::Unauthorized(_)) => ApiError::bad_request(
+            ErrorCode::InvalidApiKey,
             format!("{} did not accept this API key", adapter.manifest.display_name),
         ),
         other => other.into(),
     })?;
-    let tokens = Tokens { access: Secret::new(api_key.trim()), refresh: None, expires_at: None, hostname: None };
-    let user = connected_user(&platform, "api-key", info.clone(), &hostname, tokens);
+    let tokens = Tokens::api_key(Secret::new(api_key.trim()));
+    let user = connected_user(&platform, AuthKind::ApiKey, info, &hostname, tokens);
     state.store.upsert_user(&user).await?;
     tracing::info!(platform = %platform, user = %user.id, "user connected");
-    Ok(Json(json!({
-        "jwtToken": state.jwt.issue(&user.id, &platform),
-        "name": info.name,
-        "returnMessage": {"message": format!("Connected to {}.", adapter.manifest.display_name), "messageType": "success", "ttl": 3000},
-    })))
+    Ok(LoggedIn::new(&state, &user, &adapter))
 }
 
 /// `POST /unAuthorize`: asks the adapter to revoke, then forgets the credential.
 /// The stored credential is removed even when the CRM cannot be reached, so a
 /// user can always log out.
-pub async fn unauthorize(
+pub(crate) async fn unauthorize(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Success<Empty>> {
     let crm = Connection::open(&state, &session).await?;
     let revoked = crm.call("unauthorize", |ctx, a, s| Box::pin(async move { a.call_unauthorize(s, &ctx).await })).await;
     if let Err(e) = &revoked {
         tracing::warn!(user = %session.user.id, error = %e, "the CRM could not revoke the connection; forgetting it anyway");
     }
-    if session.user.auth_kind == "oauth" {
+    if session.user.auth_kind == AuthKind::Oauth {
         state.connections.revoke(&session.user).await;
     }
     state.store.clear_credential(&session.user.id).await?;
-    let event = AuditEvent {
-        user_id: Some(&session.user.id),
-        platform: &session.user.platform,
-        event: "disconnect",
-        ..Default::default()
-    };
-    state.store.audit(&event).await?;
-    Ok(Json(json!({
-        "successful": true,
-        "returnMessage": {"message": "Logged out.", "messageType": "success", "ttl": 1000},
-    })))
+    state.store.audit(&AuditEvent::of(&session.user.id, &session.user.platform, AuditKind::Disconnect)).await?;
+    Ok(Success::saying(Empty {}, "Logged out.", BRIEF_TTL_MS))
 }
 
 /// `GET /authValidation`: is the stored connection still accepted by the CRM?
-pub async fn auth_validation(
+pub(crate) async fn auth_validation(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Success<Empty>> {
     let crm = Connection::open(&state, &session).await?;
     crm.call("get-user-info", |ctx, a, s| Box::pin(async move { a.call_get_user_info(s, &ctx).await })).await?;
-    Ok(Json(json!({
-        "successful": true,
-        "returnMessage": {"message": "Connection is valid.", "messageType": "success", "ttl": 1000},
-    })))
+    Ok(Success::saying(Empty {}, "Connection is valid.", BRIEF_TTL_MS))
 }
 
 /// `GET /oauth/{platform}/start` (our addition): redirects the browser to the
@@ -143,7 +151,7 @@ pub async fn auth_validation(
 ///
 /// `?hostname=` picks one of the CRM's regional hosts the manifest lists
 /// (e.g. `eu.app.clio.com`); without it, the first.
-pub async fn oauth_start(
+pub(crate) async fn oauth_start(
     State(state): State<AppState>,
     Path(platform): Path<String>,
     QueryParams(q): QueryParams<StartQuery>,
@@ -154,13 +162,13 @@ pub async fn oauth_start(
 }
 
 #[derive(Deserialize)]
-pub struct StartQuery {
+pub(crate) struct StartQuery {
     hostname: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CallbackQuery {
+pub(crate) struct CallbackQuery {
     state: Option<String>,
     code: Option<String>,
     callback_uri: Option<String>,
@@ -171,22 +179,22 @@ pub struct CallbackQuery {
 /// (directly or inside `callbackUri`, whose address must be exactly the
 /// registered redirect URI), checks the state, exchanges the code, asks the
 /// adapter who the user is, stores the connection and issues the jwtToken.
-pub async fn oauth_callback(
+pub(crate) async fn oauth_callback(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     QueryParams(q): QueryParams<CallbackQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<LoggedIn>> {
     let (mut code_param, mut state_param) = (q.code, q.state);
     if let Some(callback) = q.callback_uri.filter(|c| !c.is_empty()) {
         let url = Url::parse(&callback)
-            .map_err(|_| ApiError::bad_request(code::INVALID_REDIRECT_URI, "callbackUri is not a URL"))?;
+            .map_err(|_| ApiError::bad_request(ErrorCode::InvalidRedirectUri, "callbackUri is not a URL"))?;
         let mut address = url.clone();
         address.set_query(None);
         address.set_fragment(None);
         if address.as_str() != state.config.oauth_redirect_uri() {
             return Err(ApiError::bad_request(
-                code::INVALID_REDIRECT_URI,
+                ErrorCode::InvalidRedirectUri,
                 "callbackUri is not this server's registered redirect URI",
             ));
         }
@@ -196,7 +204,7 @@ pub async fn oauth_callback(
                 "state" => state_param = Some(v.into_owned()),
                 "error" => {
                     return Err(ApiError::bad_request(
-                        code::OAUTH_EXCHANGE_FAILED,
+                        ErrorCode::OauthExchangeFailed,
                         format!("the CRM refused the login: {v}"),
                     ));
                 }
@@ -205,7 +213,7 @@ pub async fn oauth_callback(
         }
     }
     let state_value = state_param.filter(|s| !s.is_empty()).ok_or_else(|| {
-        ApiError::bad_request(code::INVALID_STATE, "the login's state is missing: start the login again")
+        ApiError::bad_request(ErrorCode::InvalidState, "the login's state is missing: start the login again")
     })?;
     let code_value = code_param.filter(|c| !c.is_empty()).ok_or_else(|| ApiError::missing("code"))?;
     let exchanged = state.connections.exchange(&state_value, &code_value).await?;
@@ -225,23 +233,19 @@ pub async fn oauth_callback(
         // endpoints later: it stays the connection's hostname.
         info.hostname = None;
     }
-    let user = connected_user(&platform, "oauth", info.clone(), &hostname, exchanged.tokens);
+    let user = connected_user(&platform, AuthKind::Oauth, info, &hostname, exchanged.tokens);
     state.store.upsert_user(&user).await?;
     let ip = peer.ip().to_string();
     let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
     let event = AuditEvent {
         user_id: Some(&user.id),
         platform: &platform,
-        event: "login",
+        event: AuditKind::Login,
         ip: Some(&ip),
         user_agent: agent,
         detail: None,
     };
     state.store.audit(&event).await?;
     tracing::info!(platform = %platform, user = %user.id, "user connected with OAuth");
-    Ok(Json(json!({
-        "jwtToken": state.jwt.issue(&user.id, &platform),
-        "name": info.name,
-        "returnMessage": {"message": format!("Connected to {}.", adapter.manifest.display_name), "messageType": "success", "ttl": 3000},
-    })))
+    Ok(LoggedIn::new(&state, &user, &adapter))
 }

@@ -3,28 +3,23 @@
 //! Messages are deduplicated by message id; all messages of a conversation go
 //! to one CRM record (created by the first, appended to by the later ones).
 
-use super::call_log::direction;
 use super::connection::Connection;
-use super::extract::{JsonBody, string_or_number};
-use super::{AppState, Session};
-use crate::error::{ApiError, ApiResult, code};
+use super::envelope::{NOTICE_TTL_MS, Success};
+use super::error::{ApiError, ApiResult, ErrorCode};
+use super::extract::JsonBody;
+use super::params::{Party, direction, object_json, string_or_number};
+use super::session::Session;
+use super::state::AppState;
 use crate::request_id;
 use crate::runtime::{Direction, Message, MessageLogInput};
-use crate::store::Reservation;
-use axum::Json;
+use crate::store::{Ledger, Reservation};
 use axum::extract::{Extension, State};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct Party {
-    phone_number: Option<String>,
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RcMessage {
+pub(crate) struct RcMessage {
     #[serde(default, deserialize_with = "string_or_number::opt")]
     id: Option<String>,
     #[serde(default, deserialize_with = "string_or_number::opt")]
@@ -39,7 +34,7 @@ pub struct RcMessage {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Conversation {
+pub(crate) struct Conversation {
     #[serde(default, deserialize_with = "string_or_number::opt")]
     conversation_id: Option<String>,
     messages: Option<Vec<RcMessage>>,
@@ -47,7 +42,7 @@ pub struct Conversation {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Body {
+pub(crate) struct Body {
     log_info: Option<Conversation>,
     #[serde(default, deserialize_with = "string_or_number::opt")]
     contact_id: Option<String>,
@@ -56,11 +51,18 @@ pub struct Body {
     additional_submission: Option<Value>,
 }
 
-pub async fn create(
+/// The CRM records the messages went to.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct MessagesLogged {
+    log_ids: Vec<String>,
+}
+
+pub(crate) async fn create(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
     JsonBody(body): JsonBody<Body>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Success<MessagesLogged>> {
     let info = body.log_info.ok_or_else(|| ApiError::missing("logInfo"))?;
     let contact_id = body.contact_id.filter(|c| !c.is_empty()).ok_or_else(|| ApiError::missing("contactId"))?;
     let raw = info.messages.ok_or_else(|| ApiError::missing("logInfo.messages"))?;
@@ -85,15 +87,16 @@ pub async fn create(
 
     let crm = Connection::open(&state, &session).await?;
     let user_id = session.user.id.clone();
-    let additional = body.additional_submission.filter(Value::is_object).map(|v| v.to_string());
+    let additional = object_json(body.additional_submission);
     let (contact_type, contact_name) = (body.contact_type, body.contact_name);
     let work = async move {
         let mut log_ids: Vec<String> = Vec::new();
         for message in messages {
-            if !state.store.reserve_message(&user_id, &message.id, &message.conversation_id).await? {
-                continue; // logged before
-            }
             let (message_id, conversation_id) = (message.id.clone(), message.conversation_id.clone());
+            let message_key = Ledger::Message { message_id: &message_id, conversation_id: &conversation_id };
+            if state.store.reserve(&user_id, message_key).await? != Reservation::Reserved {
+                continue; // logged before, or being logged
+            }
             let input = MessageLogInput {
                 contact_id: contact_id.clone(),
                 contact_type: contact_type.clone(),
@@ -101,7 +104,8 @@ pub async fn create(
                 message,
                 additional_submission_json: additional.clone(),
             };
-            let outcome = match state.store.reserve_conversation(&user_id, &conversation_id).await? {
+            let conversation = Ledger::Conversation { conversation_id: &conversation_id };
+            let outcome = match state.store.reserve(&user_id, conversation).await? {
                 Reservation::Reserved => {
                     let created = crm
                         .call("create-message-log", move |ctx, a, s| {
@@ -110,11 +114,11 @@ pub async fn create(
                         .await;
                     match created {
                         Ok(id) => {
-                            state.store.complete_conversation(&user_id, &conversation_id, &id).await?;
+                            state.store.complete(&user_id, conversation, &id).await?;
                             Ok(id)
                         }
                         Err(e) => {
-                            state.store.release_conversation(&user_id, &conversation_id).await?;
+                            state.store.release(&user_id, conversation).await?;
                             Err(e)
                         }
                     }
@@ -128,21 +132,21 @@ pub async fn create(
                     .map(|()| id)
                 }
                 Reservation::Pending => Err(ApiError::unsuccessful(
-                    code::CONVERSATION_IN_PROGRESS,
+                    ErrorCode::ConversationInProgress,
                     "This conversation is being logged by another request; try again.",
                 )
                 .retryable()),
             };
             match outcome {
                 Ok(log_id) => {
-                    state.store.complete_message(&user_id, &message_id, &log_id).await?;
+                    state.store.complete(&user_id, message_key, &log_id).await?;
                     if !log_ids.contains(&log_id) {
                         log_ids.push(log_id);
                     }
                 }
                 Err(e) => {
                     // Nothing is lost: the message can be logged by a retry.
-                    state.store.release_message(&user_id, &message_id).await?;
+                    state.store.release(&user_id, message_key).await?;
                     return Err(e.with("logIds", json!(log_ids)));
                 }
             }
@@ -152,9 +156,5 @@ pub async fn create(
     let log_ids =
         request_id::spawn(work).await.map_err(|e| ApiError::internal(format!("message-log task failed: {e}")))??;
     let message = if log_ids.is_empty() { "Messages were already logged." } else { "Messages logged." };
-    Ok(Json(json!({
-        "successful": true,
-        "logIds": log_ids,
-        "returnMessage": {"message": message, "messageType": "success", "ttl": 3000},
-    })))
+    Ok(Success::saying(MessagesLogged { log_ids }, message, NOTICE_TTL_MS))
 }

@@ -1,38 +1,28 @@
 //! Liveness, capabilities and manifests.
 
+use super::error::{ApiError, ApiResult, ErrorCode};
 use super::extract::QueryParams;
-use super::{AppState, Session};
-use crate::error::{ApiError, ApiResult, code};
-use crate::runtime::LoadedAdapter;
+use super::session::Session;
+use super::state::AppState;
+use super::state::adapter_for;
 use crate::runtime::manifest::AuthSpec;
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
-pub async fn is_alive() -> &'static str {
+pub(crate) async fn is_alive() -> &'static str {
     "OK"
 }
 
 #[derive(Deserialize)]
-pub struct PlatformQuery {
+pub(crate) struct PlatformQuery {
     platform: Option<String>,
 }
 
-pub(super) fn adapter_for(state: &AppState, platform: &str) -> ApiResult<Arc<LoadedAdapter>> {
-    state.runtime.adapter(platform).ok_or_else(|| {
-        let known: Vec<String> = state.runtime.adapters().iter().map(|a| a.manifest.platform.clone()).collect();
-        ApiError::bad_request(
-            code::UNKNOWN_PLATFORM,
-            format!("no adapter serves platform {platform:?}; this server serves: {}", known.join(", ")),
-        )
-    })
-}
-
 /// Which App Connect connector methods the platform's adapter implements.
-pub async fn implemented_interfaces(
+pub(crate) async fn implemented_interfaces(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<PlatformQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -72,13 +62,13 @@ pub async fn implemented_interfaces(
 }
 
 #[derive(Deserialize)]
-pub struct ManifestQuery {
+pub(crate) struct ManifestQuery {
     #[serde(rename = "platformName")]
     platform_name: Option<String>,
 }
 
 /// The legacy connector manifest, built from the adapter's own manifest.
-pub async fn crm_manifest(
+pub(crate) async fn crm_manifest(
     State(state): State<AppState>,
     QueryParams(q): QueryParams<ManifestQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -89,7 +79,7 @@ pub async fn crm_manifest(
             .default_platform
             .clone()
             .or_else(|| state.runtime.adapters().first().map(|a| a.manifest.platform.clone()))
-            .ok_or_else(|| ApiError::bad_request(code::UNKNOWN_PLATFORM, "no adapters are loaded"))?,
+            .ok_or_else(|| ApiError::bad_request(ErrorCode::UnknownPlatform, "no adapters are loaded"))?,
     };
     let adapter = adapter_for(&state, &platform)?;
     let m = &adapter.manifest;
@@ -116,6 +106,6 @@ pub async fn crm_manifest(
 }
 
 /// The user's stored CRM hostname (empty for CRMs without tenant hosts).
-pub async fn hostname(Extension(session): Extension<Session>) -> impl IntoResponse {
+pub(crate) async fn hostname(Extension(session): Extension<Session>) -> impl IntoResponse {
     session.user.hostname
 }

@@ -2,17 +2,20 @@
 //! span with method and path (never the query: it may hold a jwtToken), JSON
 //! for framework errors, the `X-Switchboard-Adapter` header, and metrics.
 
-use super::AppState;
-use crate::error::ErrorCode;
+use super::error::{ApiError, ErrorCode, ResponseErrorCode};
+use super::state::AppState;
 use crate::metrics::{CodeLabels, RouteLabels};
-use crate::request_id::{self, ADAPTER_HEADER, RequestContext};
+use crate::request_id::{self, RequestContext};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
-pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Names the adapter and version that served a request (`testcrm/0.1.0`).
+const ADAPTER_HEADER: &str = "x-switchboard-adapter";
+
+pub(crate) async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let id = request_id::from_header(request.headers().get(request_id::HEADER));
     let route =
         request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
@@ -21,7 +24,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     let context = RequestContext::new(id.clone());
     let started = std::time::Instant::now();
     let served = async {
-        let response = request_id::jsonify_errors(next.run(request).await);
+        let response = jsonify_errors(next.run(request).await);
         tracing::info!(
             status = response.status().as_u16(),
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -34,8 +37,8 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     let labels = RouteLabels { route, method, status: response.status().as_u16().to_string() };
     state.metrics.http_latency.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
     state.metrics.http_requests.get_or_create(&labels).inc();
-    if let Some(ErrorCode(code)) = response.extensions().get::<ErrorCode>() {
-        state.metrics.errors.get_or_create(&CodeLabels { code: (*code).to_owned() }).inc();
+    if let Some(ResponseErrorCode(code)) = response.extensions().get::<ResponseErrorCode>() {
+        state.metrics.errors.get_or_create(&CodeLabels { code: code.as_str().to_owned() }).inc();
     }
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -45,4 +48,34 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         headers.insert(ADAPTER_HEADER, v);
     }
     response
+}
+
+/// Rewrites framework error responses (plain text or empty) as JSON errors.
+fn jsonify_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => (ErrorCode::RouteNotFound, "no such route".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "method not allowed on this route".to_owned()),
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::BodyTooLarge, "the request body is too large".to_owned()),
+        s if s.is_server_error() => (ErrorCode::InternalError, "internal error".to_owned()),
+        s => (ErrorCode::InvalidParameter, format!("bad request ({s})")),
+    };
+    let mut rewritten = ApiError::new(status, code, message).into_response();
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten
 }

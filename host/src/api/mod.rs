@@ -1,60 +1,35 @@
-//! The App Connect HTTP API.
+//! The App Connect HTTP API: routes, their request and answer shapes, and the
+//! one place where every concern's errors become HTTP failures.
+//!
+//! A request passes [`middleware::observe`] (request id, span, metrics, JSON
+//! for framework errors), then for the authenticated routes
+//! [`session::middleware`] (jwtToken → [`Session`]), then its handler, which
+//! opens a [`connection::Connection`] to call the user's adapter.
 
 mod admin;
 mod call_log;
 mod connection;
 mod contact;
-mod crm_error;
+mod envelope;
+mod error;
+mod error_mapping;
 mod extract;
 mod login;
 mod message_log;
 mod meta;
 mod middleware;
+mod params;
 mod session;
 mod settings;
+mod state;
 
-use crate::auth::JwtKeys;
-use crate::config::Config;
-use crate::metrics::Metrics;
-use crate::oauth::Connections;
-use crate::runtime::Runtime;
-use crate::store::Store;
+pub use state::{AppState, Inner};
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use std::sync::Arc;
 
-pub use session::Session;
-
-/// Everything a handler needs; cheap to clone.
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-pub struct Inner {
-    pub config: Config,
-    pub store: Store,
-    pub runtime: Arc<Runtime>,
-    pub jwt: JwtKeys,
-    pub metrics: Arc<Metrics>,
-    pub connections: Connections,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
-}
-
-impl AppState {
-    pub fn new(config: Config, store: Store, runtime: Arc<Runtime>, metrics: Arc<Metrics>) -> Self {
-        let jwt = JwtKeys::new(&config.app_server_secret_key);
-        let connections = Connections::new(config.clone(), store.clone(), runtime.clone());
-        AppState(Arc::new(Inner { config, store, runtime, jwt, metrics, connections }))
-    }
-}
-
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     // Routes that need a jwtToken; the session middleware authenticates them.
     let authenticated = Router::new()
         .route("/unAuthorize", post(login::unauthorize))

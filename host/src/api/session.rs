@@ -2,10 +2,10 @@
 //! legacy `?jwtToken=`), loading the user, and returning a fresh token in
 //! `X-Refreshed-JWT-Token` when the one presented is in its last seven days.
 
-use super::AppState;
+use super::error::{ApiError, ErrorCode};
+use super::state::AppState;
 use crate::auth::REFRESHED_TOKEN_HEADER;
-use crate::error::{ApiError, code};
-use crate::store::{Secret, User};
+use crate::store::{ConnectionStatus, User};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
@@ -13,17 +13,8 @@ use axum::response::{IntoResponse, Response};
 
 /// The authenticated user of a request.
 #[derive(Debug, Clone)]
-pub struct Session {
-    pub user: User,
-}
-
-impl Session {
-    /// The CRM credential, or 401 when the user has logged out.
-    pub fn credential(&self) -> Result<&Secret, ApiError> {
-        self.user.credential.as_ref().ok_or_else(|| {
-            ApiError::unauthorized(code::NOT_CONNECTED, "this user has disconnected the CRM: log in again")
-        })
-    }
+pub(crate) struct Session {
+    pub(crate) user: User,
 }
 
 fn token_of(req: &Request) -> Option<String> {
@@ -40,37 +31,37 @@ fn token_of(req: &Request) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let Some(token) = token_of(&req) else {
-        return ApiError::unauthorized(
-            code::MISSING_TOKEN,
+pub(crate) async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match authenticate(&state, req, next).await {
+        Ok(response) | Err(response) => response,
+    }
+}
+
+async fn authenticate(state: &AppState, mut req: Request, next: Next) -> Result<Response, Response> {
+    let reject = |e: ApiError| e.into_response();
+    let token = token_of(&req).ok_or_else(|| {
+        reject(ApiError::unauthorized(
+            ErrorCode::MissingToken,
             "no jwtToken: send `Authorization: Bearer <jwtToken>` (or the legacy `?jwtToken=`)",
-        )
-        .into_response();
-    };
-    let claims = match state.jwt.verify(&token) {
-        Ok(c) => c,
-        Err(e) => return e.into_response(),
-    };
-    let user = match state.store.user(&claims.id).await {
-        Ok(Some(u)) if u.platform == claims.platform => u,
-        Ok(_) => {
-            return ApiError::unauthorized(code::ACCOUNT_NOT_FOUND, "no user matches this jwtToken: log in again")
-                .into_response();
+        ))
+    })?;
+    let claims = state.jwt.verify(&token).map_err(|e| reject(e.into()))?;
+    let user = match state.store.user(&claims.id).await.map_err(|e| reject(e.into()))? {
+        Some(u) if u.platform == claims.platform => u,
+        _ => {
+            return Err(reject(ApiError::unauthorized(
+                ErrorCode::AccountNotFound,
+                "no user matches this jwtToken: log in again",
+            )));
         }
-        Err(e) => return ApiError::from(e).into_response(),
     };
-    if user.status == "revoked" {
-        return ApiError::unauthorized(
-            code::CRM_SESSION_REVOKED,
-            "the CRM refused to renew this session: log in again",
-        )
-        .into_response();
+    if user.status == ConnectionStatus::Revoked {
+        return Err(reject(crate::oauth::OauthError::Revoked.into()));
     }
     req.extensions_mut().insert(Session { user });
     let mut response = next.run(req).await;
     if let Some(v) = state.jwt.refreshed(&claims).and_then(|t| HeaderValue::from_str(&t).ok()) {
         response.headers_mut().insert(REFRESHED_TOKEN_HEADER, v);
     }
-    response
+    Ok(response)
 }

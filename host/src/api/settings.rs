@@ -1,15 +1,16 @@
 //! `GET|POST /user/settings`.
 
+use super::error::{ApiError, ApiResult, ErrorCode};
 use super::extract::JsonBody;
-use super::{AppState, Session};
-use crate::error::{ApiError, ApiResult, code};
+use super::session::Session;
+use super::state::AppState;
 use axum::Json;
 use axum::extract::{Extension, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-pub async fn get_settings(
+pub(crate) async fn get_settings(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
 ) -> ApiResult<Json<Value>> {
@@ -18,21 +19,21 @@ pub async fn get_settings(
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SettingsUpdate {
+pub(crate) struct SettingsUpdate {
     #[serde(default)]
     user_settings: BTreeMap<String, Value>,
     #[serde(default)]
     setting_keys_to_remove: Vec<String>,
 }
 
-pub async fn post_settings(
+pub(crate) async fn post_settings(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
     JsonBody(body): JsonBody<SettingsUpdate>,
 ) -> ApiResult<Json<Value>> {
     if let Some((key, _)) = body.user_settings.iter().find(|(_, v)| !v.is_object()) {
         return Err(ApiError::bad_request(
-            code::INVALID_PARAMETER,
+            ErrorCode::InvalidParameter,
             format!("userSettings.{key} must be an object like {{\"value\": ...}}"),
         ));
     }

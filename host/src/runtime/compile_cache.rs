@@ -14,19 +14,19 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 #[derive(Debug, Clone)]
-pub struct CompileCache {
+pub(crate) struct CompileCache {
     dir: PathBuf,
 }
 
 /// Whether a component came from the cache or was compiled now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
+pub(crate) enum Origin {
     Cached,
     Compiled,
 }
 
 impl CompileCache {
-    pub fn new(dir: PathBuf) -> Self {
+    pub(crate) fn new(dir: PathBuf) -> Self {
         CompileCache { dir }
     }
 
@@ -39,10 +39,12 @@ impl CompileCache {
 
     /// The compiled component, from the cache if there, else compiled and stored.
     /// Blocking: call from `spawn_blocking`.
-    pub fn load_or_compile(&self, engine: &Engine, wasm: &[u8]) -> Result<(Component, Origin)> {
+    pub(crate) fn load_or_compile(&self, engine: &Engine, wasm: &[u8]) -> Result<(Component, Origin)> {
         let path = self.path_for(engine, wasm);
         if path.exists() {
             // SAFETY: see the module docs; the file is one this host serialized.
+            // The one `unsafe` in the workspace (the lint table denies the rest).
+            #[allow(unsafe_code)]
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(c) => return Ok((c, Origin::Cached)),
                 Err(e) => {
@@ -67,6 +69,6 @@ impl CompileCache {
     }
 }
 
-pub fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component> {
+pub(crate) fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component> {
     Component::new(engine, wasm).map_err(anyhow::Error::from).context("failed to compile wasm component")
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances. A CPU deadline of N ms is N / 10 ticks.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Linear memory kept resident per pooled slot between calls (reset by
 /// overwriting rather than released to the kernel).
@@ -23,7 +23,7 @@ fn base_config() -> Config {
 /// Builds the engine with a pooling allocator for `instances` concurrent
 /// adapter instances of at most `max_memory` bytes each, falling back to
 /// on-demand allocation (with a log line) if the reservation fails.
-pub fn build(instances: u32, max_memory: usize) -> Result<Engine> {
+pub(crate) fn build(instances: u32, max_memory: usize) -> Result<Engine> {
     let mut pooling = PoolingAllocationConfig::default();
     // A wasm32-wasip2 component holds a few core instances, memories and
     // tables (the program, the WASI adapter, shims): leave room for them.

@@ -12,16 +12,16 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Who is calling what, for log lines and policy.
 #[derive(Debug, Clone)]
-pub struct CallScope {
-    pub platform: Arc<str>,
-    pub version: Arc<str>,
-    pub operation: &'static str,
-    pub request_id: String,
+pub(crate) struct CallScope {
+    pub(crate) platform: Arc<str>,
+    pub(crate) version: Arc<str>,
+    pub(crate) operation: &'static str,
+    pub(crate) request_id: String,
 }
 
 /// A request the host refused on the adapter's behalf.
 #[derive(Debug, Clone)]
-pub enum Violation {
+pub(crate) enum Violation {
     /// Outside the allow-list.
     Denied(String),
     /// Over the per-call request budget or the response size cap.
@@ -36,13 +36,15 @@ pub struct HostState {
     pub(super) violation: Option<Violation>,
     scope: CallScope,
     policy: CallPolicy,
+    /// The call's whole outbound request budget (the policy counts it down).
+    request_budget: u32,
     outbound: Arc<Outbound>,
     settings: Arc<BTreeMap<String, String>>,
     metrics: Arc<Metrics>,
 }
 
 impl HostState {
-    pub fn new(
+    pub(crate) fn new(
         scope: CallScope,
         policy: CallPolicy,
         outbound: Arc<Outbound>,
@@ -57,6 +59,7 @@ impl HostState {
             limiter: CallLimiter::new(max_memory),
             violation: None,
             scope,
+            request_budget: policy.remaining_requests,
             policy,
             outbound,
             settings,
@@ -207,8 +210,20 @@ impl log::Host for HostState {
     }
 }
 
+/// The `config` key under which the host tells an adapter its per-call
+/// outbound request budget (`limits.outbound_requests_per_call`, or the
+/// adapter's override). Keys under `switchboard.` are the host's: an operator
+/// setting of the same name is not seen.
+pub(crate) const REQUEST_BUDGET_KEY: &str = "switchboard.outbound_requests_per_call";
+
 impl config::Host for HostState {
     async fn get(&mut self, key: String) -> Option<String> {
+        if key == REQUEST_BUDGET_KEY {
+            return Some(self.request_budget.to_string());
+        }
+        if key.starts_with("switchboard.") {
+            return None;
+        }
         self.settings.get(&key).cloned()
     }
 }

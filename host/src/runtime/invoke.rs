@@ -1,10 +1,10 @@
 //! Calling an adapter: a fresh store per call, limits enforced, and every way a
 //! call can fail turned into a distinct, documented error.
 
+use super::adapter::LoadedAdapter;
 use super::bindings::exports::switchboard::crm::crm::Guest as Crm;
 use super::engine::EPOCH_TICK;
 use super::host_state::{CallScope, HostState, Violation};
-use super::loader::LoadedAdapter;
 use super::outbound::CallPolicy;
 use super::{CallLog, Contact, CrmError, Runtime, UserInfo};
 use std::future::Future;

@@ -6,18 +6,18 @@ use std::time::Duration;
 use wasmtime::ResourceLimiter;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallLimits {
-    pub memory_bytes: usize,
-    pub cpu: Duration,
-    pub wall: Duration,
-    pub outbound_requests: u32,
-    pub outbound_max_response_bytes: usize,
-    pub outbound_max_request_bytes: usize,
-    pub max_output_bytes: usize,
+pub(crate) struct CallLimits {
+    pub(crate) memory_bytes: usize,
+    pub(crate) cpu: Duration,
+    pub(crate) wall: Duration,
+    pub(crate) outbound_requests: u32,
+    pub(crate) outbound_max_response_bytes: usize,
+    pub(crate) outbound_max_request_bytes: usize,
+    pub(crate) max_output_bytes: usize,
 }
 
 impl CallLimits {
-    pub fn resolve(defaults: &Limits, o: &AdapterLimits) -> CallLimits {
+    pub(crate) fn resolve(defaults: &Limits, o: &AdapterLimits) -> CallLimits {
         CallLimits {
             memory_bytes: (o.memory_mib.unwrap_or(defaults.adapter_memory_mib) * 1024 * 1024) as usize,
             cpu: Duration::from_millis(o.cpu_ms.unwrap_or(defaults.adapter_cpu_ms)),
@@ -34,13 +34,13 @@ impl CallLimits {
 /// dies from a failed allocation is reported as over its memory limit rather
 /// than as a generic trap.
 #[derive(Debug)]
-pub struct CallLimiter {
+pub(crate) struct CallLimiter {
     max_memory: usize,
-    pub memory_exceeded: bool,
+    pub(crate) memory_exceeded: bool,
 }
 
 impl CallLimiter {
-    pub fn new(max_memory: usize) -> Self {
+    pub(crate) fn new(max_memory: usize) -> Self {
         CallLimiter { max_memory, memory_exceeded: false }
     }
 }

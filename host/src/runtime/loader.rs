@@ -4,15 +4,15 @@
 //! all before it can serve a request.
 
 use super::Runtime;
+use super::adapter::LoadedAdapter;
 use super::bindings::AdapterPre;
 use super::compile_cache::{self, Origin as CompileOrigin};
-use super::host_state::{CallScope, HostState};
+use super::host_state::CallScope;
 use super::limits::CallLimits;
 use super::manifest::{Manifest, SUPPORTED_WIT_VERSIONS};
-use super::outbound::Origin;
+use crate::allow_list::AllowList;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -22,44 +22,15 @@ use wasmtime::component::Component;
 /// The WIT interface every adapter exports, without its version.
 const CRM_INTERFACE: &str = "switchboard:crm/crm@";
 
-/// A compiled, type-checked adapter ready to instantiate.
-pub struct LoadedAdapter {
-    pub manifest: Manifest,
-    pub path: PathBuf,
-    /// SHA-256 of the `.wasm` file.
-    pub content_hash: String,
-    /// SHA-256 of the `.wasm` and the manifest: what a reload compares.
-    pub fingerprint: String,
-    /// The `switchboard:crm` version the component exports.
-    pub wit_version: String,
-    pub loaded_at: SystemTime,
-    pub(super) pre: AdapterPre<HostState>,
-    pub(super) allowed: Arc<Vec<Origin>>,
-    pub(super) settings: Arc<BTreeMap<String, String>>,
-    pub(super) limits: CallLimits,
-    pub(super) platform: Arc<str>,
-    pub(super) version: Arc<str>,
-}
-
-impl std::fmt::Debug for LoadedAdapter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadedAdapter")
-            .field("platform", &self.manifest.platform)
-            .field("version", &self.manifest.version)
-            .field("content_hash", &self.content_hash)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The bytes of an adapter on disk, read once per (re)load.
-pub struct AdapterFiles {
-    pub wasm_path: PathBuf,
-    pub wasm: Vec<u8>,
-    pub manifest_text: String,
+pub(crate) struct AdapterFiles {
+    pub(crate) wasm_path: PathBuf,
+    pub(crate) wasm: Vec<u8>,
+    pub(crate) manifest_text: String,
 }
 
 impl AdapterFiles {
-    pub fn read(wasm_path: &Path) -> Result<AdapterFiles> {
+    pub(crate) fn read(wasm_path: &Path) -> Result<AdapterFiles> {
         let manifest_path = wasm_path.with_extension("toml");
         let manifest_text = std::fs::read_to_string(&manifest_path).with_context(|| {
             format!("no readable manifest: expected {} beside the component", manifest_path.display())
@@ -68,13 +39,13 @@ impl AdapterFiles {
         Ok(AdapterFiles { wasm_path: wasm_path.to_owned(), wasm, manifest_text })
     }
 
-    pub fn fingerprint(&self) -> String {
+    pub(crate) fn fingerprint(&self) -> String {
         hex::encode(Sha256::new().chain_update(&self.wasm).chain_update(self.manifest_text.as_bytes()).finalize())
     }
 }
 
 /// The `switchboard:crm` version a component was built against, read from its exports.
-pub fn world_version(engine: &Engine, component: &Component) -> Result<String> {
+pub(crate) fn world_version(engine: &Engine, component: &Component) -> Result<String> {
     let versions: Vec<String> = component
         .component_type()
         .exports(engine)
@@ -142,10 +113,9 @@ impl Runtime {
             .with_context(|| format!("{} does not export the switchboard:crm@{wit_version} world", path.display()))?;
 
         let operator = self.adapter_settings.get(&manifest.platform).cloned().unwrap_or_default();
-        let mut allowed = manifest.allowed_origins();
-        if let Some(narrowed) = &operator.allowed_hosts {
-            let narrowed: Vec<Origin> = narrowed.iter().filter_map(|h| Origin::parse(h).ok()).collect();
-            allowed.retain(|o| narrowed.contains(o));
+        let mut allowed = AllowList::new(manifest.allowed_hosts.clone());
+        if let Some(narrowed) = self.narrowed_hosts.get(&manifest.platform) {
+            allowed = allowed.narrowed_to(narrowed);
         }
         let adapter = LoadedAdapter {
             allowed: Arc::new(allowed),

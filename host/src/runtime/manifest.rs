@@ -15,31 +15,31 @@
 //! value = "{api_key}"             # `{api_key}` is replaced by the user's key
 //! ```
 
-use super::outbound::Origin;
+use crate::allow_list::Origin;
 use anyhow::{Context, Result, bail};
 use axum::http::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Manifest {
-    pub platform: String,
-    pub display_name: String,
-    pub version: String,
-    pub wit_version: String,
+pub(crate) struct Manifest {
+    pub(crate) platform: String,
+    pub(crate) display_name: String,
+    pub(crate) version: String,
+    pub(crate) wit_version: String,
     #[serde(default)]
-    pub description: String,
-    pub allowed_hosts: Vec<String>,
+    pub(crate) description: String,
+    /// The origins the adapter may call (parsed when the manifest is read).
+    pub(crate) allowed_hosts: Vec<Origin>,
     #[serde(default)]
-    pub contact_types: Vec<String>,
-    pub auth: AuthSpec,
+    pub(crate) contact_types: Vec<String>,
+    pub(crate) auth: AuthSpec,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "kebab-case")]
-pub enum AuthSpec {
+pub(crate) enum AuthSpec {
     /// The user pastes an API key at login; the host sends it in `header`.
     ApiKey { header: String, value: String },
     /// OAuth 2.0; the host sends `Authorization: Bearer`.
@@ -51,9 +51,9 @@ pub enum AuthSpec {
         /// PKCE (S256) when the CRM supports it.
         #[serde(default = "yes")]
         pkce: bool,
-        /// How the client authenticates at the token endpoint: `basic` or `body`.
-        #[serde(default = "basic")]
-        client_auth: String,
+        /// How the client authenticates at the token endpoint.
+        #[serde(default)]
+        client_auth: ClientAuth,
         /// RFC 7009 revocation endpoint, if the CRM has one.
         #[serde(default)]
         revoke_url: Option<String>,
@@ -73,37 +73,26 @@ pub enum AuthSpec {
     },
 }
 
-impl AuthSpec {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            AuthSpec::ApiKey { .. } => "api-key",
-            AuthSpec::Oauth { .. } => "oauth",
-        }
-    }
+/// How an OAuth client authenticates at the CRM's token endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ClientAuth {
+    /// HTTP Basic with the client id and secret (RFC 6749's default).
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` in the form body.
+    Body,
 }
 
 fn yes() -> bool {
     true
 }
 
-fn basic() -> String {
-    "basic".into()
-}
-
 /// The WIT versions this host serves.
-pub const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.1.0"];
+pub(crate) const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.1.0"];
 
 impl Manifest {
-    pub fn load(path: &Path) -> Result<Manifest> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read adapter manifest {}", path.display()))?;
-        let manifest: Manifest =
-            toml::from_str(&text).with_context(|| format!("invalid adapter manifest {}", path.display()))?;
-        manifest.validate().with_context(|| format!("invalid adapter manifest {}", path.display()))?;
-        Ok(manifest)
-    }
-
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.platform.is_empty()
             || !self.platform.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
@@ -115,9 +104,6 @@ impl Manifest {
                 self.wit_version,
                 SUPPORTED_WIT_VERSIONS.join(", ")
             );
-        }
-        for h in &self.allowed_hosts {
-            Origin::parse(h).with_context(|| format!("`allowed_hosts` entry {h:?}"))?;
         }
         if let AuthSpec::Oauth { authorize_url, token_url, revoke_url, hostnames, .. } = &self.auth {
             let templated = [Some(authorize_url), Some(token_url), revoke_url.as_ref()]
@@ -149,7 +135,7 @@ impl Manifest {
     }
 
     /// The header the host adds to every request of a connection.
-    pub fn credential_header(&self, credential: &str) -> Option<(HeaderName, HeaderValue)> {
+    pub(crate) fn credential_header(&self, credential: &str) -> Option<(HeaderName, HeaderValue)> {
         let (name, value) = match &self.auth {
             AuthSpec::ApiKey { header, value } => (header.as_str(), value.replace("{api_key}", credential)),
             AuthSpec::Oauth { .. } => ("authorization", format!("Bearer {credential}")),
@@ -162,7 +148,7 @@ impl Manifest {
 
     /// The OAuth hostname a login asked for, checked against `auth.hostnames`
     /// (`None` picks the first); `Ok(None)` for CRMs without regional hosts.
-    pub fn oauth_hostname(&self, asked: Option<&str>) -> Result<Option<String>, String> {
+    pub(crate) fn oauth_hostname(&self, asked: Option<&str>) -> Result<Option<String>, String> {
         let AuthSpec::Oauth { hostnames, .. } = &self.auth else { return Ok(None) };
         if hostnames.is_empty() {
             return Ok(None);
@@ -174,10 +160,6 @@ impl Manifest {
                 None => Err(format!("{} serves the hosts {}, not {h:?}", self.platform, hostnames.join(", "))),
             },
         }
-    }
-
-    pub fn allowed_origins(&self) -> Vec<Origin> {
-        self.allowed_hosts.iter().filter_map(|h| Origin::parse(h).ok()).collect()
     }
 }
 
@@ -206,8 +188,8 @@ value = "{api_key}"
     #[test]
     fn a_valid_manifest_parses() {
         let m = parse(GOOD).unwrap();
-        assert_eq!(m.auth.kind(), "api-key");
-        assert_eq!(m.allowed_origins().len(), 1);
+        assert!(matches!(m.auth, AuthSpec::ApiKey { .. }));
+        assert_eq!(m.allowed_hosts.len(), 1);
     }
 
     #[test]

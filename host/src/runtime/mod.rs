@@ -11,34 +11,134 @@
 //!   an outbound request budget and an output size cap ([`limits`]);
 //! - the set of adapters is swapped whole; a call keeps the version it started on.
 
-pub mod compile_cache;
-pub mod engine;
+//!
+//! Modules: [`manifest`] and [`limits`] (what an adapter declares and is
+//! allowed), [`engine`] and [`compile_cache`] (wasmtime), [`loader`] (file →
+//! [`adapter::LoadedAdapter`]), [`registry`] (the set and its reloads,
+//! [`watcher`]), [`invoke`] (one sandboxed call), [`host_state`] (the
+//! imports an adapter sees), [`outbound`] and [`retry_hold`] (its HTTP).
+//! [`Runtime`] itself is defined here; each of those modules adds its part.
+
+pub mod adapter;
+pub mod bindings;
+pub(crate) mod compile_cache;
+pub(crate) mod engine;
 pub mod host_state;
 pub mod invoke;
-pub mod limits;
-pub mod loader;
-pub mod manifest;
-pub mod outbound;
+pub(crate) mod limits;
+pub(crate) mod loader;
+pub(crate) mod manifest;
+pub(crate) mod outbound;
 pub mod registry;
-pub mod watcher;
+mod retry_hold;
+pub(crate) mod watcher;
 
-/// Host-side bindings of `wit/since_v0.1.0`.
-pub mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit/since_v0.1.0",
-        world: "adapter",
-        imports: { default: async },
-        exports: { default: async },
-    });
-}
-
+pub use adapter::LoadedAdapter;
 pub use bindings::switchboard::crm::types::{
     CallContext, CallLog, CallLogInput, CallLogUpdate, Contact, CrmError, Direction, Message, MessageLogInput,
     NewContact, UserInfo,
 };
-pub use invoke::{CallFuture, Containment, InvokeError};
-pub use loader::LoadedAdapter;
-pub use registry::{AdapterStatus, ReloadReport, Runtime};
+pub use invoke::{CallFuture, Containment, InvokeError, OutputSize};
+pub use registry::ReloadReport;
+
+use crate::allow_list::Origin;
+use crate::config::{AdapterSettings, Config, Limits};
+use crate::metrics::Metrics;
+use anyhow::{Context, Result};
+use compile_cache::CompileCache;
+use host_state::HostState;
+use outbound::Outbound;
+use registry::FileStatus;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+/// The loaded adapters by platform.
+type AdapterMap = BTreeMap<String, Arc<LoadedAdapter>>;
+
+/// The adapter runtime of a process.
+pub struct Runtime {
+    pub(super) engine: Engine,
+    pub(super) linker: Linker<HostState>,
+    pub(super) outbound: Arc<Outbound>,
+    pub(super) defaults: Limits,
+    pub(super) adapter_settings: BTreeMap<String, AdapterSettings>,
+    /// The operator's narrowing of each adapter's allow-list, parsed.
+    pub(super) narrowed_hosts: BTreeMap<String, Vec<Origin>>,
+    pub(super) compile_cache: Option<CompileCache>,
+    pub(super) metrics: Arc<Metrics>,
+    /// One permit per pooled instance: calls past the pool's size wait.
+    pub(super) call_permits: tokio::sync::Semaphore,
+    dir: PathBuf,
+    adapters: RwLock<Arc<AdapterMap>>,
+    files: RwLock<BTreeMap<String, FileStatus>>,
+    reloading: tokio::sync::Mutex<()>,
+}
+
+impl Runtime {
+    pub(crate) fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Runtime> {
+        // The pool's memory slots must fit the largest cap any adapter is given.
+        let max_memory_mib = config
+            .adapters
+            .values()
+            .filter_map(|a| a.limits.memory_mib)
+            .chain([config.limits.adapter_memory_mib])
+            .max()
+            .unwrap_or(config.limits.adapter_memory_mib);
+        let engine = engine::build(config.limits.max_concurrent_calls.max(1), (max_memory_mib * 1024 * 1024) as usize)?;
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        // A wasm32-wasip2 guest imports the WASI interfaces even when it uses
+        // none; link them against an empty context (no files, env or sockets).
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("failed to link WASI")?;
+        bindings::Adapter::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(anyhow::Error::from)
+            .context("failed to link the switchboard imports")?;
+        let outbound =
+            Outbound::new(config.upstream_override_map()?, Duration::from_millis(config.limits.outbound_timeout_ms))?;
+        let mut narrowed_hosts = BTreeMap::new();
+        for platform in config.adapters.keys() {
+            if let Some(hosts) = config.narrowed_hosts(platform)? {
+                narrowed_hosts.insert(platform.clone(), hosts);
+            }
+        }
+        Ok(Runtime {
+            engine,
+            linker,
+            outbound: Arc::new(outbound),
+            defaults: config.limits.clone(),
+            adapter_settings: config.adapters.clone(),
+            narrowed_hosts,
+            compile_cache: config.compile_cache_dir().map(CompileCache::new),
+            metrics,
+            call_permits: tokio::sync::Semaphore::new(config.limits.max_concurrent_calls.max(1) as usize),
+            dir: config.adapters_dir.clone(),
+            adapters: RwLock::new(Arc::new(BTreeMap::new())),
+            files: RwLock::new(BTreeMap::new()),
+            reloading: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub(crate) fn outbound(&self) -> &Outbound {
+        &self.outbound
+    }
+
+    pub(crate) fn adapters_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn adapter(&self, platform: &str) -> Option<Arc<LoadedAdapter>> {
+        self.adapters.read().unwrap_or_else(|p| p.into_inner()).get(platform).cloned()
+    }
+
+    pub(crate) fn adapters(&self) -> Vec<Arc<LoadedAdapter>> {
+        self.adapters.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+}
 
 /// A call context for an operation.
 pub fn call_context(request_id: &str, crm_user_id: &str, hostname: &str) -> CallContext {

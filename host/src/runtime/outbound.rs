@@ -7,104 +7,36 @@
 //! 3. the operator's upstream override may then point that origin elsewhere
 //!    (a fake CRM, a sandbox) — it never widens the allow-list;
 //! 4. the host adds the connection's credential header itself;
-//! 5. redirects are not followed; timeouts and a response size cap apply.
+//! 5. redirects are not followed; timeouts and a response size cap apply;
+//! 6. a CRM origin that answered 429 with `Retry-After` is held
+//!    ([`super::retry_hold`]): the host answers for it until the time is up.
 
-use anyhow::{Result, bail};
+use super::retry_hold::RetryHolds;
+use crate::allow_list::{AllowList, Origin};
+use anyhow::Result;
 use axum::http::{HeaderName, HeaderValue};
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 use url::Url;
 
-/// Scheme, host and port: what an allow-list entry names.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Origin {
-    pub scheme: String,
-    pub host: String,
-    pub port: u16,
-}
-
-impl Origin {
-    /// Parses `https://api.example.com[:port]` (no path, query or credentials).
-    pub fn parse(s: &str) -> Result<Origin> {
-        // `url` does not accept `*` in a host: parse a stand-in label and put
-        // the wildcard back, so `https://*.crm.example` is checked like any origin.
-        if let Some(rest) = s.strip_prefix("https://*.").or_else(|| s.strip_prefix("http://*.")) {
-            let scheme = if s.starts_with("https") { "https" } else { "http" };
-            if rest.contains('*') {
-                bail!("only the first label of a host may be a wildcard: {s:?}");
-            }
-            let mut origin = Self::parse(&format!("{scheme}://wildcard.{rest}"))?;
-            origin.host = origin.host.replacen("wildcard.", "*.", 1);
-            return Ok(origin);
-        }
-        let url = Url::parse(s)?;
-        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-            bail!("an origin has no path, query or fragment: {s:?}");
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            bail!("an origin carries no credentials");
-        }
-        let origin = Self::of(&url).ok_or_else(|| anyhow::anyhow!("not an http(s) origin: {s:?}"))?;
-        if origin.host.contains('*') {
-            bail!("only the first label of a host may be a wildcard: {s:?}");
-        }
-        Ok(origin)
-    }
-
-    /// Whether `self`, an allow-list entry, admits `other`. An entry whose
-    /// host starts with `*.` admits any subdomain (one or more labels) of the
-    /// rest, never the bare domain itself.
-    pub fn admits(&self, other: &Origin) -> bool {
-        if self.scheme != other.scheme || self.port != other.port {
-            return false;
-        }
-        match self.host.strip_prefix("*.") {
-            Some(domain) => other
-                .host
-                .strip_suffix(domain)
-                .and_then(|sub| sub.strip_suffix('.'))
-                .is_some_and(|sub| !sub.is_empty() && !sub.contains('*')),
-            None => self.host == other.host,
-        }
-    }
-
-    pub fn of(url: &Url) -> Option<Origin> {
-        if url.scheme() != "http" && url.scheme() != "https" {
-            return None;
-        }
-        Some(Origin {
-            scheme: url.scheme().to_owned(),
-            host: url.host_str()?.to_ascii_lowercase(),
-            port: url.port_or_known_default()?,
-        })
-    }
-}
-
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
-    }
+#[derive(Debug, Clone)]
+pub(crate) struct OutboundRequest {
+    pub(crate) method: reqwest::Method,
+    pub(crate) url: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
-pub struct OutboundRequest {
-    pub method: reqwest::Method,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Option<Vec<u8>>,
-}
-
-#[derive(Debug, Clone)]
-pub struct OutboundResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+pub(crate) struct OutboundResponse {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OutboundError {
+pub(crate) enum OutboundError {
     #[error("denied: {0}")]
     Denied(String),
     #[error("timed out")]
@@ -117,73 +49,27 @@ pub enum OutboundError {
 
 /// What one adapter call may do; owned by that call's store.
 #[derive(Debug, Clone)]
-pub struct CallPolicy {
-    pub allowed: std::sync::Arc<Vec<Origin>>,
+pub(crate) struct CallPolicy {
+    pub(crate) allowed: Arc<AllowList>,
     /// The header carrying the connection's credential, added by the host.
-    pub credential: Option<(HeaderName, HeaderValue)>,
-    pub remaining_requests: u32,
+    pub(crate) credential: Option<(HeaderName, HeaderValue)>,
+    pub(crate) remaining_requests: u32,
     /// Largest response body handed to the adapter.
-    pub max_response_bytes: usize,
+    pub(crate) max_response_bytes: usize,
     /// Largest request body the adapter may send.
-    pub max_request_bytes: usize,
+    pub(crate) max_request_bytes: usize,
 }
 
 /// The shared outbound client and the operator's overrides.
 #[derive(Debug, Clone)]
-pub struct Outbound {
+pub(crate) struct Outbound {
     client: reqwest::Client,
     overrides: BTreeMap<Origin, Url>,
-    cooldowns: Arc<Cooldowns>,
-}
-
-/// Longest `Retry-After` the host holds requests for; a CRM asking for more
-/// still gets its full value reported to the client.
-const MAX_COOLDOWN: Duration = Duration::from_secs(3600);
-
-/// CRMs that answered 429 with `Retry-After`, per origin and credential: until
-/// then the host answers the adapter's requests to them with a 429 of its own
-/// instead of sending them, so a busy client cannot hammer a CRM that asked
-/// it to wait (Clio's 50 requests a minute, Jira's cost budget...).
-#[derive(Debug, Default)]
-struct Cooldowns(Mutex<HashMap<u64, Instant>>);
-
-impl Cooldowns {
-    /// Keyed by a hash of the origin and the credential: the credential itself
-    /// is not kept.
-    fn key(url: &Url, credential: Option<&HeaderValue>) -> u64 {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        Origin::of(url).hash(&mut h);
-        credential.map(HeaderValue::as_bytes).hash(&mut h);
-        h.finish()
-    }
-
-    fn remaining(&self, key: u64) -> Option<Duration> {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let until = *map.get(&key)?;
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            map.remove(&key);
-            return None;
-        }
-        Some(left)
-    }
-
-    fn hold(&self, key: u64, retry_after: Duration) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        map.retain(|_, until| *until > now);
-        map.insert(key, now + retry_after.min(MAX_COOLDOWN));
-    }
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is not used by the CRMs we serve).
-fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
-    let value = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))?;
-    value.1.trim().parse::<u64>().ok().filter(|s| *s > 0).map(Duration::from_secs)
+    holds: Arc<RetryHolds>,
 }
 
 impl Outbound {
-    pub fn new(overrides: &BTreeMap<String, String>, timeout: Duration) -> Result<Self> {
+    pub(crate) fn new(overrides: BTreeMap<Origin, Url>, timeout: Duration) -> Result<Self> {
         // reqwest is built without a default TLS provider (aws-lc needs cmake,
         // absent here); ring is ours. An error means one is already installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -193,21 +79,17 @@ impl Outbound {
             .timeout(timeout)
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let mut map = BTreeMap::new();
-        for (from, to) in overrides {
-            map.insert(Origin::parse(from)?, Url::parse(to)?);
-        }
-        Ok(Outbound { client, overrides: map, cooldowns: Arc::default() })
+        Ok(Outbound { client, overrides, holds: Arc::default() })
     }
 
     /// The shared HTTP client (no redirects, timeouts set).
-    pub fn client(&self) -> &reqwest::Client {
+    pub(crate) fn client(&self) -> &reqwest::Client {
         &self.client
     }
 
     /// Applies the operator's upstream override to a URL the host itself calls
     /// (an OAuth token endpoint); other URLs are returned unchanged.
-    pub fn rewrite(&self, url: &Url) -> Url {
+    pub(crate) fn rewrite(&self, url: &Url) -> Url {
         match Origin::of(url).and_then(|o| self.overrides.get(&o)) {
             Some(base) => rebase(url, base),
             None => url.clone(),
@@ -215,7 +97,7 @@ impl Outbound {
     }
 
     /// Checks the request against the policy and rewrites it for the wire.
-    pub fn prepare(&self, policy: &mut CallPolicy, req: &OutboundRequest) -> Result<Url, OutboundError> {
+    pub(crate) fn prepare(&self, policy: &mut CallPolicy, req: &OutboundRequest) -> Result<Url, OutboundError> {
         if policy.remaining_requests == 0 {
             return Err(OutboundError::LimitExceeded("too many outbound requests in one call".into()));
         }
@@ -225,7 +107,7 @@ impl Outbound {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(OutboundError::Denied("URLs with credentials are not allowed".into()));
         }
-        if !policy.allowed.iter().any(|a| a.admits(&origin)) {
+        if !policy.allowed.admits(&origin) {
             return Err(OutboundError::Denied(format!("{origin} is not in the adapter's allowed hosts")));
         }
         let body_len = req.body.as_ref().map_or(0, Vec::len);
@@ -242,14 +124,18 @@ impl Outbound {
         })
     }
 
-    pub async fn send(&self, policy: &mut CallPolicy, req: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
+    pub(crate) async fn send(
+        &self,
+        policy: &mut CallPolicy,
+        req: OutboundRequest,
+    ) -> Result<OutboundResponse, OutboundError> {
         let url = self.prepare(policy, &req)?;
         self.execute(policy, url, req).await
     }
 
     /// Sends requests that [`Outbound::prepare`] already accepted, at most
     /// `concurrency` at a time; answers in the order given.
-    pub async fn execute_all(
+    pub(crate) async fn execute_all(
         &self,
         policy: &CallPolicy,
         prepared: Vec<Result<(Url, OutboundRequest), OutboundError>>,
@@ -268,26 +154,15 @@ impl Outbound {
 
     /// Sends one prepared request: the credential header is the host's, no
     /// redirects, the response body capped.
-    pub async fn execute(
+    pub(crate) async fn execute(
         &self,
         policy: &CallPolicy,
         url: Url,
         req: OutboundRequest,
     ) -> Result<OutboundResponse, OutboundError> {
-        let cooldown = Cooldowns::key(&url, policy.credential.as_ref().map(|(_, v)| v));
-        if let Some(left) = self.cooldowns.remaining(cooldown) {
-            let secs = left.as_secs_f64().ceil() as u64;
-            return Ok(OutboundResponse {
-                status: 429,
-                headers: vec![
-                    ("retry-after".into(), secs.to_string()),
-                    ("content-type".into(), "application/json".into()),
-                ],
-                body: format!(
-                    "{{\"error\":\"rate_limited\",\"message\":\"held by switchboard: the CRM asked to wait {secs} more seconds\"}}"
-                )
-                .into_bytes(),
-            });
+        let hold = RetryHolds::key(&url, policy.credential.as_ref().map(|(_, v)| v));
+        if let Some(secs) = self.holds.held_for(hold) {
+            return Ok(held_response(secs));
         }
         let mut builder = self.client.request(req.method.clone(), url);
         for (name, value) in &req.headers {
@@ -320,12 +195,22 @@ impl Outbound {
             }
             body.extend_from_slice(&chunk);
         }
-        if status == 429
-            && let Some(wait) = retry_after(&headers)
-        {
-            self.cooldowns.hold(cooldown, wait);
+        if status == 429 {
+            self.holds.note_429(hold, &headers);
         }
         Ok(OutboundResponse { status, headers, body })
+    }
+}
+
+/// The host's own 429 for a request to a CRM origin on hold.
+fn held_response(secs: u64) -> OutboundResponse {
+    OutboundResponse {
+        status: 429,
+        headers: vec![("retry-after".into(), secs.to_string()), ("content-type".into(), "application/json".into())],
+        body: format!(
+            "{{\"error\":\"rate_limited\",\"message\":\"held by switchboard: the CRM asked to wait {secs} more seconds\"}}"
+        )
+        .into_bytes(),
     }
 }
 
@@ -354,7 +239,7 @@ mod tests {
 
     fn policy(allowed: &[&str]) -> CallPolicy {
         CallPolicy {
-            allowed: std::sync::Arc::new(allowed.iter().map(|a| Origin::parse(a).unwrap()).collect()),
+            allowed: Arc::new(AllowList::new(allowed.iter().map(|a| a.parse().unwrap()).collect())),
             credential: None,
             remaining_requests: 2,
             max_response_bytes: 1024,
@@ -367,8 +252,8 @@ mod tests {
     }
 
     fn outbound(overrides: &[(&str, &str)]) -> Outbound {
-        let map = overrides.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-        Outbound::new(&map, Duration::from_secs(1)).unwrap()
+        let map = overrides.iter().map(|(a, b)| (a.parse().unwrap(), Url::parse(b).unwrap())).collect();
+        Outbound::new(map, Duration::from_secs(1)).unwrap()
     }
 
     #[test]
@@ -407,8 +292,6 @@ mod tests {
         ] {
             assert!(matches!(o.prepare(&mut p, &get(url)), Err(OutboundError::Denied(_))), "{url}");
         }
-        assert!(Origin::parse("https://*.*.crm.example").is_err());
-        assert!(Origin::parse("https://a.*.crm.example").is_err());
     }
 
     #[test]
@@ -432,24 +315,6 @@ mod tests {
         assert!(matches!(o.prepare(&mut p, &req), Err(OutboundError::LimitExceeded(_))));
         req.body = Some(vec![0; 16]);
         assert!(o.prepare(&mut p, &req).is_ok());
-    }
-
-    #[test]
-    fn retry_after_holds_one_origin_and_credential_only() {
-        let c = Cooldowns::default();
-        let crm = Url::parse("https://api.crm.example/v1/contacts").unwrap();
-        let other = Url::parse("https://other.crm.example/v1/contacts").unwrap();
-        let (alice, bob) = (HeaderValue::from_static("Bearer a"), HeaderValue::from_static("Bearer b"));
-        c.hold(Cooldowns::key(&crm, Some(&alice)), Duration::from_secs(30));
-        let left = c.remaining(Cooldowns::key(&crm, Some(&alice))).expect("held");
-        assert!(left > Duration::from_secs(28) && left <= Duration::from_secs(30), "{left:?}");
-        assert_eq!(c.remaining(Cooldowns::key(&crm, Some(&bob))), None, "another user's credential");
-        assert_eq!(c.remaining(Cooldowns::key(&other, Some(&alice))), None, "another origin");
-        c.hold(Cooldowns::key(&other, None), Duration::ZERO);
-        assert_eq!(c.remaining(Cooldowns::key(&other, None)), None, "Retry-After: 0 holds nothing");
-        let headers = vec![("Retry-After".to_string(), " 17 ".to_string())];
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(17)));
-        assert_eq!(retry_after(&[("retry-after".into(), "Wed, 21 Oct 2015 07:28:00 GMT".into())]), None);
     }
 
     #[test]

@@ -4,51 +4,44 @@
 //! the `Arc` of its adapter at the start, so in-flight calls finish on the
 //! version they started with while new calls get the new one.
 
-use super::compile_cache::CompileCache;
-use super::engine;
-use super::host_state::HostState;
-use super::loader::{AdapterFiles, LoadedAdapter};
-use super::outbound::Outbound;
-use crate::config::{AdapterSettings, Config, Limits};
-use crate::metrics::Metrics;
+use super::adapter::LoadedAdapter;
+use super::loader::AdapterFiles;
+use super::{AdapterMap, Runtime};
+use crate::clock::unix_secs;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use wasmtime::Engine;
-use wasmtime::component::{HasSelf, Linker};
-
-type AdapterMap = BTreeMap<String, Arc<LoadedAdapter>>;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
 /// What the last reload said about one file.
 #[derive(Debug, Clone, Default)]
-struct FileStatus {
+pub(super) struct FileStatus {
     error: Option<String>,
     error_at: Option<SystemTime>,
 }
 
 /// One adapter (or adapter file that failed to load) as operators see it.
 #[derive(Debug, Clone, Serialize)]
-pub struct AdapterStatus {
-    pub file: String,
+pub(crate) struct AdapterStatus {
+    pub(crate) file: String,
     /// `active`: serving (possibly an older version, see `lastError`);
     /// `failed`: nothing from this file is serving.
-    pub state: &'static str,
-    pub platform: Option<String>,
-    pub version: Option<String>,
+    pub(crate) state: &'static str,
+    pub(crate) platform: Option<String>,
+    pub(crate) version: Option<String>,
     #[serde(rename = "witVersion")]
-    pub wit_version: Option<String>,
+    pub(crate) wit_version: Option<String>,
     #[serde(rename = "contentHash")]
-    pub content_hash: Option<String>,
+    pub(crate) content_hash: Option<String>,
     /// Unix seconds.
     #[serde(rename = "loadedAt")]
-    pub loaded_at: Option<u64>,
+    pub(crate) loaded_at: Option<u64>,
     #[serde(rename = "lastError")]
-    pub last_error: Option<String>,
+    pub(crate) last_error: Option<String>,
     #[serde(rename = "lastErrorAt")]
-    pub last_error_at: Option<u64>,
+    pub(crate) last_error_at: Option<u64>,
 }
 
 /// What a reload did.
@@ -64,80 +57,7 @@ pub struct ReloadReport {
     pub elapsed_ms: f64,
 }
 
-pub struct Runtime {
-    pub(super) engine: Engine,
-    pub(super) linker: Linker<HostState>,
-    pub(super) outbound: Arc<Outbound>,
-    pub(super) defaults: Limits,
-    pub(super) adapter_settings: BTreeMap<String, AdapterSettings>,
-    pub(super) compile_cache: Option<CompileCache>,
-    pub(super) metrics: Arc<Metrics>,
-    /// One permit per pooled instance: calls past the pool's size wait.
-    pub(super) call_permits: tokio::sync::Semaphore,
-    dir: PathBuf,
-    adapters: RwLock<Arc<AdapterMap>>,
-    files: RwLock<BTreeMap<String, FileStatus>>,
-    reloading: tokio::sync::Mutex<()>,
-}
-
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
 impl Runtime {
-    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Runtime> {
-        // The pool's memory slots must fit the largest cap any adapter is given.
-        let max_memory_mib = config
-            .adapters
-            .values()
-            .filter_map(|a| a.limits.memory_mib)
-            .chain([config.limits.adapter_memory_mib])
-            .max()
-            .unwrap_or(config.limits.adapter_memory_mib);
-        let engine = engine::build(config.limits.max_concurrent_calls.max(1), (max_memory_mib * 1024 * 1024) as usize)?;
-        let mut linker: Linker<HostState> = Linker::new(&engine);
-        // A wasm32-wasip2 guest imports the WASI interfaces even when it uses
-        // none; link them against an empty context (no files, env or sockets).
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("failed to link WASI")?;
-        super::bindings::Adapter::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(anyhow::Error::from)
-            .context("failed to link the switchboard imports")?;
-        let outbound =
-            Outbound::new(&config.upstream_overrides, Duration::from_millis(config.limits.outbound_timeout_ms))?;
-        Ok(Runtime {
-            engine,
-            linker,
-            outbound: Arc::new(outbound),
-            defaults: config.limits.clone(),
-            adapter_settings: config.adapters.clone(),
-            compile_cache: config.compile_cache_dir().map(CompileCache::new),
-            metrics,
-            call_permits: tokio::sync::Semaphore::new(config.limits.max_concurrent_calls.max(1) as usize),
-            dir: config.adapters_dir.clone(),
-            adapters: RwLock::new(Arc::new(BTreeMap::new())),
-            files: RwLock::new(BTreeMap::new()),
-            reloading: tokio::sync::Mutex::new(()),
-        })
-    }
-
-    pub fn outbound(&self) -> &Outbound {
-        &self.outbound
-    }
-
-    pub fn adapters_dir(&self) -> &Path {
-        &self.dir
-    }
-
-    pub fn adapter(&self, platform: &str) -> Option<Arc<LoadedAdapter>> {
-        self.adapters.read().unwrap_or_else(|p| p.into_inner()).get(platform).cloned()
-    }
-
-    pub fn adapters(&self) -> Vec<Arc<LoadedAdapter>> {
-        self.adapters.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
-    }
-
     /// Re-reads the adapters directory. New and changed adapters are loaded
     /// and checked off the request path, then the whole set is swapped at
     /// once. A file that fails leaves its previous version serving (and the
@@ -215,7 +135,7 @@ impl Runtime {
     }
 
     /// Every adapter file and what is serving from it, for operators.
-    pub fn statuses(&self) -> Vec<AdapterStatus> {
+    pub(crate) fn statuses(&self) -> Vec<AdapterStatus> {
         let adapters = self.adapters.read().unwrap_or_else(|p| p.into_inner()).clone();
         let files = self.files.read().unwrap_or_else(|p| p.into_inner()).clone();
         let mut out = Vec::new();
@@ -228,9 +148,9 @@ impl Runtime {
                 version: serving.map(|a| a.manifest.version.clone()),
                 wit_version: serving.map(|a| a.wit_version.clone()),
                 content_hash: serving.map(|a| a.content_hash.clone()),
-                loaded_at: serving.map(|a| unix(a.loaded_at)),
+                loaded_at: serving.map(|a| unix_secs(a.loaded_at)),
                 last_error: status.error.clone(),
-                last_error_at: status.error_at.map(unix),
+                last_error_at: status.error_at.map(unix_secs),
             });
         }
         out

@@ -10,10 +10,10 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const DEBOUNCE: Duration = Duration::from_millis(200);
+pub(crate) const DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// Watches while alive.
-pub struct AdapterWatcher {
+pub(crate) struct AdapterWatcher {
     _watcher: notify::RecommendedWatcher,
     task: tokio::task::JoinHandle<()>,
 }
@@ -29,7 +29,7 @@ fn relevant(event: &notify::Event) -> bool {
         && event.paths.iter().any(|p| p.extension().is_some_and(|x| x == "wasm" || x == "toml"))
 }
 
-pub fn watch(runtime: Arc<Runtime>) -> Result<AdapterWatcher> {
+pub(crate) fn watch(runtime: Arc<Runtime>) -> Result<AdapterWatcher> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if event.is_ok_and(|e| relevant(&e)) {

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::crypto::Sealer;
+use std::collections::BTreeMap;
 
 async fn stores() -> Vec<Store> {
     let mut out = Vec::new();
@@ -18,12 +19,24 @@ fn user(id: &str, key: &str) -> User {
         crm_user_id: id.trim_end_matches("-testcrm").into(),
         name: "Ada".into(),
         hostname: String::new(),
-        auth_kind: "api-key".into(),
+        auth_kind: AuthKind::ApiKey,
         credential: Some(Secret::new(key)),
         refresh_token: None,
         expires_at: None,
-        status: "active".into(),
+        status: ConnectionStatus::Active,
     }
+}
+
+fn call<'a>(session_id: &'a str, contact_id: &'a str) -> Ledger<'a> {
+    Ledger::Call { session_id, contact_id }
+}
+
+fn message<'a>(message_id: &'a str, conversation_id: &'a str) -> Ledger<'a> {
+    Ledger::Message { message_id, conversation_id }
+}
+
+fn conversation(conversation_id: &str) -> Ledger<'_> {
+    Ledger::Conversation { conversation_id }
 }
 
 #[tokio::test]
@@ -67,7 +80,7 @@ async fn concurrent_call_log_reservations_have_one_winner() {
     for store in stores().await {
         let attempts = (0..16).map(|_| {
             let s = store.clone();
-            tokio::spawn(async move { s.reserve_call_log("3-testcrm", "session-1", "c1").await.unwrap() })
+            tokio::spawn(async move { s.reserve("3-testcrm", call("session-1", "c1")).await.unwrap() })
         });
         let mut results = Vec::new();
         for a in attempts {
@@ -77,42 +90,44 @@ async fn concurrent_call_log_reservations_have_one_winner() {
         assert_eq!(winners, 1, "{:?}: {results:?}", store.backend());
         assert!(results.iter().all(|r| matches!(r, Reservation::Reserved | Reservation::Pending)));
 
-        store.complete_call_log("3-testcrm", "session-1", "A-77").await.unwrap();
+        store.complete("3-testcrm", call("session-1", "c1"), "A-77").await.unwrap();
         assert_eq!(
-            store.reserve_call_log("3-testcrm", "session-1", "c1").await.unwrap(),
+            store.reserve("3-testcrm", call("session-1", "c1")).await.unwrap(),
             Reservation::Logged("A-77".into())
         );
-        let m = store.call_log("3-testcrm", "session-1").await.unwrap().unwrap();
-        assert_eq!((m.log_id.as_deref(), m.pending), (Some("A-77"), false));
+        let m = store.lookup("3-testcrm", Ledger::session("session-1")).await.unwrap();
+        assert_eq!(m, Some(Reservation::Logged("A-77".into())));
+        assert_eq!(store.lookup("3-testcrm", Ledger::session("session-2")).await.unwrap(), None);
     }
 }
 
 #[tokio::test]
 async fn a_released_reservation_can_be_taken_again() {
     for store in stores().await {
-        assert_eq!(store.reserve_call_log("4-testcrm", "s", "c").await.unwrap(), Reservation::Reserved);
-        store.release_call_log("4-testcrm", "s").await.unwrap();
-        assert_eq!(store.reserve_call_log("4-testcrm", "s", "c").await.unwrap(), Reservation::Reserved);
+        assert_eq!(store.reserve("4-testcrm", call("s", "c")).await.unwrap(), Reservation::Reserved);
+        store.release("4-testcrm", call("s", "c")).await.unwrap();
+        assert_eq!(store.reserve("4-testcrm", call("s", "c")).await.unwrap(), Reservation::Reserved);
         // Other users' sessions with the same id are independent.
-        assert_eq!(store.reserve_call_log("5-testcrm", "s", "c").await.unwrap(), Reservation::Reserved);
+        assert_eq!(store.reserve("5-testcrm", call("s", "c")).await.unwrap(), Reservation::Reserved);
     }
 }
 
 #[tokio::test]
 async fn messages_dedupe_and_conversations_map_to_one_record() {
     for store in stores().await {
-        assert!(store.reserve_message("6-testcrm", "m1", "conv").await.unwrap());
-        assert!(!store.reserve_message("6-testcrm", "m1", "conv").await.unwrap());
-        assert_eq!(store.reserve_conversation("6-testcrm", "conv").await.unwrap(), Reservation::Reserved);
-        assert_eq!(store.reserve_conversation("6-testcrm", "conv").await.unwrap(), Reservation::Pending);
-        store.complete_conversation("6-testcrm", "conv", "L1").await.unwrap();
-        store.complete_message("6-testcrm", "m1", "L1").await.unwrap();
-        assert_eq!(store.reserve_conversation("6-testcrm", "conv").await.unwrap(), Reservation::Logged("L1".into()));
+        let reserved = |r: Reservation| r == Reservation::Reserved;
+        assert!(reserved(store.reserve("6-testcrm", message("m1", "conv")).await.unwrap()));
+        assert!(!reserved(store.reserve("6-testcrm", message("m1", "conv")).await.unwrap()));
+        assert_eq!(store.reserve("6-testcrm", conversation("conv")).await.unwrap(), Reservation::Reserved);
+        assert_eq!(store.reserve("6-testcrm", conversation("conv")).await.unwrap(), Reservation::Pending);
+        store.complete("6-testcrm", conversation("conv"), "L1").await.unwrap();
+        store.complete("6-testcrm", message("m1", "conv"), "L1").await.unwrap();
+        assert_eq!(store.reserve("6-testcrm", conversation("conv")).await.unwrap(), Reservation::Logged("L1".into()));
         // A failed message is released and can be logged later; a logged one cannot.
-        assert!(store.reserve_message("6-testcrm", "m2", "conv").await.unwrap());
-        store.release_message("6-testcrm", "m2").await.unwrap();
-        store.release_message("6-testcrm", "m1").await.unwrap();
-        assert!(store.reserve_message("6-testcrm", "m2", "conv").await.unwrap());
-        assert!(!store.reserve_message("6-testcrm", "m1", "conv").await.unwrap());
+        assert!(reserved(store.reserve("6-testcrm", message("m2", "conv")).await.unwrap()));
+        store.release("6-testcrm", message("m2", "conv")).await.unwrap();
+        store.release("6-testcrm", message("m1", "conv")).await.unwrap();
+        assert!(reserved(store.reserve("6-testcrm", message("m2", "conv")).await.unwrap()));
+        assert!(!reserved(store.reserve("6-testcrm", message("m1", "conv")).await.unwrap()));
     }
 }

@@ -19,26 +19,24 @@ pub const TESTCRM_ORIGIN: &str = "https://api.testcrm.example";
 /// Raises the soft open-files limit to the hard one (children inherit it);
 /// returns the limit now in force.
 pub fn raise_nofile_limit() -> u64 {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit write/read the struct we pass, nothing else.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-            return 0;
-        }
-        if lim.rlim_cur < lim.rlim_max {
-            let raised = libc::rlimit { rlim_cur: lim.rlim_max, rlim_max: lim.rlim_max };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                lim = raised;
-            }
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    // `None` is unlimited.
+    let limit = |v: Option<u64>| v.unwrap_or(u64::MAX);
+    let lim = getrlimit(Resource::Nofile);
+    if limit(lim.current) < limit(lim.maximum) {
+        let raised = Rlimit { current: lim.maximum, maximum: lim.maximum };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return limit(lim.maximum);
         }
     }
-    lim.rlim_cur
+    limit(lim.current)
 }
 
 fn clock_ticks_per_second() -> f64 {
-    // SAFETY: sysconf only reads a constant.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as f64 } else { 100.0 }
+    match rustix::param::clock_ticks_per_second() {
+        0 => 100.0,
+        t => t as f64,
+    }
 }
 
 /// User + system CPU seconds a process has used so far, all its threads

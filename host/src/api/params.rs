@@ -1,0 +1,89 @@
+//! Request fields several routes share, parsed one way everywhere: ids that
+//! arrive as strings or numbers, a call party, comma-separated lists, call
+//! directions, times and durations, free-form JSON objects.
+
+use crate::runtime::Direction;
+use serde::Deserialize;
+use serde_json::Value;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// One side of a call or the sender of a message: `{phoneNumber}`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Party {
+    pub(crate) phone_number: Option<String>,
+}
+
+/// The non-empty, trimmed items of a comma-separated list (`sessionIds`,
+/// `overridingFormat`).
+pub(crate) fn comma_list(value: Option<&str>) -> Vec<String> {
+    value.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// `Inbound`/`Outbound` in any case; anything else is no direction.
+pub(crate) fn direction(s: Option<&str>) -> Option<Direction> {
+    match s?.to_ascii_lowercase().as_str() {
+        "inbound" => Some(Direction::Inbound),
+        "outbound" => Some(Direction::Outbound),
+        _ => None,
+    }
+}
+
+/// RFC 3339 from either an RFC 3339 string or epoch milliseconds.
+pub(crate) fn rfc3339(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => {
+            let ms = n.as_u64()?;
+            Some(humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string())
+        }
+        _ => None,
+    }
+}
+
+/// A whole number of seconds, if the value is one.
+pub(crate) fn seconds(v: Option<&Value>) -> Option<u64> {
+    v?.as_u64()
+}
+
+/// A JSON object as text for the adapter (`additionalSubmission`); anything
+/// but an object is dropped.
+pub(crate) fn object_json(v: Option<Value>) -> Option<String> {
+    v.filter(Value::is_object).map(|v| v.to_string())
+}
+
+/// Ids arrive as strings or numbers (`contactId: 42`); we keep them as strings.
+pub(crate) mod string_or_number {
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    pub(crate) fn opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(match Option::<Value>::deserialize(d)? {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(other) => {
+                return Err(serde::de::Error::custom(format!("expected a string or number, got {other}")));
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn start_times_become_rfc3339() {
+        assert_eq!(rfc3339(Some(&json!(0))).as_deref(), Some("1970-01-01T00:00:00.000Z"));
+        assert_eq!(rfc3339(Some(&json!("2024-05-01T10:00:00Z"))).as_deref(), Some("2024-05-01T10:00:00Z"));
+        assert_eq!(rfc3339(Some(&json!(true))), None);
+    }
+
+    #[test]
+    fn comma_lists_drop_blanks() {
+        assert_eq!(comma_list(Some(" a, ,b,")), vec!["a".to_string(), "b".to_string()]);
+        assert!(comma_list(None).is_empty());
+    }
+}

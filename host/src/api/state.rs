@@ -1,0 +1,50 @@
+//! What every handler shares: the configuration, storage, the adapter
+//! runtime, the jwtToken keys, metrics and the OAuth connections.
+
+use super::error::{ApiError, ApiResult, ErrorCode};
+use crate::auth::JwtKeys;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::oauth::Connections;
+use crate::runtime::{LoadedAdapter, Runtime};
+use crate::store::Store;
+use std::sync::Arc;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub(crate) config: Config,
+    pub(crate) store: Store,
+    pub runtime: Arc<Runtime>,
+    pub(crate) jwt: JwtKeys,
+    pub(crate) metrics: Arc<Metrics>,
+    pub connections: Connections,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub(crate) fn new(config: Config, store: Store, runtime: Arc<Runtime>, metrics: Arc<Metrics>) -> Self {
+        let jwt = JwtKeys::new(&config.app_server_secret_key);
+        let connections = Connections::new(config.clone(), store.clone(), runtime.clone());
+        AppState(Arc::new(Inner { config, store, runtime, jwt, metrics, connections }))
+    }
+}
+
+/// The adapter serving `platform`, or `UNKNOWN_PLATFORM` naming those that are served.
+pub(super) fn adapter_for(state: &AppState, platform: &str) -> ApiResult<Arc<LoadedAdapter>> {
+    state.runtime.adapter(platform).ok_or_else(|| {
+        let known: Vec<String> = state.runtime.adapters().iter().map(|a| a.manifest.platform.clone()).collect();
+        ApiError::bad_request(
+            ErrorCode::UnknownPlatform,
+            format!("no adapter serves platform {platform:?}; this server serves: {}", known.join(", ")),
+        )
+    })
+}

@@ -1,0 +1,269 @@
+//! OAuth 2.0 connections: the login dance (`state` + PKCE) and token refresh
+//! that never races.
+//!
+//! Refresh is single-flight per connection inside a process (a mutex per
+//! connection) and across replicas sharing PostgreSQL (an advisory lock).
+//! Inside the lock the row is read again: if another request or replica has
+//! refreshed meanwhile, its token is used and the token endpoint is not
+//! called. A rotated refresh token is stored, in the same statement as the
+//! new access token, before that access token is used; a response without a
+//! refresh token keeps the old one. Transient failures are retried with
+//! exponential back-off and jitter; `invalid_grant` marks the connection
+//! revoked until the user logs in again.
+//!
+//! [`client`] sets up the `oauth2` crate; errors are [`OauthError`]s.
+
+mod client;
+mod error;
+
+pub(crate) use client::Tokens;
+pub use error::OauthError;
+
+use crate::clock::now_secs;
+use crate::config::Config;
+use crate::runtime::Runtime;
+use crate::runtime::manifest::{AuthSpec, Manifest};
+use crate::secret::Secret;
+use crate::store::{AuditEvent, AuditKind, AuthKind, ConnectionStatus, Store, User};
+use client::{AppCredentials, OauthApp, TokenHttp, describe, describe_server};
+use oauth2::basic::BasicErrorResponseType;
+use oauth2::{
+    AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RefreshToken, RequestTokenError, Scope,
+};
+use rand::Rng;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use url::Url;
+
+/// A completed code exchange.
+#[derive(Debug)]
+pub(crate) struct Exchanged {
+    pub(crate) platform: String,
+    /// The CRM host the login chose at its start (manifests with `hostnames`).
+    pub(crate) chosen_hostname: Option<String>,
+    pub(crate) tokens: Tokens,
+}
+
+/// Logins and refreshes of OAuth connections.
+pub struct Connections {
+    config: Config,
+    store: Store,
+    runtime: Arc<Runtime>,
+    /// One refresh at a time per connection, in this process.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+enum RefreshFailure {
+    /// The CRM refused the refresh token: the user must log in again.
+    Revoked(String),
+    /// The token endpoint failed; a later attempt may work.
+    Transient(String),
+}
+
+impl Connections {
+    pub(crate) fn new(config: Config, store: Store, runtime: Arc<Runtime>) -> Self {
+        Connections { config, store, runtime, locks: Mutex::new(HashMap::new()) }
+    }
+
+    /// The OAuth app of a manifest with the operator's credentials;
+    /// `hostname` fills `{hostname}` in its URLs.
+    fn app(&self, manifest: &Manifest, hostname: &str) -> Result<OauthApp, OauthError> {
+        let settings = self.config.adapters.get(&manifest.platform);
+        let credentials = settings.and_then(|s| Some((s.client_id.as_deref()?, s.client_secret.as_deref()?)));
+        if !matches!(manifest.auth, AuthSpec::Oauth { .. }) {
+            return Err(OauthError::UnsupportedAuth { platform: manifest.platform.clone() });
+        }
+        let Some((client_id, client_secret)) = credentials else {
+            return Err(OauthError::NotConfigured { platform: manifest.platform.clone() });
+        };
+        let app = AppCredentials { client_id, client_secret, redirect_uri: self.config.oauth_redirect_uri() };
+        client::oauth_app(manifest, app, hostname)
+    }
+
+    fn http(&self) -> TokenHttp<'_> {
+        TokenHttp { outbound: self.runtime.outbound() }
+    }
+
+    /// `GET /oauth/{platform}/start`: the CRM's authorize URL with a fresh
+    /// single-use `state` and, where supported, a PKCE S256 challenge.
+    /// `hostname` picks one of the manifest's regional hosts (default: the first).
+    pub(crate) async fn start(&self, manifest: &Manifest, hostname: Option<&str>) -> Result<Url, OauthError> {
+        let chosen = manifest.oauth_hostname(hostname).map_err(OauthError::InvalidHostname)?;
+        let app = self.app(manifest, chosen.as_deref().unwrap_or_default())?;
+        let state = CsrfToken::new_random();
+        let mut request = app.client.authorize_url(|| state.clone()).add_scopes(app.scopes.into_iter().map(Scope::new));
+        if let AuthSpec::Oauth { authorize_params, .. } = &manifest.auth {
+            for (name, value) in authorize_params {
+                request = request.add_extra_param(name.clone(), value.clone());
+            }
+        }
+        let mut verifier = None;
+        if app.pkce {
+            let (challenge, v) = PkceCodeChallenge::new_random_sha256();
+            request = request.set_pkce_challenge(challenge);
+            verifier = Some(Secret::new(v.secret().clone()));
+        }
+        let (url, _) = request.url();
+        self.store
+            .insert_oauth_state(
+                state.secret(),
+                &manifest.platform,
+                chosen.as_deref(),
+                verifier.as_ref(),
+                self.config.oauth.state_ttl_secs,
+            )
+            .await?;
+        Ok(url)
+    }
+
+    /// Checks the `state` (single use, unexpired, for this platform) and
+    /// exchanges the code for tokens.
+    pub(crate) async fn exchange(&self, state: &str, code: &str) -> Result<Exchanged, OauthError> {
+        let pending = self.store.take_oauth_state(state).await?.ok_or(OauthError::InvalidState)?;
+        let adapter = self.runtime.adapter(&pending.platform).ok_or(OauthError::InvalidState)?;
+        let app = self.app(&adapter.manifest, pending.hostname.as_deref().unwrap_or_default())?;
+        let mut request = app.client.exchange_code(AuthorizationCode::new(code.to_owned()));
+        if let Some(v) = pending.verifier {
+            request = request.set_pkce_verifier(PkceCodeVerifier::new(v.expose().to_owned()));
+        }
+        let response =
+            request.request_async(&self.http()).await.map_err(|e| OauthError::ExchangeFailed(describe(&e)))?;
+        Ok(Exchanged {
+            platform: pending.platform,
+            chosen_hostname: pending.hostname,
+            tokens: Tokens::of(&response, &adapter.manifest),
+        })
+    }
+
+    /// The access token to use now, refreshed first if it expires within the margin.
+    pub(crate) async fn access_token(&self, user: &User) -> Result<Secret, OauthError> {
+        let current = user.credential.clone().ok_or(OauthError::NotConnected)?;
+        if user.auth_kind != AuthKind::Oauth {
+            return Ok(current);
+        }
+        if user.status == ConnectionStatus::Revoked {
+            return Err(OauthError::Revoked);
+        }
+        let expiring = user.expires_at.is_some_and(|t| t <= now_secs() + self.config.oauth.refresh_margin_secs);
+        if !expiring {
+            return Ok(current);
+        }
+        self.refresh(&user.id, Some(&current)).await
+    }
+
+    /// Refreshes a connection's tokens, once, however many callers ask at the
+    /// same time. `stale` is the access token the caller found wanting: if the
+    /// stored one differs and is fresh, someone else already refreshed.
+    pub async fn refresh(&self, user_id: &str, stale: Option<&Secret>) -> Result<Secret, OauthError> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks.entry(user_id.to_owned()).or_default().clone()
+        };
+        let _in_process = lock.lock().await;
+        self.store.with_refresh_lock(user_id, self.refresh_locked(user_id, stale)).await?
+    }
+
+    async fn refresh_locked(&self, user_id: &str, stale: Option<&Secret>) -> Result<Secret, OauthError> {
+        let user = self.store.user(user_id).await?.ok_or(OauthError::NotConnected)?;
+        if user.status == ConnectionStatus::Revoked {
+            return Err(OauthError::Revoked);
+        }
+        let current = user.credential.clone().ok_or(OauthError::NotConnected)?;
+        let fresh = user.expires_at.is_none_or(|t| t > now_secs() + self.config.oauth.refresh_margin_secs);
+        if stale.is_some_and(|s| *s != current) && fresh {
+            return Ok(current);
+        }
+        let refresh_token = user.refresh_token.clone().ok_or(OauthError::NoRefreshToken)?;
+        let adapter =
+            self.runtime.adapter(&user.platform).ok_or_else(|| OauthError::UnknownPlatform(user.platform.clone()))?;
+        let app = self.app(&adapter.manifest, &user.hostname)?;
+        let o = &self.config.oauth;
+        let mut delay = Duration::from_millis(o.initial_delay_ms);
+        let mut attempt = 0;
+        let outcome = loop {
+            let result = app
+                .client
+                .exchange_refresh_token(&RefreshToken::new(refresh_token.expose().to_owned()))
+                .request_async(&self.http())
+                .await;
+            match result {
+                Ok(response) => break Ok(Tokens::of(&response, &adapter.manifest)),
+                Err(RequestTokenError::ServerResponse(r)) if *r.error() == BasicErrorResponseType::InvalidGrant => {
+                    break Err(RefreshFailure::Revoked(describe_server(&r)));
+                }
+                Err(e) if attempt < o.max_retries => {
+                    tracing::warn!(user = %user_id, attempt, error = %describe(&e), "token refresh failed; retrying");
+                    // Full jitter: anywhere up to the current delay.
+                    let jittered = rand::rng().random_range(0..=delay.as_millis() as u64);
+                    tokio::time::sleep(Duration::from_millis(jittered)).await;
+                    delay = (delay * 2).min(Duration::from_millis(o.max_delay_ms));
+                    attempt += 1;
+                }
+                Err(e) => break Err(RefreshFailure::Transient(describe(&e))),
+            }
+        };
+        match outcome {
+            Ok(t) => {
+                // Stored before anyone uses the new access token: a rotated
+                // refresh token is never lost.
+                self.store.update_tokens(user_id, &t.access, t.refresh.as_ref(), t.expires_at).await?;
+                self.audit(user_id, &user.platform, AuditKind::Refresh, None).await;
+                tracing::info!(user = %user_id, "access token refreshed");
+                Ok(t.access)
+            }
+            Err(RefreshFailure::Revoked(m)) => {
+                self.store.record_refresh_failure(user_id, &m, true).await?;
+                self.audit(user_id, &user.platform, AuditKind::Revoked, Some(&m)).await;
+                Err(OauthError::Revoked)
+            }
+            Err(RefreshFailure::Transient(m)) => {
+                self.store.record_refresh_failure(user_id, &m, false).await?;
+                self.audit(user_id, &user.platform, AuditKind::RefreshFailed, Some(&m)).await;
+                Err(OauthError::RefreshFailed(m))
+            }
+        }
+    }
+
+    async fn audit(&self, user_id: &str, platform: &str, event: AuditKind, detail: Option<&str>) {
+        let e = AuditEvent { detail, ..AuditEvent::of(user_id, platform, event) };
+        if let Err(err) = self.store.audit(&e).await {
+            tracing::warn!(error = %err, "cannot write an audit event");
+        }
+    }
+
+    /// Revokes a connection's tokens at the CRM (RFC 7009), where its manifest
+    /// names a revocation endpoint. Best effort: logging out must always work.
+    pub(crate) async fn revoke(&self, user: &User) {
+        let Some(adapter) = self.runtime.adapter(&user.platform) else { return };
+        let AuthSpec::Oauth { revoke_url: Some(revoke_url), .. } = &adapter.manifest.auth else { return };
+        let settings = self.config.adapters.get(&user.platform);
+        let (Some(id), Some(secret)) =
+            (settings.and_then(|s| s.client_id.as_deref()), settings.and_then(|s| s.client_secret.as_deref()))
+        else {
+            return;
+        };
+        let Ok(url) = Url::parse(&revoke_url.replace("{hostname}", &user.hostname)) else { return };
+        let outbound = self.runtime.outbound();
+        for (token, hint) in [(&user.refresh_token, "refresh_token"), (&user.credential, "access_token")] {
+            let Some(token) = token else { continue };
+            let form = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("token", token.expose())
+                .append_pair("token_type_hint", hint)
+                .finish();
+            let sent = outbound
+                .client()
+                .post(outbound.rewrite(&url))
+                .basic_auth(id, Some(secret))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form)
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => tracing::warn!(user = %user.id, status = r.status().as_u16(), "token revocation refused"),
+                Err(e) => tracing::warn!(user = %user.id, error = %e.without_url(), "token revocation failed"),
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! OAuth `state` values between `/oauth/{platform}/start` and the callback:
+//! single use, short-lived, with the PKCE verifier sealed.
+
+use super::{Place, Store, StoreResult};
+use crate::clock::now_secs;
+use crate::secret::Secret;
+use sqlx::Row;
+
+/// An OAuth login between `/oauth/{platform}/start` and the callback.
+#[derive(Debug)]
+pub(crate) struct PendingLogin {
+    pub(crate) platform: String,
+    /// The CRM host the login chose (manifests with `hostnames`).
+    pub(crate) hostname: Option<String>,
+    pub(crate) verifier: Option<Secret>,
+}
+
+/// Expired states are deleted this long after they expire.
+const KEEP_EXPIRED_SECS: i64 = 3600;
+
+fn verifier_place(state: &str) -> Place<'_> {
+    Place { row: state, column: "pkce_verifier" }
+}
+
+impl Store {
+    /// Saves an OAuth `state` with its (sealed) PKCE verifier.
+    pub(crate) async fn insert_oauth_state(
+        &self,
+        state: &str,
+        platform: &str,
+        hostname: Option<&str>,
+        verifier: Option<&Secret>,
+        ttl_secs: i64,
+    ) -> StoreResult<()> {
+        let sealed = verifier.map(|v| self.seal(verifier_place(state), v));
+        sqlx::query(
+            "INSERT INTO oauth_states (state, platform, hostname, pkce_verifier, key_id, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(state)
+        .bind(platform)
+        .bind(hostname)
+        .bind(sealed)
+        .bind(self.sealer.key_id())
+        .bind(now_secs() + ttl_secs)
+        .execute(&self.pool)
+        .await?;
+        // Expired states are of no use to anyone.
+        sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
+            .bind(now_secs() - KEEP_EXPIRED_SECS)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Takes a state out (single use): what the login started with, or
+    /// `None` when it is unknown, already used or expired.
+    pub(crate) async fn take_oauth_state(&self, state: &str) -> StoreResult<Option<PendingLogin>> {
+        let row = sqlx::query(
+            "DELETE FROM oauth_states WHERE state = $1 RETURNING platform, hostname, pkce_verifier, key_id, expires_at",
+        )
+        .bind(state)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let expires_at: i64 = row.try_get("expires_at")?;
+        if expires_at < now_secs() {
+            return Ok(None);
+        }
+        let verifier = self.open_secret(&row, verifier_place(state), "key_id")?;
+        Ok(Some(PendingLogin { platform: row.try_get("platform")?, hostname: row.try_get("hostname")?, verifier }))
+    }
+}

@@ -1,0 +1,134 @@
+//! The ledgers that make logging idempotent: a call log per (user,
+//! sessionId), a CRM record per (user, conversation), a message per (user,
+//! message id).
+//!
+//! One protocol serves all three: the key is **reserved** (a `pending` row,
+//! inserted with `ON CONFLICT DO NOTHING`) before the CRM is called, so of any
+//! number of concurrent callers exactly one gets [`Reservation::Reserved`];
+//! that caller then **completes** it with the CRM's id (`logged`) or
+//! **releases** it after a failed CRM call, so a retry can take it again.
+
+use super::{Store, StoreResult};
+use crate::clock::now_secs;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// A ledger key, with the detail its row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ledger<'a> {
+    /// `POST /callLog`: one CRM record per call session.
+    Call { session_id: &'a str, contact_id: &'a str },
+    /// `POST /messageLog`: one CRM record per conversation.
+    Conversation { conversation_id: &'a str },
+    /// `POST /messageLog`: each message logged once.
+    Message { message_id: &'a str, conversation_id: &'a str },
+}
+
+/// The outcome of reserving a key, or what a lookup found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reservation {
+    /// This caller owns the key and must complete or release it.
+    Reserved,
+    /// Another request is logging it right now.
+    Pending,
+    /// Already logged in the CRM under this id.
+    Logged(String),
+}
+
+impl<'a> Ledger<'a> {
+    /// The call-log key of a session, for lookups: the contact is recorded
+    /// with a reservation, it is not part of the key.
+    pub(crate) fn session(session_id: &'a str) -> Self {
+        Ledger::Call { session_id, contact_id: "" }
+    }
+
+    /// Table, key column, key, and the detail column with its value. The
+    /// names come from this fixed list, never from input.
+    fn parts(&self) -> (&'static str, &'static str, &str, Option<(&'static str, &str)>) {
+        match *self {
+            Ledger::Call { session_id, contact_id } => {
+                ("call_logs", "session_id", session_id, Some(("contact_id", contact_id)))
+            }
+            Ledger::Conversation { conversation_id } => ("conversation_logs", "conversation_id", conversation_id, None),
+            Ledger::Message { message_id, conversation_id } => {
+                ("message_logs", "message_id", message_id, Some(("conversation_id", conversation_id)))
+            }
+        }
+    }
+}
+
+fn reservation_of(row: Option<AnyRow>) -> Result<Reservation, sqlx::Error> {
+    // A row that vanished between the insert and the select was a pending
+    // reservation released by a failed attempt: report it as in progress.
+    let Some(row) = row else {
+        return Ok(Reservation::Pending);
+    };
+    let state: String = row.try_get("state")?;
+    let log_id: Option<String> = row.try_get("log_id")?;
+    Ok(match (state.as_str(), log_id) {
+        ("logged", Some(id)) => Reservation::Logged(id),
+        _ => Reservation::Pending,
+    })
+}
+
+impl Store {
+    /// Reserves `key` for `user_id` before the CRM is called.
+    pub(crate) async fn reserve(&self, user_id: &str, key: Ledger<'_>) -> StoreResult<Reservation> {
+        let (table, key_column, key_value, detail) = key.parts();
+        let (detail_column, detail_param) = match detail {
+            Some((column, _)) => (format!(", {column}"), ", $4"),
+            None => (String::new(), ""),
+        };
+        let insert = format!(
+            "INSERT INTO {table} (user_id, {key_column}, state, created_at, updated_at{detail_column})
+             VALUES ($1, $2, 'pending', $3, $3{detail_param}) ON CONFLICT (user_id, {key_column}) DO NOTHING"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(insert)).bind(user_id).bind(key_value).bind(now_secs());
+        if let Some((_, value)) = detail {
+            query = query.bind(value);
+        }
+        if query.execute(&self.pool).await?.rows_affected() == 1 {
+            return Ok(Reservation::Reserved);
+        }
+        Ok(reservation_of(self.ledger_row(user_id, key).await?)?)
+    }
+
+    /// Records the CRM's id for a key this caller reserved.
+    pub(crate) async fn complete(&self, user_id: &str, key: Ledger<'_>, log_id: &str) -> StoreResult<()> {
+        let (table, key_column, key_value, _) = key.parts();
+        let update = format!(
+            "UPDATE {table} SET state = 'logged', log_id = $3, updated_at = $4 WHERE user_id = $1 AND {key_column} = $2"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(update))
+            .bind(user_id)
+            .bind(key_value)
+            .bind(log_id)
+            .bind(now_secs())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Gives a reservation back after the CRM call failed, so a retry can take it.
+    pub(crate) async fn release(&self, user_id: &str, key: Ledger<'_>) -> StoreResult<()> {
+        let (table, key_column, key_value, _) = key.parts();
+        let delete = format!("DELETE FROM {table} WHERE user_id = $1 AND {key_column} = $2 AND state = 'pending'");
+        sqlx::query(sqlx::AssertSqlSafe(delete)).bind(user_id).bind(key_value).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// What the ledger holds for a key: `None` when nothing was ever logged
+    /// or reserved; otherwise [`Reservation::Pending`] or [`Reservation::Logged`].
+    pub(crate) async fn lookup(&self, user_id: &str, key: Ledger<'_>) -> StoreResult<Option<Reservation>> {
+        match self.ledger_row(user_id, key).await? {
+            None => Ok(None),
+            row => Ok(Some(reservation_of(row)?)),
+        }
+    }
+
+    async fn ledger_row(&self, user_id: &str, key: Ledger<'_>) -> StoreResult<Option<AnyRow>> {
+        let (table, key_column, key_value, _) = key.parts();
+        let select = format!("SELECT state, log_id FROM {table} WHERE user_id = $1 AND {key_column} = $2");
+        Ok(sqlx::query(sqlx::AssertSqlSafe(select)).bind(user_id).bind(key_value).fetch_optional(&self.pool).await?)
+    }
+}

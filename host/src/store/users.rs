@@ -1,0 +1,281 @@
+//! Users and their connection to one CRM: who they are, how they log in, the
+//! sealed credential (API key or OAuth access token) and refresh token, and
+//! the connection's state as operators see it.
+
+use super::{Place, Store, StoreError, StoreResult};
+use crate::clock::now_secs;
+use crate::secret::Secret;
+use sqlx::Row;
+
+/// How a connection logs in to its CRM (the `auth_kind` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum AuthKind {
+    ApiKey,
+    Oauth,
+}
+
+impl AuthKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            AuthKind::ApiKey => "api-key",
+            AuthKind::Oauth => "oauth",
+        }
+    }
+
+    fn parse(value: String) -> StoreResult<AuthKind> {
+        match value.as_str() {
+            "api-key" => Ok(AuthKind::ApiKey),
+            "oauth" => Ok(AuthKind::Oauth),
+            _ => Err(StoreError::UnknownValue { column: "users.auth_kind", value }),
+        }
+    }
+}
+
+/// Whether the CRM still accepts the connection (the `status` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnectionStatus {
+    Active,
+    /// The CRM refused a refresh: unusable until the user logs in again.
+    Revoked,
+}
+
+impl ConnectionStatus {
+    fn parse(value: String) -> StoreResult<ConnectionStatus> {
+        match value.as_str() {
+            "active" => Ok(ConnectionStatus::Active),
+            "revoked" => Ok(ConnectionStatus::Revoked),
+            _ => Err(StoreError::UnknownValue { column: "users.status", value }),
+        }
+    }
+}
+
+/// A user and their connection to one CRM.
+#[derive(Debug, Clone)]
+pub(crate) struct User {
+    pub(crate) id: String,
+    pub(crate) platform: String,
+    pub(crate) crm_user_id: String,
+    pub(crate) name: String,
+    pub(crate) hostname: String,
+    pub(crate) auth_kind: AuthKind,
+    /// The API key or OAuth access token; `None` after `POST /unAuthorize`.
+    pub(crate) credential: Option<Secret>,
+    /// OAuth only.
+    pub(crate) refresh_token: Option<Secret>,
+    /// When the access token expires (unix seconds), if the CRM said.
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) status: ConnectionStatus,
+}
+
+/// A connection's state as operators see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ConnectionState {
+    Active,
+    /// The access token is past its expiry; refreshed on next use.
+    Expired,
+    /// The CRM refused a refresh.
+    Revoked,
+    /// The user logged out.
+    Disconnected,
+}
+
+/// A connection as operators see it: no secrets, just its state.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConnectionInfo {
+    pub(crate) user_id: String,
+    pub(crate) platform: String,
+    pub(crate) name: String,
+    pub(crate) auth_kind: AuthKind,
+    pub(crate) status: ConnectionState,
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) last_refresh_at: Option<i64>,
+    pub(crate) last_error: Option<String>,
+}
+
+fn credential_place(user_id: &str) -> Place<'_> {
+    Place { row: user_id, column: "credential" }
+}
+
+fn refresh_place(user_id: &str) -> Place<'_> {
+    Place { row: user_id, column: "refresh_token" }
+}
+
+impl Store {
+    /// Creates or replaces a user's connection; the credential is sealed first.
+    pub(crate) async fn upsert_user(&self, user: &User) -> StoreResult<()> {
+        let credential = user.credential.as_ref().map(|c| self.seal(credential_place(&user.id), c));
+        let refresh = user.refresh_token.as_ref().map(|r| self.seal(refresh_place(&user.id), r));
+        let key_id = |sealed: &Option<Vec<u8>>| sealed.as_ref().map(|_| self.sealer.key_id().to_owned());
+        let (credential_key, refresh_key) = (key_id(&credential), key_id(&refresh));
+        sqlx::query(
+            "INSERT INTO users (id, platform, crm_user_id, name, hostname, auth_kind, credential, credential_key_id,
+                                refresh_token, refresh_key_id, expires_at, status, last_error, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', NULL, $12, $12)
+             ON CONFLICT (id) DO UPDATE SET name = $4, hostname = $5, auth_kind = $6,
+                 credential = $7, credential_key_id = $8, refresh_token = $9, refresh_key_id = $10,
+                 expires_at = $11, status = 'active', last_error = NULL, updated_at = $12",
+        )
+        .bind(&user.id)
+        .bind(&user.platform)
+        .bind(&user.crm_user_id)
+        .bind(&user.name)
+        .bind(&user.hostname)
+        .bind(user.auth_kind.as_str())
+        .bind(credential)
+        .bind(credential_key)
+        .bind(refresh)
+        .bind(refresh_key)
+        .bind(user.expires_at)
+        .bind(now_secs())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn user(&self, id: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query(
+            "SELECT id, platform, crm_user_id, name, hostname, auth_kind, credential, credential_key_id,
+                    refresh_token, refresh_key_id, expires_at, status
+             FROM users WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(User {
+            credential: self.open_secret(&row, credential_place(id), "credential_key_id")?,
+            refresh_token: self.open_secret(&row, refresh_place(id), "refresh_key_id")?,
+            expires_at: row.try_get("expires_at")?,
+            status: ConnectionStatus::parse(row.try_get("status")?)?,
+            id: row.try_get("id")?,
+            platform: row.try_get("platform")?,
+            crm_user_id: row.try_get("crm_user_id")?,
+            name: row.try_get("name")?,
+            hostname: row.try_get("hostname")?,
+            auth_kind: AuthKind::parse(row.try_get("auth_kind")?)?,
+        }))
+    }
+
+    /// Stores a refreshed token set in one statement. `refresh` is `None` when
+    /// the provider did not rotate it: the stored one is kept.
+    pub(crate) async fn update_tokens(
+        &self,
+        user_id: &str,
+        access: &Secret,
+        refresh: Option<&Secret>,
+        expires_at: Option<i64>,
+    ) -> StoreResult<()> {
+        let now = now_secs();
+        let sealed_access = self.seal(credential_place(user_id), access);
+        let key = self.sealer.key_id().to_owned();
+        match refresh {
+            Some(r) => {
+                sqlx::query(
+                    "UPDATE users SET credential = $2, credential_key_id = $3, refresh_token = $4, refresh_key_id = $3,
+                         expires_at = $5, last_refresh_at = $6, last_error = NULL, updated_at = $6 WHERE id = $1",
+                )
+                .bind(user_id)
+                .bind(sealed_access)
+                .bind(&key)
+                .bind(self.seal(refresh_place(user_id), r))
+                .bind(expires_at)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "UPDATE users SET credential = $2, credential_key_id = $3, expires_at = $4, last_refresh_at = $5,
+                         last_error = NULL, updated_at = $5 WHERE id = $1",
+                )
+                .bind(user_id)
+                .bind(sealed_access)
+                .bind(&key)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a failed refresh; `revoked` marks the connection unusable until
+    /// the user logs in again.
+    pub(crate) async fn record_refresh_failure(&self, user_id: &str, error: &str, revoked: bool) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE users SET last_error = $2, status = CASE WHEN $3 THEN 'revoked' ELSE status END, updated_at = $4
+             WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(error)
+        .bind(revoked)
+        .bind(now_secs())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets a user's CRM credential (the user row and settings stay).
+    pub(crate) async fn clear_credential(&self, user_id: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE users SET credential = NULL, credential_key_id = NULL, refresh_token = NULL, refresh_key_id = NULL,
+                 expires_at = NULL, updated_at = $2 WHERE id = $1",
+        )
+        .bind(user_id)
+        .bind(now_secs())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Connections for operators, optionally of one platform.
+    pub(crate) async fn connections(&self, platform: Option<&str>) -> StoreResult<Vec<ConnectionInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, platform, name, auth_kind, status, expires_at, last_refresh_at, last_error,
+                    CASE WHEN credential IS NULL THEN 0 ELSE 1 END AS connected
+             FROM users WHERE $1 = '' OR platform = $1 ORDER BY id",
+        )
+        .bind(platform.unwrap_or_default().to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        let now = now_secs();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let status = ConnectionStatus::parse(row.try_get("status")?)?;
+            let expires_at: Option<i64> = row.try_get("expires_at")?;
+            let connected: i32 = row.try_get("connected")?;
+            let state = match (status, connected, expires_at) {
+                (ConnectionStatus::Revoked, _, _) => ConnectionState::Revoked,
+                (_, 0, _) => ConnectionState::Disconnected,
+                (_, _, Some(t)) if t <= now => ConnectionState::Expired,
+                _ => ConnectionState::Active,
+            };
+            out.push(ConnectionInfo {
+                user_id: row.try_get("id")?,
+                platform: row.try_get("platform")?,
+                name: row.try_get("name")?,
+                auth_kind: AuthKind::parse(row.try_get("auth_kind")?)?,
+                status: state,
+                expires_at,
+                last_refresh_at: row.try_get("last_refresh_at")?,
+                last_error: row.try_get("last_error")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The raw credential column of a user, for tests that check nothing is plaintext.
+    #[cfg(test)]
+    pub(crate) async fn raw_credential(&self, user_id: &str) -> StoreResult<Option<Vec<u8>>> {
+        let row =
+            sqlx::query("SELECT credential FROM users WHERE id = $1").bind(user_id).fetch_optional(&self.pool).await?;
+        Ok(match row {
+            Some(r) => r.try_get("credential")?,
+            None => None,
+        })
+    }
+}
