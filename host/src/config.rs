@@ -4,6 +4,9 @@
 //! Precedence: built-in defaults < config file < environment variables.
 //! The file is `--config <path>`, else `$SWITCHBOARD_CONFIG`, else
 //! `./switchboard.toml` when it exists.
+//!
+//! One long file: the configuration is one struct, its environment overrides and its validation,
+//! read in one place; the last third is its tests.
 
 use crate::allow_list::Origin;
 use anyhow::{Context, Result, bail};

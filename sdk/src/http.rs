@@ -5,6 +5,9 @@
 //! what every CRM client needs on top: query strings, JSON bodies, and mapping of
 //! HTTP statuses to [`CrmError`] ([`StatusMap`]: one mapping for every adapter,
 //! with hooks for what differs per CRM).
+//!
+//! One long file: the request builder, `send`/`send_all` and the one status mapping (`StatusMap`)
+//! belong together; a third is tests.
 
 use crate::CrmError;
 use crate::bindings::switchboard::crm::http::{self as wit, HttpError, Method};

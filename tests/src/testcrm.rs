@@ -16,6 +16,9 @@
 //! Every route needs `x-api-key` (401 `{error: "invalid_api_key"}` otherwise)
 //! and answers with `X-RateLimit-Limit` / `X-RateLimit-Remaining`; a test can
 //! make it answer 429 with `Retry-After`.
+//!
+//! One long file: the Test CRM is one server whose handlers share one state (contacts, activities,
+//! OAuth grants).
 
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};

@@ -3,6 +3,9 @@
 //! regional host, find contact (E.164 and `overridingFormat`) with open
 //! matters, create contact, call logs as phone communications (time entries),
 //! message logs, paging, the 50-a-minute rate limit, refresh, unauthorize.
+//!
+//! One long file: one end-to-end suite per CRM (one integration test file per concern), sharing its
+//! set-up.
 
 #![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
 

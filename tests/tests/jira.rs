@@ -1,6 +1,9 @@
 //! The Jira Cloud adapter end to end: the real host, the real `jira.wasm`,
 //! and a fake Jira Cloud (`jira/fake.rs`) standing in for both
 //! `auth.atlassian.com` and `api.atlassian.com` through upstream overrides.
+//!
+//! One long file: one end-to-end suite per CRM (one integration test file per concern), sharing its
+//! set-up.
 
 #![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
 

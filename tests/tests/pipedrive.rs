@@ -2,6 +2,9 @@
 //! (`target/adapters/pipedrive.wasm`) and a fake Pipedrive (`pipedrive/fake.rs`)
 //! serving both `oauth.pipedrive.com` and the company domain the token
 //! response names (`https://acme.pipedrive.com`), through upstream overrides.
+//!
+//! One long file: one end-to-end suite per CRM (one integration test file per concern), sharing its
+//! set-up.
 
 #![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
 

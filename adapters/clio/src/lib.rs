@@ -15,6 +15,9 @@
 //! The connection's hostname (`ctx.hostname`) is the user's region: one of
 //! `app.clio.com`, `eu.app.clio.com`, `ca.app.clio.com`, `au.app.clio.com`.
 //! See README.md for the settings and what each operation sends.
+//!
+//! One long file: one function per operation in the table above, with the paging and region helpers
+//! they share.
 
 mod wire;
 

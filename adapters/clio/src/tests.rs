@@ -1,6 +1,9 @@
 //! Native unit tests through the SDK harness (`cargo test --target
 //! x86_64-unknown-linux-gnu -p clio` in `adapters/`): what the adapter sends
 //! to Clio and how it maps the answers.
+//!
+//! One long file: the adapter's unit tests, one per behaviour, sharing the harness helpers at the
+//! top.
 
 use super::*;
 use switchboard_sdk::bindings::switchboard::crm::http::Response as WireResponse;

@@ -5,6 +5,8 @@
 //! returns only the fields a request names in `fields` (nested resources in
 //! braces, e.g. `phone_numbers{number,name}`), so every read asks for what it
 //! uses. Record ids are JSON numbers.
+//!
+//! One long file: every Clio shape beside its mapping, so it reads like the vendor's reference.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value, json};

@@ -1,5 +1,8 @@
 //! Native unit tests through the SDK harness (`cargo xtask test`, or
 //! `cargo test --target x86_64-unknown-linux-gnu -p jira` in `adapters/`).
+//!
+//! One long file: the adapter's unit tests, one per behaviour, sharing the harness helpers at the
+//! top.
 
 use super::*;
 use serde_json::{Value, json};

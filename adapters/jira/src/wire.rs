@@ -1,6 +1,9 @@
 //! Jira Cloud's JSON shapes (REST v3 through the Atlassian API gateway), the
 //! Atlassian Document Format (ADF) of comments, JQL, and their mapping to the
 //! WIT types.
+//!
+//! One long file: every Jira shape, ADF and JQL helper beside its mapping, so it reads like the
+//! vendor's reference (about a third is its unit tests).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};

@@ -4,6 +4,9 @@
 //! generated clients: v2 wraps everything in `{success, data, additional_data}`
 //! with cursor pagination (`additional_data.next_cursor`); v1 uses the same
 //! envelope with `start`/`limit` pagination.
+//!
+//! One long file: every Pipedrive shape and its mapping beside it, so the file reads like the
+//! vendor's API reference (about a third is its unit tests).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

@@ -24,6 +24,9 @@
 //!   unknown keys in a create/update body are 422s, ids must be numbers that
 //!   name existing records, phone number names are Clio's list.
 //! - Unknown paths are 404s.
+//!
+//! One long file: a fake is one server whose handlers share one state (records, tokens, the per-
+//! token rate limit); it mirrors Clio's paths one by one.
 
 // Handlers bail out with the Clio error response itself; its size is no concern in a fake.
 #![allow(clippy::result_large_err)]

@@ -19,6 +19,9 @@
 //! paths are 404. `throttle_next` makes the gateway answer 429 with
 //! `Retry-After`, `X-RateLimit-*` and `RateLimit-Reason`, as Jira does.
 //! Every request is recorded for assertions.
+//!
+//! One long file: a fake is one server whose handlers share one state; it mirrors Jira's paths one
+//! by one (and its small JQL evaluator), read side by side with the adapter's `wire.rs`.
 #![allow(dead_code, clippy::result_large_err)]
 
 use axum::body::Bytes;

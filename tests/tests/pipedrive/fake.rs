@@ -22,6 +22,9 @@
 //!
 //! Stricter than documented (to catch adapter mistakes): unknown fields in a
 //! person or activity body are refused with 400.
+//!
+//! One long file: a fake is one server whose handlers share one state (persons, deals, leads,
+//! activities, tokens); it mirrors Pipedrive's paths one by one.
 
 #![allow(dead_code)]
 
