@@ -16,7 +16,7 @@ use common::{Harness, Reply, call_log_body};
 use fake::{API_DOMAIN, CLIENT_ID, CLIENT_SECRET, FakePipedrive, Recorded};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use switchboard::config::{AdapterSettings, Config};
+use switchboard::config::{AdapterLimits, AdapterSettings, Config};
 
 const PLATFORM: &str = "pipedrive";
 const REDIRECT_URI: &str = "https://switchboard.example/oauth-callback";
@@ -410,4 +410,22 @@ async fn the_fake_pipedrive_is_as_strict_as_the_real_one() {
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "9");
     assert_eq!(r.headers()["x-ratelimit-remaining"], "0");
+}
+
+#[tokio::test]
+async fn a_lowered_request_budget_is_planned_within_not_overrun() {
+    // The operator allows one outbound request per call: the adapter reads
+    // that from the host and searches one page instead of failing on the second.
+    let s = start_with(|c| {
+        let settings = c.adapters.get_mut(PLATFORM).expect("configured above");
+        settings.limits = AdapterLimits { outbound_requests_per_call: Some(1), ..Default::default() };
+    })
+    .await;
+    let t = login(&s).await;
+    s.pd.state().max_page = 1;
+    let r = s.h.get("/contact?phoneNumber=%2B14155550199", Some(&t)).await;
+    assert_eq!(contact_names(&r), ["Biggs Darklighter"], "the first page only: {}", r.text);
+    assert_eq!(s.pd.seen("GET", "/api/v2/persons/search").len(), 1);
+    assert!(s.pd.seen("GET", "/api/v2/deals").is_empty() && s.pd.seen("GET", "/api/v1/leads").is_empty());
+    s.h.stop().await;
 }

@@ -227,3 +227,34 @@ impl config::Host for HostState {
         self.settings.get(&key).cloned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::allow_list::AllowList;
+    use config::Host as _;
+
+    fn state(settings: &[(&str, &str)], budget: u32) -> HostState {
+        let scope =
+            CallScope { platform: "x".into(), version: "0".into(), operation: "test", request_id: String::new() };
+        let policy = CallPolicy {
+            allowed: Arc::new(AllowList::default()),
+            credential: None,
+            remaining_requests: budget,
+            max_response_bytes: 1,
+            max_request_bytes: 1,
+        };
+        let outbound = Outbound::new(BTreeMap::new(), std::time::Duration::from_secs(1)).unwrap();
+        let settings = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        HostState::new(scope, policy, Arc::new(outbound), Arc::new(settings), 1 << 20, Arc::default())
+    }
+
+    #[tokio::test]
+    async fn the_config_import_tells_the_request_budget_and_keeps_the_host_keys() {
+        let mut s = state(&[(REQUEST_BUDGET_KEY, "999"), ("switchboard.other", "x"), ("activity_type", "call")], 7);
+        assert_eq!(s.get(REQUEST_BUDGET_KEY.into()).await.as_deref(), Some("7"), "the host's value, not a setting");
+        assert_eq!(s.get("switchboard.other".into()).await, None, "host keys are not operator settings");
+        assert_eq!(s.get("activity_type".into()).await.as_deref(), Some("call"));
+        assert_eq!(s.get("missing".into()).await, None);
+    }
+}
