@@ -1,7 +1,12 @@
 //! The jwtToken: HS256 only, `exp` required, payload `{id, platform, iat, exp}`
 //! with `id = "<crmUserId>-<platform>"`, signed with `APP_SERVER_SECRET_KEY`.
-//! Tokens live two weeks; a request made with a token that has seven days or
-//! less left receives a fresh one in `X-Refreshed-JWT-Token`.
+//!
+//! A login's token also names its server-side session (`sid`): such a token
+//! lives as long as the session does (`store::sessions`, checked by
+//! `api::session`) and its `exp` is only the session's longest lifetime.
+//! A token without `sid` (issued before sessions existed) lives two weeks; a
+//! request made with one that has seven days or less left receives a fresh
+//! one in `X-Refreshed-JWT-Token`.
 
 use crate::clock::now_secs;
 use jsonwebtoken::errors::ErrorKind;
@@ -18,6 +23,9 @@ pub(crate) struct Claims {
     pub(crate) platform: String,
     pub(crate) iat: i64,
     pub(crate) exp: i64,
+    /// The session this token names; absent on tokens from before sessions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sid: Option<String>,
 }
 
 /// Why a jwtToken was refused.
@@ -53,11 +61,32 @@ impl JwtKeys {
         }
     }
 
-    pub(crate) fn issue(&self, user_id: &str, platform: &str) -> String {
+    /// A token for a session (`sid`) that can last `lifetime_secs` at most.
+    pub(crate) fn issue_session(&self, user_id: &str, platform: &str, sid: &str, lifetime_secs: i64) -> String {
         let iat = now_secs();
-        let claims =
-            Claims { id: user_id.to_owned(), platform: platform.to_owned(), iat, exp: iat + TOKEN_LIFETIME_SECS };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        self.sign(&Claims {
+            id: user_id.to_owned(),
+            platform: platform.to_owned(),
+            iat,
+            exp: iat + lifetime_secs,
+            sid: Some(sid.to_owned()),
+        })
+    }
+
+    /// A session-less two-week token (the renewal of a token from before sessions).
+    fn issue_legacy(&self, user_id: &str, platform: &str) -> String {
+        let iat = now_secs();
+        self.sign(&Claims {
+            id: user_id.to_owned(),
+            platform: platform.to_owned(),
+            iat,
+            exp: iat + TOKEN_LIFETIME_SECS,
+            sid: None,
+        })
+    }
+
+    fn sign(&self, claims: &Claims) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
             .expect("HS256 signing of a small payload cannot fail")
     }
 
@@ -73,9 +102,10 @@ impl JwtKeys {
         })
     }
 
-    /// A fresh token when this one has seven days or less left.
+    /// A fresh token when this session-less one has seven days or less left.
     pub(crate) fn refreshed(&self, claims: &Claims) -> Option<String> {
-        (claims.exp - now_secs() <= REFRESH_WHEN_LEFT_SECS).then(|| self.issue(&claims.id, &claims.platform))
+        (claims.sid.is_none() && claims.exp - now_secs() <= REFRESH_WHEN_LEFT_SECS)
+            .then(|| self.issue_legacy(&claims.id, &claims.platform))
     }
 }
 
@@ -86,18 +116,22 @@ mod tests {
     #[test]
     fn issued_tokens_verify_and_are_not_refreshed_early() {
         let k = JwtKeys::new(&"s".repeat(32));
-        let t = k.issue("42-testcrm", "testcrm");
+        let t = k.issue_legacy("42-testcrm", "testcrm");
         let c = k.verify(&t).unwrap();
         assert_eq!((c.id.as_str(), c.platform.as_str()), ("42-testcrm", "testcrm"));
         assert_eq!(c.exp - c.iat, TOKEN_LIFETIME_SECS);
         assert!(k.refreshed(&c).is_none());
         let old = Claims { exp: now_secs() + 3600, ..c };
         assert!(k.refreshed(&old).is_some());
+        // A session's token is never renewed by header: its session is.
+        let s = k.verify(&k.issue_session("42-testcrm", "testcrm", "abc", 3600)).unwrap();
+        assert_eq!(s.sid.as_deref(), Some("abc"));
+        assert!(k.refreshed(&s).is_none());
     }
 
     #[test]
     fn a_token_signed_with_another_secret_is_refused() {
-        let t = JwtKeys::new(&"a".repeat(32)).issue("1-x", "x");
+        let t = JwtKeys::new(&"a".repeat(32)).issue_legacy("1-x", "x");
         let e = JwtKeys::new(&"b".repeat(32)).verify(&t).unwrap_err();
         assert_eq!(e, JwtError::Invalid);
     }

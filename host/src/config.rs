@@ -54,6 +54,23 @@ pub struct Config {
     /// Keep compiled adapters in `<data_dir>/compiled` so a restart does not recompile.
     pub compile_cache: bool,
     pub oauth: OauthConfig,
+    pub sessions: SessionConfig,
+}
+
+/// The sessions a jwtToken names (see README, "Sessions").
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// A session unused this long ends; each use renews it.
+    pub idle_timeout_days: i64,
+    /// The jwtToken's own `exp`: the longest a session can last, used or not.
+    pub lifetime_days: i64,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig { idle_timeout_days: 30, lifetime_days: 365 }
+    }
 }
 
 /// OAuth login and token refresh.
@@ -185,6 +202,7 @@ impl Default for Config {
             watch_adapters: true,
             compile_cache: true,
             oauth: OauthConfig::default(),
+            sessions: SessionConfig::default(),
         }
     }
 }
@@ -288,6 +306,9 @@ impl Config {
             self.narrowed_hosts(platform)?;
         }
         let l = &self.limits;
+        if self.sessions.idle_timeout_days <= 0 || self.sessions.lifetime_days < self.sessions.idle_timeout_days {
+            bail!("sessions: idle_timeout_days must be positive and lifetime_days at least as long");
+        }
         if l.max_body_bytes == 0 || l.adapter_memory_mib == 0 || l.adapter_cpu_ms == 0 || l.adapter_wall_ms == 0 {
             bail!("limits must be greater than zero");
         }
@@ -452,6 +473,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.limits, Limits::default(), "the example documents the defaults");
+        assert_eq!(c.sessions, SessionConfig::default(), "the example documents the defaults");
         assert_eq!(c.bind, Config::default().bind);
     }
 

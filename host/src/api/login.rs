@@ -58,15 +58,18 @@ pub(crate) struct LoggedIn {
 }
 
 impl LoggedIn {
-    fn new(state: &AppState, user: &User, adapter: &LoadedAdapter) -> Json<LoggedIn> {
-        Json(LoggedIn {
-            jwt_token: state.jwt.issue(&user.id, &user.platform),
+    /// Opens a session for the user and answers with its token.
+    async fn new(state: &AppState, user: &User, adapter: &LoadedAdapter) -> ApiResult<Json<LoggedIn>> {
+        let sid = state.store.create_session(&user.id).await?;
+        let lifetime = state.config.sessions.lifetime_days * 86_400;
+        Ok(Json(LoggedIn {
+            jwt_token: state.jwt.issue_session(&user.id, &user.platform, &sid, lifetime),
             name: user.name.clone(),
             return_message: ReturnMessage::success(
                 format!("Connected to {}.", adapter.manifest.display_name),
                 NOTICE_TTL_MS,
             ),
-        })
+        }))
     }
 }
 
@@ -113,7 +116,7 @@ pub(crate) async fn api_key_login(
     let user = connected_user(&platform, AuthKind::ApiKey, info, &hostname, tokens);
     state.store.upsert_user(&user).await?;
     tracing::info!(platform = %platform, user = %user.id, "user connected");
-    Ok(LoggedIn::new(&state, &user, &adapter))
+    LoggedIn::new(&state, &user, &adapter).await
 }
 
 /// `POST /unAuthorize`: asks the adapter to revoke, then forgets the credential.
@@ -132,6 +135,7 @@ pub(crate) async fn unauthorize(
         state.connections.revoke(&session.user).await;
     }
     state.store.clear_credential(&session.user.id).await?;
+    state.store.revoke_sessions(&session.user.id).await?;
     state.store.audit(&AuditEvent::of(&session.user.id, &session.user.platform, AuditKind::Disconnect)).await?;
     Ok(Success::saying(Empty {}, "Logged out.", BRIEF_TTL_MS))
 }
@@ -247,5 +251,5 @@ pub(crate) async fn oauth_callback(
     };
     state.store.audit(&event).await?;
     tracing::info!(platform = %platform, user = %user.id, "user connected with OAuth");
-    Ok(LoggedIn::new(&state, &user, &adapter))
+    LoggedIn::new(&state, &user, &adapter).await
 }

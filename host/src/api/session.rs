@@ -1,10 +1,15 @@
 //! Authenticating a request by its jwtToken (`Authorization: Bearer` or the
-//! legacy `?jwtToken=`), loading the user, and returning a fresh token in
-//! `X-Refreshed-JWT-Token` when the one presented is in its last seven days.
+//! legacy `?jwtToken=`) and loading the user.
+//!
+//! A token that names a session (`sid`) is good while the session is: not
+//! logged out, used within `sessions.idle_timeout_days` (each use renews it),
+//! and its user still connected. A token from before sessions lives two weeks
+//! and gets a fresh one in `X-Refreshed-JWT-Token` in its last seven days.
 
 use super::error::{ApiError, ErrorCode};
 use super::state::AppState;
 use crate::auth::REFRESHED_TOKEN_HEADER;
+use crate::clock::now_secs;
 use crate::store::{ConnectionStatus, User};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
@@ -46,8 +51,12 @@ async fn authenticate(state: &AppState, mut req: Request, next: Next) -> Result<
         ))
     })?;
     let claims = state.jwt.verify(&token).map_err(|e| reject(e.into()))?;
-    let user = match state.store.user(&claims.id).await.map_err(|e| reject(e.into()))? {
-        Some(u) if u.platform == claims.platform => u,
+    let found = match &claims.sid {
+        Some(sid) => state.store.user_with_session(&claims.id, sid).await,
+        None => state.store.user(&claims.id).await.map(|u| u.map(|u| (u, None))),
+    };
+    let (user, session) = match found.map_err(|e| reject(e.into()))? {
+        Some((u, session)) if u.platform == claims.platform => (u, session),
         _ => {
             return Err(reject(ApiError::unauthorized(
                 ErrorCode::AccountNotFound,
@@ -55,6 +64,25 @@ async fn authenticate(state: &AppState, mut req: Request, next: Next) -> Result<
             )));
         }
     };
+    if let Some(sid) = &claims.sid {
+        let session = session.ok_or_else(|| {
+            reject(ApiError::unauthorized(ErrorCode::InvalidToken, "this session is unknown here: log in again"))
+        })?;
+        if session.revoked {
+            return Err(reject(ApiError::unauthorized(
+                ErrorCode::NotConnected,
+                "this session was logged out: log in again",
+            )));
+        }
+        let idle_days = state.config.sessions.idle_timeout_days;
+        if now_secs() - session.last_used_at > idle_days * 86_400 {
+            return Err(reject(ApiError::unauthorized(
+                ErrorCode::TokenExpired,
+                format!("this session was not used for {idle_days} days and has ended: log in again"),
+            )));
+        }
+        state.store.touch_session(sid, &session).await.map_err(|e| reject(e.into()))?;
+    }
     if user.status == ConnectionStatus::Revoked {
         return Err(reject(crate::oauth::OauthError::Revoked.into()));
     }

@@ -6,7 +6,7 @@
 //! written once with `$n` parameters, which both accept; only the migrations
 //! differ in their column types. Each concept has its own module:
 //! [`users`] (connections and their credentials), [`oauth_states`],
-//! [`reservations`] (call, conversation and message ledgers), [`settings`],
+//! [`reservations`] (call, conversation and message ledgers), [`sessions`], [`settings`],
 //! [`audit`], [`key_rotation`] and [`refresh_lock`].
 //!
 //! Invariant: a secret is sealed ([`crate::crypto::Sealer`]) before it is bound
@@ -18,6 +18,7 @@ mod key_rotation;
 mod oauth_states;
 mod refresh_lock;
 mod reservations;
+mod sessions;
 mod settings;
 pub mod test_support;
 mod users;

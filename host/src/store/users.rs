@@ -6,6 +6,7 @@ use super::{Place, Store, StoreError, StoreResult};
 use crate::clock::now_secs;
 use crate::secret::Secret;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 /// How a connection logs in to its CRM (the `auth_kind` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -95,6 +96,16 @@ pub(crate) struct ConnectionInfo {
     pub(crate) last_error: Option<String>,
 }
 
+/// The columns [`Store::user_of_row`] reads, from `users` aliased `u` (a
+/// macro, so queries can `concat!` it at compile time).
+macro_rules! user_columns {
+    () => {
+        "u.id, u.platform, u.crm_user_id, u.name, u.hostname, u.auth_kind, u.credential, u.credential_key_id,
+         u.refresh_token, u.refresh_key_id, u.expires_at, u.status"
+    };
+}
+pub(super) use user_columns;
+
 fn credential_place(user_id: &str) -> Place<'_> {
     Place { row: user_id, column: "credential" }
 }
@@ -136,18 +147,18 @@ impl Store {
     }
 
     pub(crate) async fn user(&self, id: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query(
-            "SELECT id, platform, crm_user_id, name, hostname, auth_kind, credential, credential_key_id,
-                    refresh_token, refresh_key_id, expires_at, status
-             FROM users WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(User {
-            credential: self.open_secret(&row, credential_place(id), "credential_key_id")?,
-            refresh_token: self.open_secret(&row, refresh_place(id), "refresh_key_id")?,
+        let row = sqlx::query(concat!("SELECT ", user_columns!(), " FROM users u WHERE u.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| self.user_of_row(&row, id)).transpose()
+    }
+
+    /// A `users` row selected with `user_columns!()`, its secrets opened.
+    pub(super) fn user_of_row(&self, row: &AnyRow, id: &str) -> StoreResult<User> {
+        Ok(User {
+            credential: self.open_secret(row, credential_place(id), "credential_key_id")?,
+            refresh_token: self.open_secret(row, refresh_place(id), "refresh_key_id")?,
             expires_at: row.try_get("expires_at")?,
             status: ConnectionStatus::parse(row.try_get("status")?)?,
             id: row.try_get("id")?,
@@ -156,7 +167,7 @@ impl Store {
             name: row.try_get("name")?,
             hostname: row.try_get("hostname")?,
             auth_kind: AuthKind::parse(row.try_get("auth_kind")?)?,
-        }))
+        })
     }
 
     /// Stores a refreshed token set in one statement. `refresh` is `None` when
