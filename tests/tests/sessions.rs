@@ -77,3 +77,26 @@ async fn an_unused_session_lapses_and_one_in_use_is_renewed() {
     h.get(CONTACT, Some(&idle)).await.assert_error(401, "TOKEN_EXPIRED");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_query_token_client_is_told_in_plain_text_and_a_bearer_client_in_json() {
+    let h = Harness::start().await;
+    let t = h.login().await;
+    h.post("/unAuthorize", Some(&t), &serde_json::json!({})).await;
+    // The App Connect extension sends the token in the query only and shows
+    // an error when the body is plain text.
+    let r = h.get(&format!("{CONTACT}&jwtToken={t}"), None).await;
+    assert_eq!(r.status, 401);
+    assert!(r.header("content-type").is_some_and(|c| c.starts_with("text/plain")), "{:?}", r.headers);
+    assert!(r.text.contains("log in again") && !r.text.starts_with('{'), "{}", r.text);
+    assert_eq!(r.header("x-switchboard-error-code").as_deref(), Some("NOT_CONNECTED"));
+    assert!(r.header("x-request-id").is_some_and(|id| !id.is_empty()));
+    // An API consumer with the header keeps the JSON envelope.
+    h.get(CONTACT, Some(&t)).await.assert_error(401, "NOT_CONNECTED");
+    // Bad input is an HTTP error: plain text for the query client too.
+    let fresh = h.login().await;
+    let r = h.post(&format!("/callLog?jwtToken={fresh}"), None, &serde_json::json!({"logInfo": {}})).await;
+    assert_eq!(r.status, 400);
+    assert!(r.header("content-type").is_some_and(|c| c.starts_with("text/plain")), "{:?}", r.headers);
+    h.stop().await;
+}

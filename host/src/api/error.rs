@@ -178,9 +178,10 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-/// The `errorCode` of a response, as a response extension (for metrics).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ResponseErrorCode(pub(crate) ErrorCode);
+/// The `errorCode` and message of a failed response, as a response extension
+/// (for metrics, and for the plain-text form some clients need).
+#[derive(Debug, Clone)]
+pub(crate) struct ResponseErrorCode(pub(crate) ErrorCode, pub(crate) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -190,7 +191,7 @@ impl IntoResponse for ApiError {
             tracing::info!(code = self.code.as_str(), status = self.status.as_u16(), "request refused");
         }
         let mut response = (self.status, axum::Json(self.body())).into_response();
-        response.extensions_mut().insert(ResponseErrorCode(self.code));
+        response.extensions_mut().insert(ResponseErrorCode(self.code, self.message));
         response
     }
 }

@@ -1,6 +1,13 @@
 //! Around every request: the request id (task-local, `X-Request-Id`), a trace
 //! span with method and path (never the query: it may hold a jwtToken), JSON
 //! for framework errors, the `X-Switchboard-Adapter` header, and metrics.
+//!
+//! Failures are JSON, except for a client that sends its jwtToken only in the
+//! query (`?jwtToken=`, no `Authorization` header), as the App Connect browser
+//! extension does: it shows an error only when the body is plain text, so an
+//! HTTP error (4xx/5xx) to it is `text/plain` with the message, the code in
+//! `X-Switchboard-Error-Code` and the request id in `X-Request-Id`. Business
+//! failures (HTTP 200, `successful: false`) stay JSON for everyone.
 
 use super::error::{ApiError, ErrorCode, ResponseErrorCode};
 use super::state::AppState;
@@ -20,6 +27,7 @@ pub(crate) async fn observe(State(state): State<AppState>, request: Request, nex
     let route =
         request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
     let method = request.method().to_string();
+    let plain_errors = wants_plain_errors(&request);
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %request.uri().path());
     let context = RequestContext::new(id.clone());
     let started = std::time::Instant::now();
@@ -37,8 +45,11 @@ pub(crate) async fn observe(State(state): State<AppState>, request: Request, nex
     let labels = RouteLabels { route, method, status: response.status().as_u16().to_string() };
     state.metrics.http_latency.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
     state.metrics.http_requests.get_or_create(&labels).inc();
-    if let Some(ResponseErrorCode(code)) = response.extensions().get::<ResponseErrorCode>() {
+    if let Some(ResponseErrorCode(code, message)) = response.extensions().get::<ResponseErrorCode>().cloned() {
         state.metrics.errors.get_or_create(&CodeLabels { code: code.as_str().to_owned() }).inc();
+        if plain_errors && response.status() != StatusCode::OK {
+            response = plain_text(response, code, message);
+        }
     }
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -49,6 +60,24 @@ pub(crate) async fn observe(State(state): State<AppState>, request: Request, nex
     }
     response
 }
+
+/// A client that authenticates by `?jwtToken=` alone reads errors as plain text.
+fn wants_plain_errors(request: &Request) -> bool {
+    !request.headers().contains_key(header::AUTHORIZATION)
+        && request.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("jwtToken=")))
+}
+
+/// The failure as `text/plain`, its headers kept, its code in a header.
+fn plain_text(response: Response, code: ErrorCode, message: String) -> Response {
+    let (mut parts, _) = response.into_parts();
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(ERROR_CODE_HEADER, HeaderValue::from_static(code.as_str()));
+    Response::from_parts(parts, axum::body::Body::from(message))
+}
+
+/// Carries the `errorCode` of a plain-text failure.
+const ERROR_CODE_HEADER: &str = "x-switchboard-error-code";
 
 /// Rewrites framework error responses (plain text or empty) as JSON errors.
 fn jsonify_errors(response: Response) -> Response {
