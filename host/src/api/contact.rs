@@ -7,6 +7,7 @@ use super::extract::{JsonBody, QueryParams};
 use super::params::{comma_list, object_json};
 use super::session::Session;
 use super::state::AppState;
+use crate::request_id;
 use crate::runtime::{Contact, NewContact};
 use axum::extract::{Extension, State};
 use serde::{Deserialize, Serialize};
@@ -37,6 +38,25 @@ pub(crate) struct ContactJson {
     company: Option<String>,
     /// The adapter's JSON object, or `{}`.
     additional_info: Value,
+    /// Only on the "create new contact" placeholder.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    is_new_contact: bool,
+}
+
+impl ContactJson {
+    /// The entry a client shows to offer creating a contact when none matched.
+    fn create_new() -> Self {
+        ContactJson {
+            id: "createNewContact".into(),
+            name: "Create new contact...".into(),
+            phone: String::new(),
+            contact_type: None,
+            organization: None,
+            company: None,
+            additional_info: json!({}),
+            is_new_contact: true,
+        }
+    }
 }
 
 impl From<Contact> for ContactJson {
@@ -55,6 +75,7 @@ impl From<Contact> for ContactJson {
             company: c.organization.clone(),
             organization: c.organization,
             additional_info,
+            is_new_contact: false,
         }
     }
 }
@@ -68,8 +89,14 @@ fn phone_param(value: Option<String>, name: &str) -> ApiResult<String> {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct Found {
     contact: Vec<ContactJson>,
+    /// `CONTACT_NOT_FOUND` beside `successful: true` when nothing matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<ErrorCode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 pub(crate) async fn find(
@@ -87,12 +114,20 @@ pub(crate) async fn find(
         })
         .await?;
     if contacts.is_empty() {
-        return Err(ApiError::unsuccessful(ErrorCode::ContactNotFound, format!("No contact found for {phone}.")).with(
-            "contact",
-            json!([{"id": "createNewContact", "name": "Create new contact...", "isNewContact": true}]),
+        // App Connect's answer: clients read `successful` as "the lookup
+        // worked" and offer the placeholder to create a contact.
+        return Ok(Success::warning(
+            Found {
+                contact: vec![ContactJson::create_new()],
+                error_code: Some(ErrorCode::ContactNotFound),
+                request_id: Some(request_id::current()),
+            },
+            format!("Contact not found for {phone}"),
+            NOTICE_TTL_MS,
         ));
     }
-    Ok(Success::new(Found { contact: contacts.into_iter().map(ContactJson::from).collect() }))
+    let contact = contacts.into_iter().map(ContactJson::from).collect();
+    Ok(Success::new(Found { contact, error_code: None, request_id: None }))
 }
 
 #[derive(Deserialize)]

@@ -65,6 +65,21 @@ impl Reply {
         self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
     }
     /// Asserts the error envelope: status, errorCode, request id in body and header.
+    /// A lookup that found no contact, answered as App Connect does: the
+    /// request worked (`successful: true`), with the "create new contact"
+    /// placeholder, a warning, and `CONTACT_NOT_FOUND` beside them.
+    pub fn assert_no_match(&self) -> Value {
+        assert_eq!(self.status.as_u16(), 200, "{}", self.text);
+        let body = self.json();
+        assert_eq!(body["successful"], true, "{body}");
+        assert_eq!(body["errorCode"], "CONTACT_NOT_FOUND", "{body}");
+        assert_eq!(body["contact"].as_array().map(Vec::len), Some(1), "{body}");
+        assert_eq!(body["contact"][0]["isNewContact"], true, "offers to create one: {body}");
+        assert_eq!(body["returnMessage"]["messageType"], "warning", "{body}");
+        assert!(body["returnMessage"]["message"].as_str().is_some_and(|m| m.starts_with("Contact not found")));
+        body
+    }
+
     pub fn assert_error(&self, status: u16, code: &str) -> Value {
         assert_eq!(self.status.as_u16(), status, "{}", self.text);
         let body = self.json();
