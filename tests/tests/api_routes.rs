@@ -273,3 +273,18 @@ async fn crm_rate_limits_and_refusals_become_clear_errors() {
     assert_eq!(r.json()["successful"], true, "the failed attempt left no reservation: {}", r.text);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_phone_number_sent_unencoded_is_still_found() {
+    // The App Connect extension puts `phoneNumber=+16505551212` in the query
+    // as is: the `+` arrives as a space.
+    let h = Harness::start().await;
+    let t = h.login().await;
+    let r = h.get(&format!("/contact?phoneNumber=+16505551212&jwtToken={t}"), None).await;
+    let body = r.json();
+    assert_eq!(body["successful"], true, "{body}");
+    assert_eq!(body["contact"][0]["name"], "Luke Skywalker", "{body}");
+    let searched: Vec<String> = h.crm.seen("/v1/contacts").iter().map(|s| s.query.clone()).collect();
+    assert!(searched.iter().all(|q| q.contains("phone=%2B16505551212")), "searched as E.164: {searched:?}");
+    h.stop().await;
+}

@@ -56,8 +56,8 @@ async fn an_unused_session_lapses_and_one_in_use_is_renewed() {
     let sid = |t: &str| claims(t)["sid"].as_str().unwrap().to_owned();
     let mut db = sqlx::SqliteConnection::connect(&h.database_url).await.unwrap();
     // Both were last used three days ago...
-    let three_days_ago = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-        - 3 * 86_400;
+    let three_days_ago =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 - 3 * 86_400;
     sqlx::query("UPDATE sessions SET last_used_at = $1").bind(three_days_ago).execute(&mut db).await.unwrap();
     h.get(CONTACT, Some(&idle)).await.assert_error(401, "TOKEN_EXPIRED");
     // ...except that this one was used a day ago: it is renewed by the request.

@@ -4,7 +4,7 @@ use super::connection::Connection;
 use super::envelope::{NOTICE_TTL_MS, Success};
 use super::error::{ApiError, ApiResult, ErrorCode};
 use super::extract::{JsonBody, QueryParams};
-use super::params::{comma_list, object_json};
+use super::params::{comma_list, object_json, query_phone};
 use super::session::Session;
 use super::state::AppState;
 use crate::request_id;
@@ -104,7 +104,7 @@ pub(crate) async fn find(
     Extension(session): Extension<Session>,
     QueryParams(q): QueryParams<FindQuery>,
 ) -> ApiResult<Success<Found>> {
-    let phone = phone_param(q.phone_number, "phoneNumber")?;
+    let phone = phone_param(q.phone_number.as_deref().map(query_phone), "phoneNumber")?;
     let formats = comma_list(q.overriding_format.as_deref());
     let crm = Connection::open(&state, &session).await?;
     let p = phone.clone();

@@ -60,11 +60,7 @@ impl<T: Serialize> Success<T> {
 
     /// `body` with a warning toast: the request worked, the outcome needs a look.
     pub(crate) fn warning(body: T, message: impl Into<String>, ttl: u32) -> Self {
-        Success {
-            successful: true,
-            body,
-            return_message: Some(ReturnMessage::new(message, MessageType::Warning, ttl)),
-        }
+        Success { successful: true, body, return_message: Some(ReturnMessage::new(message, MessageType::Warning, ttl)) }
     }
 
     /// `body` with a success toast.

@@ -20,6 +20,19 @@ pub(crate) fn comma_list(value: Option<&str>) -> Vec<String> {
     value.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
+/// A phone number from a query string. Clients that do not encode the query
+/// (the App Connect extension sends `phoneNumber=+16505551212`) have their
+/// `+` decoded as a space: a value that is a space followed by 7 to 15 digits
+/// and nothing else can only have been an E.164 number, and gets its `+`
+/// back. Anything else is only trimmed.
+pub(crate) fn query_phone(raw: &str) -> String {
+    let digits = raw.strip_prefix(' ').map(str::trim_end).unwrap_or_default();
+    if (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return format!("+{digits}");
+    }
+    raw.trim().to_owned()
+}
+
 /// `Inbound`/`Outbound` in any case; anything else is no direction.
 pub(crate) fn direction(s: Option<&str>) -> Option<Direction> {
     match s?.to_ascii_lowercase().as_str() {
@@ -79,6 +92,16 @@ mod tests {
         assert_eq!(rfc3339(Some(&json!(0))).as_deref(), Some("1970-01-01T00:00:00.000Z"));
         assert_eq!(rfc3339(Some(&json!("2024-05-01T10:00:00Z"))).as_deref(), Some("2024-05-01T10:00:00Z"));
         assert_eq!(rfc3339(Some(&json!(true))), None);
+    }
+
+    #[test]
+    fn an_unencoded_plus_is_given_back_only_where_unambiguous() {
+        assert_eq!(query_phone(" 16505551212"), "+16505551212");
+        assert_eq!(query_phone("+16505551212"), "+16505551212");
+        assert_eq!(query_phone(" 16505551212 "), "+16505551212");
+        assert_eq!(query_phone(" (650) 555-1212"), "(650) 555-1212", "not E.164 digits: left alone");
+        assert_eq!(query_phone(" 123"), "123", "too short for E.164");
+        assert_eq!(query_phone("6505551212"), "6505551212", "no space, no plus");
     }
 
     #[test]
