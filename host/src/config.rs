@@ -49,6 +49,9 @@ pub struct Config {
     pub adapters: BTreeMap<String, AdapterSettings>,
     /// Bearer token for `/admin/*` and `/metrics`; empty disables them.
     pub admin_token: String,
+    /// Origins browsers may call the API from (CORS); `*` allows any (tokens
+    /// travel in the query or a header, never in cookies).
+    pub cors_allowed_origins: Vec<String>,
     /// Reload adapters when files in `adapters_dir` change.
     pub watch_adapters: bool,
     /// Keep compiled adapters in `<data_dir>/compiled` so a restart does not recompile.
@@ -199,6 +202,7 @@ impl Default for Config {
             limits: Limits::default(),
             adapters: BTreeMap::new(),
             admin_token: String::new(),
+            cors_allowed_origins: vec!["*".into()],
             watch_adapters: true,
             compile_cache: true,
             oauth: OauthConfig::default(),
@@ -258,6 +262,9 @@ impl Config {
         if let Some(v) = get("SWITCHBOARD_DEFAULT_PLATFORM") {
             self.default_platform = Some(v);
         }
+        if let Some(v) = get("SWITCHBOARD_CORS_ALLOWED_ORIGINS") {
+            self.cors_allowed_origins = v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect();
+        }
         if let Some(v) = get("SWITCHBOARD_ADMIN_TOKEN") {
             self.admin_token = v;
         }
@@ -293,6 +300,13 @@ impl Config {
             );
         }
         self.upstream_override_map()?;
+        for origin in self.cors_allowed_origins.iter().filter(|o| *o != "*") {
+            if axum::http::HeaderValue::from_str(origin).is_err() || !origin.contains("://") {
+                bail!(
+                    "cors_allowed_origins: {origin:?} is not an origin like chrome-extension://<id> or https://app.example.com"
+                );
+            }
+        }
         let url = self.database_url();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres:") || url.starts_with("postgresql:")) {
             bail!("DATABASE_URL must start with sqlite: or postgres:, got {:?}", redact_url(&url));

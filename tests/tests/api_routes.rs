@@ -288,3 +288,48 @@ async fn a_phone_number_sent_unencoded_is_still_found() {
     assert!(searched.iter().all(|q| q.contains("phone=%2B16505551212")), "searched as E.164: {searched:?}");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn browser_clients_get_cors_preflights_and_headers() {
+    let h = Harness::start().await;
+    let extension = "chrome-extension://abcdefghijklmnopabcdefghijklmnop";
+    // The App Connect extension's calls carry custom headers: each is preflighted.
+    let r = h
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/callLog", h.base))
+        .header("origin", extension)
+        .header("access-control-request-method", "PATCH")
+        .header("access-control-request-headers", "content-type,rc-extension-id,rc-account-id,developer-author-name")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers().get(name).map(|v| v.to_str().unwrap().to_ascii_lowercase()).unwrap_or_default()
+    };
+    assert_eq!(header(&r, "access-control-allow-origin"), "*");
+    assert!(header(&r, "access-control-allow-methods").contains("patch"));
+    for requested in ["rc-extension-id", "developer-author-name", "content-type"] {
+        assert!(header(&r, "access-control-allow-headers").contains(requested), "{:?}", r.headers());
+    }
+    let r = h.client.get(format!("{}/isAlive", h.base)).header("origin", extension).send().await.unwrap();
+    assert_eq!(header(&r, "access-control-allow-origin"), "*");
+    assert!(header(&r, "access-control-expose-headers").contains("x-request-id"));
+    h.stop().await;
+
+    // An operator's list admits its origins only.
+    let h = Harness::start_with(switchboard::store::test_support::sqlite_url(), &["testcrm"], &[], |c| {
+        c.cors_allowed_origins = vec![extension.into()];
+    })
+    .await;
+    let ask = |origin: &'static str| {
+        h.client
+            .request(reqwest::Method::OPTIONS, format!("{}/contact", h.base))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .send()
+    };
+    assert_eq!(header(&ask(extension).await.unwrap(), "access-control-allow-origin"), extension);
+    assert_eq!(header(&ask("https://evil.example").await.unwrap(), "access-control-allow-origin"), "");
+    h.stop().await;
+}

@@ -40,6 +40,11 @@ impl Connection {
         })
     }
 
+    /// The CRM's name as users know it (`Test CRM`, `Clio`).
+    pub(crate) fn display_name(&self) -> &str {
+        &self.adapter.manifest.display_name
+    }
+
     fn credential(&self) -> Secret {
         self.credential.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }

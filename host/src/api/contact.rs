@@ -1,7 +1,7 @@
 //! `GET /contact` (find by phone number) and `POST /contact` (create).
 
 use super::connection::Connection;
-use super::envelope::{NOTICE_TTL_MS, Success};
+use super::envelope::{MessageType, NOTICE_TTL_MS, ReturnMessage, Success, WARNING_TTL_MS};
 use super::error::{ApiError, ApiResult, ErrorCode};
 use super::extract::{JsonBody, QueryParams};
 use super::params::{comma_list, object_json, query_phone};
@@ -116,15 +116,16 @@ pub(crate) async fn find(
     if contacts.is_empty() {
         // App Connect's answer: clients read `successful` as "the lookup
         // worked" and offer the placeholder to create a contact.
-        return Ok(Success::warning(
-            Found {
-                contact: vec![ContactJson::create_new()],
-                error_code: Some(ErrorCode::ContactNotFound),
-                request_id: Some(request_id::current()),
-            },
-            format!("Contact not found for {phone}"),
-            NOTICE_TTL_MS,
-        ));
+        let display_name = crm.display_name().to_owned();
+        let message = ReturnMessage::new("Contact not found", MessageType::Warning, WARNING_TTL_MS).with_detail(
+            format!("A contact with the phone number {phone} could not be found in your {display_name} account."),
+        );
+        let body = Found {
+            contact: vec![ContactJson::create_new()],
+            error_code: Some(ErrorCode::ContactNotFound),
+            request_id: Some(request_id::current()),
+        };
+        return Ok(Success::with_message(body, message));
     }
     let contact = contacts.into_iter().map(ContactJson::from).collect();
     Ok(Success::new(Found { contact, error_code: None, request_id: None }))

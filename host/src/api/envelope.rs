@@ -22,16 +22,29 @@ pub(crate) struct ReturnMessage {
     message: String,
     message_type: MessageType,
     ttl: u32,
+    /// Lines the client shows under the message: `[{title, items: [{id, type: "text", text}]}]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<serde_json::Value>,
 }
 
 /// How long a success toast stays: a notice (something was logged or created)
 /// or a brief confirmation (logged out, connection valid).
 pub(crate) const NOTICE_TTL_MS: u32 = 3000;
 pub(crate) const BRIEF_TTL_MS: u32 = 1000;
+/// How long a warning stays (as long as a failure's).
+pub(crate) const WARNING_TTL_MS: u32 = 5000;
 
 impl ReturnMessage {
     pub(crate) fn new(message: impl Into<String>, message_type: MessageType, ttl: u32) -> Self {
-        ReturnMessage { message: message.into(), message_type, ttl }
+        ReturnMessage { message: message.into(), message_type, ttl, details: None }
+    }
+
+    /// Adds a "Details" section of one line.
+    pub(crate) fn with_detail(mut self, text: impl Into<String>) -> Self {
+        let text = text.into();
+        self.details =
+            Some(serde_json::json!([{"title": "Details", "items": [{"id": "1", "type": "text", "text": text}]}]));
+        self
     }
 
     /// A success toast.
@@ -58,9 +71,10 @@ impl<T: Serialize> Success<T> {
         Success { successful: true, body, return_message: None }
     }
 
-    /// `body` with a warning toast: the request worked, the outcome needs a look.
-    pub(crate) fn warning(body: T, message: impl Into<String>, ttl: u32) -> Self {
-        Success { successful: true, body, return_message: Some(ReturnMessage::new(message, MessageType::Warning, ttl)) }
+    /// `body` with a message of the caller's making (e.g. a warning: the
+    /// request worked, the outcome needs a look).
+    pub(crate) fn with_message(body: T, message: ReturnMessage) -> Self {
+        Success { successful: true, body, return_message: Some(message) }
     }
 
     /// `body` with a success toast.

@@ -7,7 +7,7 @@
 //! each concern's typed error becomes an [`ApiError`] is decided in one place,
 //! `error_mapping.rs`.
 
-use super::envelope::{MessageType, ReturnMessage};
+use super::envelope::{MessageType, ReturnMessage, WARNING_TTL_MS};
 use crate::request_id;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -127,9 +127,6 @@ pub(crate) struct FailureBody<'a> {
     extra: &'a Map<String, Value>,
 }
 
-/// How long the client shows a failure's message, in milliseconds.
-const FAILURE_TTL_MS: u32 = 5000;
-
 impl ApiError {
     pub(crate) fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError { status, code, message: message.into(), retryable: false, extra: Map::new() }
@@ -166,7 +163,7 @@ impl ApiError {
             error_code: self.code,
             retryable: self.retryable,
             request_id: request_id::current(),
-            return_message: ReturnMessage::new(self.message.clone(), message_type, FAILURE_TTL_MS),
+            return_message: ReturnMessage::new(self.message.clone(), message_type, WARNING_TTL_MS),
             extra: &self.extra,
         }
     }

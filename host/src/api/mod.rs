@@ -10,6 +10,7 @@ mod admin;
 mod call_log;
 mod connection;
 mod contact;
+mod cors;
 mod envelope;
 mod error;
 mod error_mapping;
@@ -56,5 +57,6 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(authenticated)
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        .layer(cors::layer(&state.config.cors_allowed_origins))
         .with_state(state)
 }

@@ -76,7 +76,7 @@ impl Reply {
         assert_eq!(body["contact"].as_array().map(Vec::len), Some(1), "{body}");
         assert_eq!(body["contact"][0]["isNewContact"], true, "offers to create one: {body}");
         assert_eq!(body["returnMessage"]["messageType"], "warning", "{body}");
-        assert!(body["returnMessage"]["message"].as_str().is_some_and(|m| m.starts_with("Contact not found")));
+        assert_eq!(body["returnMessage"]["message"], "Contact not found", "{body}");
         body
     }
 
