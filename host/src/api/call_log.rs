@@ -7,12 +7,12 @@
 //! back so the client can retry.
 
 use super::connection::Connection;
-use super::envelope::{NOTICE_TTL_MS, Success};
+use super::envelope::{BRIEF_TTL_MS, Empty, NOTICE_TTL_MS, Success};
 use super::error::{ApiError, ApiResult, ErrorCode};
 use super::extract::{JsonBody, QueryParams};
 use super::params::{Party, comma_list, direction, object_json, rfc3339, seconds, string_or_number};
 use super::session::Session;
-use super::state::AppState;
+use super::state::{AppState, adapter_for};
 use crate::request_id;
 use crate::runtime::{CallLogInput, CallLogUpdate};
 use crate::store::{Ledger, Reservation};
@@ -74,13 +74,18 @@ pub(crate) async fn create(
     let session_id =
         info.session_id.clone().filter(|s| !s.is_empty()).ok_or_else(|| ApiError::missing("logInfo.sessionId"))?;
     let contact_id = body.contact_id.filter(|c| !c.is_empty()).ok_or_else(|| ApiError::missing("contactId"))?;
+    // A note the client cached during the call stands in for a missing one.
+    let note = match body.note.filter(|n| !n.trim().is_empty()) {
+        Some(note) => Some(note),
+        None => state.store.cached_note(&session.user.id, &session_id).await?,
+    };
     let input = CallLogInput {
         session_id: session_id.clone(),
         contact_id: contact_id.clone(),
         contact_type: body.contact_type,
         contact_name: body.contact_name,
         subject: info.custom_subject,
-        note: body.note,
+        note,
         direction: direction(info.direction.as_deref()),
         from_number: info.from.phone_number,
         to_number: info.to.phone_number,
@@ -118,6 +123,7 @@ pub(crate) async fn create(
         match created {
             Ok(log_id) => {
                 state.store.complete(&user_id, key, &log_id).await?;
+                state.store.forget_note(&user_id, &session_id).await?;
                 Ok(log_id)
             }
             Err(e) => {
@@ -218,6 +224,61 @@ pub(crate) async fn get(
         logs.push(item);
     }
     Ok(Success::new(Logs { logs }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct CacheNoteBody {
+    #[serde(default, deserialize_with = "string_or_number::opt")]
+    session_id: Option<String>,
+    note: Option<String>,
+}
+
+/// `POST /callLog/cacheNote`: the client's note of a call that just ended,
+/// kept until the call is logged (the log's own note, when it has one, wins).
+pub(crate) async fn cache_note(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    JsonBody(body): JsonBody<CacheNoteBody>,
+) -> ApiResult<Success<Empty>> {
+    let session_id = body.session_id.filter(|s| !s.is_empty()).ok_or_else(|| ApiError::missing("sessionId"))?;
+    let note = body.note.unwrap_or_default();
+    if note.len() > MAX_NOTE_BYTES {
+        return Err(ApiError::bad_request(ErrorCode::InvalidParameter, format!("`note` is over {MAX_NOTE_BYTES} bytes")));
+    }
+    state.store.cache_note(&session.user.id, &session_id, &note).await?;
+    Ok(Success::saying(Empty {}, "Note cache saved", BRIEF_TTL_MS))
+}
+
+/// The longest note kept by `cacheNote`.
+const MAX_NOTE_BYTES: usize = 64 * 1024;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DispositionBody {
+    #[serde(default, deserialize_with = "string_or_number::opt")]
+    session_id: Option<String>,
+}
+
+/// `PUT /callDisposition`: sets a logged call's dispositions in the CRM.
+/// Adapters of WIT 0.1.0 have no such operation: a logged call answers
+/// `UNSUPPORTED_OPERATION` (HTTP 200, as App Connect clients expect), and the
+/// manifest tells clients not to ask (`disableDisposition`).
+pub(crate) async fn set_disposition(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+    JsonBody(body): JsonBody<DispositionBody>,
+) -> ApiResult<Success<Empty>> {
+    let session_id = body.session_id.filter(|s| !s.is_empty()).ok_or_else(|| ApiError::missing("sessionId"))?;
+    match state.store.lookup(&session.user.id, Ledger::session(&session_id)).await? {
+        Some(Reservation::Logged(_)) => {}
+        _ => return Err(ApiError::unsuccessful(ErrorCode::CallLogNotFound, "Cannot find log")),
+    }
+    let adapter = adapter_for(&state, &session.user.platform)?;
+    Err(ApiError::unsuccessful(
+        ErrorCode::UnsupportedOperation,
+        format!("{} does not support call dispositions", adapter.manifest.display_name),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,7 @@ use super::error::{ApiError, ApiResult, ErrorCode};
 use super::extract::{JsonBody, QueryParams};
 use super::params::{comma_list, object_json, query_phone};
 use super::session::Session;
-use super::state::AppState;
+use super::state::{AppState, adapter_for};
 use crate::request_id;
 use crate::runtime::{Contact, NewContact};
 use axum::extract::{Extension, State};
@@ -129,6 +129,22 @@ pub(crate) async fn find(
     }
     let contact = contacts.into_iter().map(ContactJson::from).collect();
     Ok(Success::new(Found { contact, error_code: None, request_id: None }))
+}
+
+/// `GET /custom/contact/search?name=`: contacts by name. Adapters of WIT
+/// 0.1.0 have no such operation: the answer is `UNSUPPORTED_OPERATION` (HTTP
+/// 200) with an empty `contact` list (clients read it as an array), and the
+/// manifest does not offer the search (`page.useContactSearch`).
+pub(crate) async fn search_by_name(
+    State(state): State<AppState>,
+    Extension(session): Extension<Session>,
+) -> ApiResult<Success<Found>> {
+    let adapter = adapter_for(&state, &session.user.platform)?;
+    Err(ApiError::unsuccessful(
+        ErrorCode::UnsupportedOperation,
+        format!("{} does not support searching contacts by name", adapter.manifest.display_name),
+    )
+    .with("contact", json!([])))
 }
 
 #[derive(Deserialize)]

@@ -71,6 +71,8 @@ error_codes! {
     CallLogInProgress = "CALL_LOG_IN_PROGRESS",
     CallLogNotFound = "CALL_LOG_NOT_FOUND",
     ConversationInProgress = "CONVERSATION_IN_PROGRESS",
+    /// The platform's adapter does not implement this operation.
+    UnsupportedOperation = "UNSUPPORTED_OPERATION",
 
     /// The adapter reported an internal failure (its `internal` error).
     AdapterError = "ADAPTER_ERROR",

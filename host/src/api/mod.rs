@@ -20,15 +20,17 @@ mod message_log;
 mod meta;
 mod middleware;
 mod params;
+mod rc_account;
 mod session;
 mod settings;
 mod state;
+mod versions;
 
 pub use state::{AppState, Inner};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 pub(crate) fn router(state: AppState) -> Router {
     // Routes that need a jwtToken; the session middleware authenticates them.
@@ -39,11 +41,20 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/user/settings", get(settings::get_settings).post(settings::post_settings))
         .route("/contact", get(contact::find).post(contact::create))
         .route("/callLog", get(call_log::get).post(call_log::create).patch(call_log::update))
+        .route("/callLog/cacheNote", post(call_log::cache_note))
+        .route("/callDisposition", put(call_log::set_disposition))
+        .route("/custom/contact/search", get(contact::search_by_name))
         .route("/messageLog", post(message_log::create))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), session::middleware));
 
     Router::new()
         .route("/isAlive", get(meta::is_alive))
+        .route("/serverVersionInfo", get(versions::server_version_info))
+        .route("/releaseNotes", get(versions::release_notes))
+        .route("/userInfoHash", get(rc_account::user_info_hash))
+        .route("/user/preloadSettings", get(rc_account::preload_settings))
+        .route("/licenseStatus", get(rc_account::license_status))
+        .route("/admin/settings", get(rc_account::admin_settings).post(rc_account::admin_settings))
         .route("/implementedInterfaces", get(meta::implemented_interfaces))
         .route("/crmManifest", get(meta::crm_manifest))
         .route("/apiKeyLogin", post(login::api_key_login))

@@ -5,7 +5,7 @@
 //! default, WAL mode) and PostgreSQL (for several replicas). Every query is
 //! written once with `$n` parameters, which both accept; only the migrations
 //! differ in their column types. Each concept has its own module:
-//! [`users`] (connections and their credentials), [`oauth_states`],
+//! [`users`] (connections and their credentials), [`oauth_states`], [`call_notes`],
 //! [`reservations`] (call, conversation and message ledgers), [`sessions`], [`settings`],
 //! [`audit`], [`key_rotation`] and [`refresh_lock`].
 //!
@@ -14,6 +14,7 @@
 //! into a [`Secret`]; no column holds a secret in plaintext.
 
 mod audit;
+mod call_notes;
 mod key_rotation;
 mod oauth_states;
 mod refresh_lock;
