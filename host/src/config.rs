@@ -40,8 +40,10 @@ pub struct Config {
     pub previous_encryption_keys: Vec<String>,
     /// `human` or `json`.
     pub log_format: LogFormat,
-    /// Platform served by `/crmManifest` when no `platformName` is given.
-    pub default_platform: Option<String>,
+    /// The server's address as clients reach it (the manifest's `serverUrl`);
+    /// empty: the address each `/crmManifest` request came to.
+    pub public_url: String,
+    pub app_connect: AppConnectConfig,
     /// Real origin → replacement base URL, applied after the allow-list check.
     pub upstream_overrides: BTreeMap<String, String>,
     pub limits: Limits,
@@ -58,6 +60,33 @@ pub struct Config {
     pub compile_cache: bool,
     pub oauth: OauthConfig,
     pub sessions: SessionConfig,
+}
+
+/// What App Connect clients are told in `GET /crmManifest`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppConnectConfig {
+    /// Shown as "Developed by ..." (`author.name`).
+    pub author_name: String,
+    pub author_website_url: String,
+    /// Where the client's OAuth logins land (`redirectUri`): it watches the
+    /// login window until it reaches this address. The App Connect extension
+    /// always sends its own page as `redirect_uri`; register that one with
+    /// the CRM (see `client_redirect_uri` under `[adapters.<platform>]`).
+    pub redirect_uri: String,
+}
+
+/// The redirect page of the App Connect browser extension.
+pub const APP_CONNECT_REDIRECT_URI: &str = "https://ringcentral.github.io/ringcentral-embeddable/redirect.html";
+
+impl Default for AppConnectConfig {
+    fn default() -> Self {
+        AppConnectConfig {
+            author_name: "Switchboard".into(),
+            author_website_url: String::new(),
+            redirect_uri: APP_CONNECT_REDIRECT_URI.into(),
+        }
+    }
 }
 
 /// The sessions a jwtToken names (see README, "Sessions").
@@ -197,7 +226,8 @@ impl Default for Config {
             encryption_key: String::new(),
             previous_encryption_keys: Vec::new(),
             log_format: LogFormat::Human,
-            default_platform: None,
+            public_url: String::new(),
+            app_connect: AppConnectConfig::default(),
             upstream_overrides: BTreeMap::new(),
             limits: Limits::default(),
             adapters: BTreeMap::new(),
@@ -259,8 +289,8 @@ impl Config {
                 _ => bail!("SWITCHBOARD_LOG_FORMAT={v:?}: expected \"human\" or \"json\""),
             };
         }
-        if let Some(v) = get("SWITCHBOARD_DEFAULT_PLATFORM") {
-            self.default_platform = Some(v);
+        if let Some(v) = get("SWITCHBOARD_PUBLIC_URL") {
+            self.public_url = v;
         }
         if let Some(v) = get("SWITCHBOARD_CORS_ALLOWED_ORIGINS") {
             self.cors_allowed_origins = v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect();
@@ -300,6 +330,14 @@ impl Config {
             );
         }
         self.upstream_override_map()?;
+        if !self.public_url.is_empty() {
+            let url = Url::parse(&self.public_url).with_context(|| {
+                format!("public_url {:?} is not a URL like https://switchboard.example.com", self.public_url)
+            })?;
+            if !matches!(url.scheme(), "http" | "https") {
+                bail!("public_url must be http(s), got {:?}", self.public_url);
+            }
+        }
         for origin in self.cors_allowed_origins.iter().filter(|o| *o != "*") {
             if axum::http::HeaderValue::from_str(origin).is_err() || !origin.contains("://") {
                 bail!(
@@ -488,6 +526,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.limits, Limits::default(), "the example documents the defaults");
         assert_eq!(c.sessions, SessionConfig::default(), "the example documents the defaults");
+        assert_eq!(c.app_connect, AppConnectConfig::default(), "the example documents the defaults");
         assert_eq!(c.bind, Config::default().bind);
     }
 

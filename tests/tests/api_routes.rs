@@ -333,3 +333,126 @@ async fn browser_clients_get_cors_preflights_and_headers() {
     assert_eq!(header(&ask("https://evil.example").await.unwrap(), "access-control-allow-origin"), "");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn the_manifest_is_the_one_app_connect_clients_read_and_follows_reloads() {
+    let h = Harness::start_with(switchboard::store::test_support::sqlite_url(), &["testcrm", "clio"], &[], |c| {
+        c.adapters.insert(
+            "clio".into(),
+            switchboard::config::AdapterSettings { client_id: Some("clio-client-id".into()), ..Default::default() },
+        );
+    })
+    .await;
+    let m = h.get("/crmManifest", None).await.json();
+    // The client sends every call to serverUrl and builds the login from the rest.
+    assert_eq!(m["serverUrl"], h.base.as_str(), "{m}");
+    assert_eq!(m["redirectUri"], "https://ringcentral.github.io/ringcentral-embeddable/redirect.html");
+    assert!(m["author"]["name"].as_str().is_some_and(|n| !n.is_empty()), "the client refuses a manifest without it");
+    assert!(m["version"].is_string());
+    let t = &m["platforms"]["testcrm"];
+    assert_eq!((t["name"].as_str(), t["displayName"].as_str()), (Some("testcrm"), Some("Test CRM")));
+    assert_eq!(t["urlIdentifier"], "*.testcrm.example/*");
+    assert_eq!(t["auth"]["type"], "apiKey");
+    assert_eq!(t["auth"]["apiKey"]["page"]["content"][0]["const"], "apiKey", "{t}");
+    assert_eq!(t["contactTypes"][0], json!({"display": "person", "value": "person"}));
+    assert!(t["page"]["callLog"]["additionalFields"].is_array());
+    assert_eq!(t["page"]["useContactSearch"], false, "a WIT 0.1.0 adapter cannot search by name");
+    assert_eq!(t["disableDisposition"], true, "nor set dispositions");
+    assert_eq!(t["contactPageUrl"], "https://{hostname}/contacts/{contactId}");
+    assert_eq!(t["requestConfig"]["timeout"], 30);
+
+    let c = &m["platforms"]["clio"];
+    assert_eq!(c["auth"]["type"], "oauth");
+    assert_eq!(c["auth"]["oauth"]["authUrl"], "https://app.clio.com/oauth/authorize");
+    assert_eq!(c["auth"]["oauth"]["clientId"], "clio-client-id", "the operator's client id, never the secret");
+    assert!(!c.to_string().contains("secret"));
+    let eu = c["override"].as_array().unwrap().iter().find(|o| o["triggerValue"] == "eu.app.clio.com").unwrap();
+    assert_eq!(
+        eu["overrideObjects"][0],
+        json!({"path": "auth.oauth.authUrl", "value": "https://eu.app.clio.com/oauth/authorize"})
+    );
+    assert_eq!(c["logPageUrl"], "https://{hostname}/nc/#/contacts/{contactId}/communications");
+    assert_eq!(c["canOpenLogPage"], true);
+
+    // One platform on its own; an unknown one is refused.
+    let one = h.get("/crmManifest?platformName=clio", None).await.json();
+    assert_eq!(one["platforms"].as_object().unwrap().len(), 1);
+    h.get("/crmManifest?platformName=nosuch", None).await.assert_error(400, "UNKNOWN_PLATFORM");
+
+    // A hot reload changes it: Clio removed, it is gone from the manifest.
+    std::fs::remove_file(h.adapters.path().join("clio.wasm")).unwrap();
+    std::fs::remove_file(h.adapters.path().join("clio.toml")).unwrap();
+    h.admin(reqwest::Method::POST, "/admin/reload").await;
+    let m = h.get("/crmManifest", None).await.json();
+    assert!(m["platforms"]["clio"].is_null() && m["platforms"]["testcrm"].is_object(), "{m}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_routes_the_app_connect_client_calls_answer_in_its_shapes() {
+    let h = Harness::start().await;
+    let t = h.login().await;
+    let q = |path: &str| format!("{path}{}jwtToken={t}", if path.contains('?') { '&' } else { '?' });
+
+    // Version and release notes come from the build.
+    let version = h.get("/serverVersionInfo", None).await.json()["version"].as_str().unwrap().to_owned();
+    assert_eq!(h.get("/crmManifest", None).await.json()["version"], version.as_str());
+    let notes = h.get("/releaseNotes", None).await.json();
+    assert!(notes[&version]["global"][0]["description"].is_string(), "{notes}");
+
+    // RingCentral ids are hashed, the same way every time, never echoed.
+    let a = h.get("/userInfoHash?extensionId=101&accountId=202", None).await.json();
+    let b = h.get("/userInfoHash?extensionId=101&accountId=202", None).await.json();
+    assert_eq!(a, b);
+    assert!(a["extensionId"].as_str().is_some_and(|x| x.len() == 64 && x != "101"), "{a}");
+    assert_ne!(a["extensionId"], a["accountId"]);
+    assert_eq!(
+        h.get(&format!("/user/preloadSettings?rcAccountId={}", a["accountId"].as_str().unwrap()), None).await.json(),
+        json!({})
+    );
+
+    // Licence: a good session is licensed; without one, it says why (still 200).
+    let l = h.get(&q("/licenseStatus"), None).await;
+    assert_eq!((l.status.as_u16(), l.json()["isLicenseValid"].clone()), (200, json!(true)));
+    let l = h.get("/licenseStatus?jwtToken=garbage", None).await;
+    assert_eq!((l.status.as_u16(), l.json()["isLicenseValid"].clone()), (200, json!(false)));
+
+    // A note cached at the end of the call goes into the log made without one.
+    let r =
+        h.post(&q("/callLog/cacheNote"), None, &json!({"sessionId": "s-note", "note": "Wants the blueprints"})).await;
+    assert_eq!((r.status.as_u16(), r.json()["successful"].clone()), (200, json!(true)), "{}", r.text);
+    let mut body = call_log_body("s-note", "c-1001");
+    body.as_object_mut().unwrap().remove("note");
+    let r = h.post(&q("/callLog"), None, &body).await;
+    assert_eq!(r.json()["successful"], true, "{}", r.text);
+    let body = h.crm.state().activities.values().find(|a| a.external_id == "s-note").map(|a| a.body.clone());
+    assert!(body.as_deref().is_some_and(|b| b.contains("Wants the blueprints")), "{body:?}");
+
+    // Dispositions and name search: a WIT 0.1.0 adapter says it cannot, cleanly.
+    let r = h
+        .send(
+            reqwest::Method::PUT,
+            &q("/callDisposition"),
+            None,
+            Some(&json!({"sessionId": "s-note", "dispositions": {"note": "x"}})),
+        )
+        .await;
+    assert_eq!(r.assert_error(200, "UNSUPPORTED_OPERATION")["successful"], false);
+    let r = h
+        .send(
+            reqwest::Method::PUT,
+            &q("/callDisposition"),
+            None,
+            Some(&json!({"sessionId": "never", "dispositions": {}})),
+        )
+        .await;
+    r.assert_error(200, "CALL_LOG_NOT_FOUND");
+    let r = h.get(&q("/custom/contact/search?name=Luke"), None).await;
+    assert_eq!(r.assert_error(200, "UNSUPPORTED_OPERATION")["contact"], json!([]), "an array, as the client reads it");
+
+    // Admin settings need RingCentral admin rights this server cannot check.
+    let r = h.get(&format!("{}&rcAccessToken=rc", q("/admin/settings")), None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.text, "Admin validation failed");
+    h.stop().await;
+}

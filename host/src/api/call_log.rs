@@ -244,7 +244,10 @@ pub(crate) async fn cache_note(
     let session_id = body.session_id.filter(|s| !s.is_empty()).ok_or_else(|| ApiError::missing("sessionId"))?;
     let note = body.note.unwrap_or_default();
     if note.len() > MAX_NOTE_BYTES {
-        return Err(ApiError::bad_request(ErrorCode::InvalidParameter, format!("`note` is over {MAX_NOTE_BYTES} bytes")));
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidParameter,
+            format!("`note` is over {MAX_NOTE_BYTES} bytes"),
+        ));
     }
     state.store.cache_note(&session.user.id, &session_id, &note).await?;
     Ok(Success::saying(Empty {}, "Note cache saved", BRIEF_TTL_MS))

@@ -1,6 +1,6 @@
 //! Liveness, capabilities and manifests.
 
-use super::error::{ApiError, ApiResult, ErrorCode};
+use super::error::{ApiError, ApiResult};
 use super::extract::QueryParams;
 use super::session::Session;
 use super::state::AppState;
@@ -58,50 +58,6 @@ pub(crate) async fn implemented_interfaces(
         "getLogFormatType": false,
         "refreshUserInfo": false,
         "cacheCallNote": false,
-    })))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct ManifestQuery {
-    #[serde(rename = "platformName")]
-    platform_name: Option<String>,
-}
-
-/// The legacy connector manifest, built from the adapter's own manifest.
-pub(crate) async fn crm_manifest(
-    State(state): State<AppState>,
-    QueryParams(q): QueryParams<ManifestQuery>,
-) -> ApiResult<Json<Value>> {
-    let platform = match q.platform_name.filter(|p| !p.is_empty()) {
-        Some(p) => p,
-        None => state
-            .config
-            .default_platform
-            .clone()
-            .or_else(|| state.runtime.adapters().first().map(|a| a.manifest.platform.clone()))
-            .ok_or_else(|| ApiError::bad_request(ErrorCode::UnknownPlatform, "no adapters are loaded"))?,
-    };
-    let adapter = adapter_for(&state, &platform)?;
-    let m = &adapter.manifest;
-    let auth = match &m.auth {
-        AuthSpec::ApiKey { .. } => json!({"type": "apiKey"}),
-        AuthSpec::Oauth { authorize_url, scopes, .. } => {
-            json!({"type": "oauth", "oauth": {"authUrl": authorize_url, "scope": scopes.join(" ")}})
-        }
-    };
-    let contact_types: Vec<Value> = m.contact_types.iter().map(|t| json!({"display": t, "value": t})).collect();
-    Ok(Json(json!({
-        "version": m.version,
-        "platforms": {
-            m.platform.clone(): {
-                "name": m.platform,
-                "displayName": m.display_name,
-                "description": m.description,
-                "auth": auth,
-                "contactTypes": contact_types,
-                "witVersion": m.wit_version,
-            }
-        }
     })))
 }
 

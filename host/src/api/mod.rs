@@ -11,6 +11,7 @@ mod call_log;
 mod connection;
 mod contact;
 mod cors;
+mod crm_manifest;
 mod envelope;
 mod error;
 mod error_mapping;
@@ -56,7 +57,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/licenseStatus", get(rc_account::license_status))
         .route("/admin/settings", get(rc_account::admin_settings).post(rc_account::admin_settings))
         .route("/implementedInterfaces", get(meta::implemented_interfaces))
-        .route("/crmManifest", get(meta::crm_manifest))
+        .route("/crmManifest", get(crm_manifest::crm_manifest))
         .route("/apiKeyLogin", post(login::api_key_login))
         .route("/oauth-callback", get(login::oauth_callback))
         .route("/oauth/{platform}/start", get(login::oauth_start))

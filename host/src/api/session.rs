@@ -8,11 +8,11 @@
 
 use super::error::{ApiError, ErrorCode};
 use super::state::AppState;
+use crate::auth::Claims;
 use crate::auth::REFRESHED_TOKEN_HEADER;
 use crate::clock::now_secs;
 use crate::store::{ConnectionStatus, User};
 use axum::extract::{Request, State};
-use crate::auth::Claims;
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -52,7 +52,11 @@ pub(crate) async fn middleware(State(state): State<AppState>, mut req: Request, 
 
 /// The session a request's jwtToken names, checked (signature, expiry,
 /// session, user); for routes that answer without one too.
-pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<(Session, Claims), ApiError> {
+pub(crate) async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Result<(Session, Claims), ApiError> {
     let token = token_of(headers, uri).ok_or_else(|| {
         ApiError::unauthorized(
             ErrorCode::MissingToken,
@@ -67,12 +71,16 @@ pub(crate) async fn authenticate(state: &AppState, headers: &HeaderMap, uri: &Ur
     let (user, session) = match found? {
         Some((u, session)) if u.platform == claims.platform => (u, session),
         _ => {
-            return Err(ApiError::unauthorized(ErrorCode::AccountNotFound, "no user matches this jwtToken: log in again"));
+            return Err(ApiError::unauthorized(
+                ErrorCode::AccountNotFound,
+                "no user matches this jwtToken: log in again",
+            ));
         }
     };
     if let Some(sid) = &claims.sid {
-        let session = session
-            .ok_or_else(|| ApiError::unauthorized(ErrorCode::InvalidToken, "this session is unknown here: log in again"))?;
+        let session = session.ok_or_else(|| {
+            ApiError::unauthorized(ErrorCode::InvalidToken, "this session is unknown here: log in again")
+        })?;
         if session.revoked {
             return Err(ApiError::unauthorized(ErrorCode::NotConnected, "this session was logged out: log in again"));
         }

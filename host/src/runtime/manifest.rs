@@ -35,6 +35,50 @@ pub(crate) struct Manifest {
     #[serde(default)]
     pub(crate) contact_types: Vec<String>,
     pub(crate) auth: AuthSpec,
+    /// What CRM-extension clients show for this CRM (`GET /crmManifest`).
+    #[serde(default)]
+    pub(crate) app_connect: ClientFacing,
+}
+
+/// The client-facing parts of an adapter, served in the App Connect manifest
+/// format by `GET /crmManifest`. The `*_fields` and `settings` lists are App
+/// Connect's own shapes (camelCase keys such as `const`, `title`, `type`,
+/// `contactDependent`), passed to clients as written.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClientFacing {
+    /// Pattern of the CRM's page URLs (`*.pipedrive.com`): the client offers
+    /// this CRM on pages that match.
+    #[serde(default)]
+    pub(crate) url_identifier: String,
+    pub(crate) logo_url: Option<String>,
+    /// Page of a contact; `{hostname}`, `{contactId}`, `{contactType}` are filled by the client.
+    pub(crate) contact_page_url: Option<String>,
+    /// Page of a logged call; also `{logId}`.
+    pub(crate) log_page_url: Option<String>,
+    /// The API-key login form (API-key CRMs; default: one "API key" field).
+    pub(crate) login_form: Option<LoginForm>,
+    #[serde(default)]
+    pub(crate) call_log_fields: Vec<toml::Table>,
+    #[serde(default)]
+    pub(crate) message_log_fields: Vec<toml::Table>,
+    #[serde(default)]
+    pub(crate) new_contact_fields: Vec<toml::Table>,
+    #[serde(default)]
+    pub(crate) settings: Vec<toml::Table>,
+    /// How long clients wait for this CRM's answers.
+    pub(crate) request_timeout_secs: Option<u64>,
+}
+
+/// An API-key login form: a title, an optional warning, and its fields (App
+/// Connect's `{const, title, type, description?, required?}`); the field
+/// whose `const` is `apiKey` carries the key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoginForm {
+    pub(crate) title: String,
+    pub(crate) warning: Option<String>,
+    pub(crate) fields: Vec<toml::Table>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

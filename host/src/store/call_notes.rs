@@ -28,12 +28,13 @@ impl Store {
 
     /// The unexpired cached note of a call session, if any.
     pub(crate) async fn cached_note(&self, user_id: &str, session_id: &str) -> StoreResult<Option<String>> {
-        let row = sqlx::query("SELECT note FROM call_notes WHERE user_id = $1 AND session_id = $2 AND expires_at >= $3")
-            .bind(user_id)
-            .bind(session_id)
-            .bind(now_secs())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT note FROM call_notes WHERE user_id = $1 AND session_id = $2 AND expires_at >= $3")
+                .bind(user_id)
+                .bind(session_id)
+                .bind(now_secs())
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(|r| r.try_get("note")).transpose()?)
     }
 
