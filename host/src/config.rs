@@ -182,6 +182,10 @@ pub struct AdapterSettings {
     /// OAuth client registered with the CRM (OAuth adapters only).
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+    /// The redirect URI of client-initiated logins (the App Connect extension
+    /// builds the authorize URL itself, with its own redirect page), registered
+    /// with the CRM and matched exactly; default: `app_connect.redirect_uri`.
+    pub client_redirect_uri: Option<String>,
 }
 
 /// Per-adapter overrides of the call limits; unset fields use `[limits]`.
@@ -420,6 +424,14 @@ impl Config {
         } else {
             self.oauth.redirect_uri.clone()
         }
+    }
+
+    /// The redirect URI of a platform's client-initiated OAuth logins.
+    pub fn client_redirect_uri(&self, platform: &str) -> String {
+        self.adapters
+            .get(platform)
+            .and_then(|a| a.client_redirect_uri.clone())
+            .unwrap_or_else(|| self.app_connect.redirect_uri.clone())
     }
 
     /// Where compiled adapters are cached, if caching is on.

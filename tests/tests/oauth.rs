@@ -310,3 +310,45 @@ async fn rotating_the_encryption_key_keeps_every_connection_working() {
     assert_eq!(h.get(CONTACT, Some(&oauth_user)).await.json()["successful"], true);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_login_the_app_connect_client_starts_itself_connects_once() {
+    let h = start(test_support::sqlite_url(), |_| {}).await;
+    // The client reads the manifest and builds the authorize URL itself, with
+    // no encoding, `state=platform=<name>` and its own redirect page.
+    let m = h.get(&format!("/crmManifest?platformName={PLATFORM}"), None).await.json();
+    let oauth = &m["platforms"][PLATFORM]["auth"]["oauth"];
+    let redirect = m["redirectUri"].as_str().unwrap();
+    let authorize = format!(
+        "{}?response_type=code&client_id={}&{}&state=platform={PLATFORM}&redirect_uri={redirect}",
+        oauth["authUrl"].as_str().unwrap(),
+        oauth["clientId"].as_str().unwrap(),
+        oauth["scope"].as_str().unwrap(),
+    );
+    assert!(authorize.starts_with("https://oauth.testcrm.example/oauth/authorize?"), "{authorize}");
+    assert_eq!(oauth["clientId"], CLIENT_ID);
+    // The user consents at the CRM (the fake), which sends the browser to the client's page.
+    let at_fake = authorize.replace("https://oauth.testcrm.example", &h.crm.base_url());
+    let r = no_redirects().get(at_fake).send().await.unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let callback_uri = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(callback_uri.starts_with(redirect), "{callback_uri}");
+
+    // The client hands the page's URL over, unencoded, with its hostname and account.
+    let callback = format!("/oauth-callback?callbackUri={callback_uri}&hostname=testcrm.example&rcAccountId=12345");
+    let r = h.get(&callback, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let jwt = r.json()["jwtToken"].as_str().unwrap().to_owned();
+    assert_eq!(r.json()["name"], "Ada Lovelace");
+    let found = h.get(&format!("{CONTACT}&jwtToken={jwt}"), None).await.json();
+    assert_eq!(found["contact"][0]["name"], "Luke Skywalker", "{found}");
+
+    // The same callback again: the code works once; the CRM is not asked twice.
+    let exchanges = token_calls(&h, "authorization_code");
+    h.get(&callback, None).await.assert_error(400, "INVALID_STATE");
+    assert_eq!(token_calls(&h, "authorization_code"), exchanges);
+    // A page other than the registered one is refused before any exchange.
+    let elsewhere = callback.replace(redirect, "https://evil.example/redirect.html");
+    h.get(&elsewhere, None).await.assert_error(400, "INVALID_REDIRECT_URI");
+    h.stop().await;
+}

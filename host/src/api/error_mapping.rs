@@ -35,7 +35,7 @@ impl From<OauthError> for ApiError {
             OauthError::NotConfigured { .. } => (StatusCode::BAD_REQUEST, ErrorCode::OauthNotConfigured),
             OauthError::BadManifestUrl { .. } => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError),
             OauthError::InvalidHostname(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidParameter),
-            OauthError::InvalidState => (StatusCode::BAD_REQUEST, ErrorCode::InvalidState),
+            OauthError::InvalidState | OauthError::CodeReused => (StatusCode::BAD_REQUEST, ErrorCode::InvalidState),
             OauthError::ExchangeFailed(_) => (StatusCode::BAD_REQUEST, ErrorCode::OauthExchangeFailed),
             OauthError::NotConnected => (StatusCode::UNAUTHORIZED, ErrorCode::NotConnected),
             OauthError::Revoked => (StatusCode::UNAUTHORIZED, ErrorCode::CrmSessionRevoked),

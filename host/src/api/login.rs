@@ -179,6 +179,14 @@ pub(crate) struct CallbackQuery {
     hostname: Option<String>,
 }
 
+/// The platform a client-built `state` names: App Connect's `platform=<name>`,
+/// or a custom state ending in it (`filler,platform=<name>`).
+fn client_login_platform(state: &str) -> Option<&str> {
+    let name = state.rsplit_once("platform=")?.1;
+    let name = name.split(['&', ',']).next()?;
+    (!name.is_empty()).then_some(name)
+}
+
 /// `GET /oauth-callback`: the App Connect callback. Takes `code` and `state`
 /// (directly or inside `callbackUri`, whose address must be exactly the
 /// registered redirect URI), checks the state, exchanges the code, asks the
@@ -190,18 +198,14 @@ pub(crate) async fn oauth_callback(
     QueryParams(q): QueryParams<CallbackQuery>,
 ) -> ApiResult<Json<LoggedIn>> {
     let (mut code_param, mut state_param) = (q.code, q.state);
+    let mut address = None;
     if let Some(callback) = q.callback_uri.filter(|c| !c.is_empty()) {
         let url = Url::parse(&callback)
             .map_err(|_| ApiError::bad_request(ErrorCode::InvalidRedirectUri, "callbackUri is not a URL"))?;
-        let mut address = url.clone();
-        address.set_query(None);
-        address.set_fragment(None);
-        if address.as_str() != state.config.oauth_redirect_uri() {
-            return Err(ApiError::bad_request(
-                ErrorCode::InvalidRedirectUri,
-                "callbackUri is not this server's registered redirect URI",
-            ));
-        }
+        let mut bare = url.clone();
+        bare.set_query(None);
+        bare.set_fragment(None);
+        address = Some(bare.to_string());
         for (k, v) in url.query_pairs() {
             match k.as_ref() {
                 "code" => code_param = Some(v.into_owned()),
@@ -220,7 +224,24 @@ pub(crate) async fn oauth_callback(
         ApiError::bad_request(ErrorCode::InvalidState, "the login's state is missing: start the login again")
     })?;
     let code_value = code_param.filter(|c| !c.is_empty()).ok_or_else(|| ApiError::missing("code"))?;
-    let exchanged = state.connections.exchange(&state_value, &code_value).await?;
+    let ours = state.config.oauth_redirect_uri();
+    let exchanged = match (address, client_login_platform(&state_value)) {
+        // Our own flow (`/oauth/{platform}/start`): the stored state decides.
+        (None, _) => state.connections.exchange(&state_value, &code_value).await?,
+        (Some(address), _) if address == ours => state.connections.exchange(&state_value, &code_value).await?,
+        // A login the client started itself, landing on the page the
+        // operator registered for such logins.
+        (Some(address), Some(platform)) if address == state.config.client_redirect_uri(platform) => {
+            let redirect = state.config.client_redirect_uri(platform);
+            state.connections.exchange_client_login(platform, &code_value, redirect, q.hostname.as_deref()).await?
+        }
+        (Some(_), _) => {
+            return Err(ApiError::bad_request(
+                ErrorCode::InvalidRedirectUri,
+                "callbackUri is not this server's registered redirect URI",
+            ));
+        }
+    };
     let platform = exchanged.platform;
     let adapter = adapter_for(&state, &platform)?;
     // The CRM's word (token response) first, then the login's choice, then the client's.

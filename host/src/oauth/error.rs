@@ -16,6 +16,8 @@ pub enum OauthError {
     InvalidHostname(String),
     #[error("the login's state is unknown, expired or already used: start the login again")]
     InvalidState,
+    #[error("this login's code was already used: start the login again")]
+    CodeReused,
     #[error("the CRM did not accept the login: {0}")]
     ExchangeFailed(String),
     #[error("this user has disconnected the CRM: log in again")]

@@ -69,6 +69,16 @@ impl Connections {
     /// The OAuth app of a manifest with the operator's credentials;
     /// `hostname` fills `{hostname}` in its URLs.
     fn app(&self, manifest: &Manifest, hostname: &str) -> Result<OauthApp, OauthError> {
+        self.app_redirecting_to(manifest, hostname, self.config.oauth_redirect_uri())
+    }
+
+    /// [`Self::app`] with another registered redirect URI.
+    fn app_redirecting_to(
+        &self,
+        manifest: &Manifest,
+        hostname: &str,
+        redirect_uri: String,
+    ) -> Result<OauthApp, OauthError> {
         let settings = self.config.adapters.get(&manifest.platform);
         let credentials = settings.and_then(|s| Some((s.client_id.as_deref()?, s.client_secret.as_deref()?)));
         if !matches!(manifest.auth, AuthSpec::Oauth { .. }) {
@@ -77,7 +87,7 @@ impl Connections {
         let Some((client_id, client_secret)) = credentials else {
             return Err(OauthError::NotConfigured { platform: manifest.platform.clone() });
         };
-        let app = AppCredentials { client_id, client_secret, redirect_uri: self.config.oauth_redirect_uri() };
+        let app = AppCredentials { client_id, client_secret, redirect_uri };
         client::oauth_app(manifest, app, hostname)
     }
 
@@ -132,6 +142,39 @@ impl Connections {
         Ok(Exchanged {
             platform: pending.platform,
             chosen_hostname: pending.hostname,
+            tokens: Tokens::of(&response, &adapter.manifest),
+        })
+    }
+
+    /// A login the client started itself (App Connect's extension builds the
+    /// authorize URL from the manifest, with `state=platform=<name>` and its
+    /// own redirect page): no stored state and no PKCE to check, so the code
+    /// is claimed once here before the exchange, and `redirect_uri` is the
+    /// one the operator registered for such logins (the caller has matched
+    /// the client's against it). `hostname` is the CRM host the client ran
+    /// on: it picks a regional host where the manifest lists them.
+    pub(crate) async fn exchange_client_login(
+        &self,
+        platform: &str,
+        code: &str,
+        redirect_uri: String,
+        hostname: Option<&str>,
+    ) -> Result<Exchanged, OauthError> {
+        let adapter = self.runtime.adapter(platform).ok_or_else(|| OauthError::UnknownPlatform(platform.to_owned()))?;
+        let chosen = adapter.manifest.oauth_hostname(hostname).map_err(OauthError::InvalidHostname)?;
+        let app = self.app_redirecting_to(&adapter.manifest, chosen.as_deref().unwrap_or_default(), redirect_uri)?;
+        if !self.store.claim_oauth_code(platform, code).await? {
+            return Err(OauthError::CodeReused);
+        }
+        let response = app
+            .client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .request_async(&self.http())
+            .await
+            .map_err(|e| OauthError::ExchangeFailed(describe(&e)))?;
+        Ok(Exchanged {
+            platform: platform.to_owned(),
+            chosen_hostname: chosen,
             tokens: Tokens::of(&response, &adapter.manifest),
         })
     }

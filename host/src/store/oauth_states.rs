@@ -1,9 +1,11 @@
 //! OAuth `state` values between `/oauth/{platform}/start` and the callback:
-//! single use, short-lived, with the PKCE verifier sealed.
+//! single use, short-lived, with the PKCE verifier sealed; and the codes of
+//! client-initiated logins, each claimed once.
 
 use super::{Place, Store, StoreResult};
 use crate::clock::now_secs;
 use crate::secret::Secret;
+use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 /// An OAuth login between `/oauth/{platform}/start` and the callback.
@@ -69,5 +71,24 @@ impl Store {
         }
         let verifier = self.open_secret(&row, verifier_place(state), "key_id")?;
         Ok(Some(PendingLogin { platform: row.try_get("platform")?, hostname: row.try_get("hostname")?, verifier }))
+    }
+
+    /// Claims an authorization code for one exchange: `false` when it was
+    /// claimed before (a replayed callback). Only its hash is stored.
+    pub(crate) async fn claim_oauth_code(&self, platform: &str, code: &str) -> StoreResult<bool> {
+        let hash = hex::encode(Sha256::digest(code.as_bytes()));
+        let now = now_secs();
+        let claimed = sqlx::query(
+            "INSERT INTO oauth_codes (code_hash, platform, used_at) VALUES ($1, $2, $3) ON CONFLICT (code_hash) DO NOTHING",
+        )
+        .bind(hash)
+        .bind(platform)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        // Codes live minutes at the CRM; a day's worth of hashes is plenty.
+        sqlx::query("DELETE FROM oauth_codes WHERE used_at < $1").bind(now - 86_400).execute(&self.pool).await?;
+        Ok(claimed == 1)
     }
 }
