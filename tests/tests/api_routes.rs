@@ -1,5 +1,8 @@
 //! Every route of the App Connect API, through the host and the testcrm
 //! adapter, against the Test CRM over real HTTP.
+//!
+//! One long file: one test per route family, sharing the harness; a route's
+//! concern with a suite of its own (jwt, sessions, oauth, limits) has its own file.
 
 #![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
 

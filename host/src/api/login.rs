@@ -232,8 +232,7 @@ pub(crate) async fn oauth_callback(
         // A login the client started itself, landing on the page the
         // operator registered for such logins.
         (Some(address), Some(platform)) if address == state.config.client_redirect_uri(platform) => {
-            let redirect = state.config.client_redirect_uri(platform);
-            state.connections.exchange_client_login(platform, &code_value, redirect, q.hostname.as_deref()).await?
+            state.connections.exchange_client_login(platform, &code_value, address, q.hostname.as_deref()).await?
         }
         (Some(_), _) => {
             return Err(ApiError::bad_request(

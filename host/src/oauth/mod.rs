@@ -133,17 +133,25 @@ impl Connections {
         let pending = self.store.take_oauth_state(state).await?.ok_or(OauthError::InvalidState)?;
         let adapter = self.runtime.adapter(&pending.platform).ok_or(OauthError::InvalidState)?;
         let app = self.app(&adapter.manifest, pending.hostname.as_deref().unwrap_or_default())?;
+        let tokens = self.exchange_code(&app, &adapter.manifest, code, pending.verifier.as_ref()).await?;
+        Ok(Exchanged { platform: pending.platform, chosen_hostname: pending.hostname, tokens })
+    }
+
+    /// The token endpoint's answer to a code (with its PKCE verifier, if the login had one).
+    async fn exchange_code(
+        &self,
+        app: &OauthApp,
+        manifest: &Manifest,
+        code: &str,
+        verifier: Option<&Secret>,
+    ) -> Result<Tokens, OauthError> {
         let mut request = app.client.exchange_code(AuthorizationCode::new(code.to_owned()));
-        if let Some(v) = pending.verifier {
+        if let Some(v) = verifier {
             request = request.set_pkce_verifier(PkceCodeVerifier::new(v.expose().to_owned()));
         }
         let response =
             request.request_async(&self.http()).await.map_err(|e| OauthError::ExchangeFailed(describe(&e)))?;
-        Ok(Exchanged {
-            platform: pending.platform,
-            chosen_hostname: pending.hostname,
-            tokens: Tokens::of(&response, &adapter.manifest),
-        })
+        Ok(Tokens::of(&response, manifest))
     }
 
     /// A login the client started itself (App Connect's extension builds the
@@ -166,17 +174,8 @@ impl Connections {
         if !self.store.claim_oauth_code(platform, code).await? {
             return Err(OauthError::CodeReused);
         }
-        let response = app
-            .client
-            .exchange_code(AuthorizationCode::new(code.to_owned()))
-            .request_async(&self.http())
-            .await
-            .map_err(|e| OauthError::ExchangeFailed(describe(&e)))?;
-        Ok(Exchanged {
-            platform: platform.to_owned(),
-            chosen_hostname: chosen,
-            tokens: Tokens::of(&response, &adapter.manifest),
-        })
+        let tokens = self.exchange_code(&app, &adapter.manifest, code, None).await?;
+        Ok(Exchanged { platform: platform.to_owned(), chosen_hostname: chosen, tokens })
     }
 
     /// The access token to use now, refreshed first if it expires within the margin.
