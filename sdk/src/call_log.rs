@@ -24,6 +24,7 @@ mod tests {
     fn log(subject: Option<&str>, name: Option<&str>, direction: Option<Direction>) -> CallLogInput {
         CallLogInput {
             session_id: "s".into(),
+            idempotency_key: "k".into(),
             contact_id: "c".into(),
             contact_type: None,
             contact_name: name.map(Into::into),

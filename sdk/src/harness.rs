@@ -103,6 +103,7 @@ pub fn context() -> CallContext {
 pub fn sample_call_log(contact_id: &str) -> CallLogInput {
     CallLogInput {
         session_id: "s-1".into(),
+        idempotency_key: "sb-test-call-s-1".into(),
         contact_id: contact_id.into(),
         contact_type: None,
         contact_name: Some("Luke Skywalker".into()),
@@ -123,6 +124,7 @@ pub fn sample_call_log(contact_id: &str) -> CallLogInput {
 /// from +16505551212, created at `at`, for tests.
 pub fn sample_message(contact_id: &str, id: &str, text: &str, at: &str) -> MessageLogInput {
     MessageLogInput {
+        idempotency_key: format!("sb-test-message-{id}"),
         contact_id: contact_id.into(),
         contact_type: None,
         contact_name: Some("Luke Skywalker".into()),

@@ -31,7 +31,7 @@ pub mod bindings {
     //! [`crate::export_adapter!`], which wraps it.
     wit_bindgen::generate!({
         world: "adapter",
-        path: "../wit/since_v0.1.0",
+        path: "../wit/since_v0.2.0",
         pub_export_macro: true,
         export_macro_name: "__export_raw",
         default_bindings_module: "switchboard_sdk::bindings",
@@ -47,9 +47,8 @@ pub mod phone;
 pub mod text;
 
 /// The version of the WIT world this SDK builds adapters against.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 
-pub use bindings::exports::switchboard::crm::crm::Guest as Adapter;
 pub use bindings::switchboard::crm::types::{
     CallContext, CallLog, CallLogInput, CallLogUpdate, Contact, CrmError, Direction, Message, MessageLogInput,
     NewContact, UserInfo,
@@ -82,6 +81,47 @@ pub fn request_budget() -> usize {
     config(REQUEST_BUDGET_KEY).and_then(|v| v.trim().parse().ok()).unwrap_or(DEFAULT_REQUEST_BUDGET)
 }
 
+/// What an adapter implements: one function per operation of the
+/// `switchboard:crm` world. Export your type with [`export_adapter!`].
+///
+/// The operations that came after WIT 0.1.0 ([`Adapter::find_contact_by_name`],
+/// [`Adapter::set_call_disposition`]) have a default that declines them with
+/// [`CrmError::Unsupported`]: implement them where the CRM can.
+pub trait Adapter {
+    /// Who the connection's credentials belong to; also validates them at login.
+    fn get_user_info(ctx: CallContext) -> Result<UserInfo, CrmError>;
+    /// Contacts matching an E.164 number or any of the `overriding_formats` (App Connect patterns such as `(***) ***-****`).
+    fn find_contact(
+        ctx: CallContext,
+        phone_number: String,
+        overriding_formats: Vec<String>,
+    ) -> Result<Vec<Contact>, CrmError>;
+    /// Creates a contact.
+    fn create_contact(ctx: CallContext, contact: NewContact) -> Result<Contact, CrmError>;
+    /// Records a call; returns the CRM's id of the new log. Use `log.idempotency_key` where the CRM can, so a retry after a crash finds the first record.
+    fn create_call_log(ctx: CallContext, log: CallLogInput) -> Result<String, CrmError>;
+    /// Changes fields of a logged call; `None` leaves a field unchanged.
+    fn update_call_log(ctx: CallContext, update: CallLogUpdate) -> Result<(), CrmError>;
+    /// Reads a logged call back.
+    fn get_call_log(ctx: CallContext, log_id: String) -> Result<CallLog, CrmError>;
+    /// Starts the CRM record of a conversation with its first message; returns its id.
+    fn create_message_log(ctx: CallContext, log: MessageLogInput) -> Result<String, CrmError>;
+    /// Adds a later message of the same conversation to its record.
+    fn update_message_log(ctx: CallContext, log_id: String, log: MessageLogInput) -> Result<(), CrmError>;
+    /// Revokes the connection at the CRM where it supports that.
+    fn unauthorize(ctx: CallContext) -> Result<(), CrmError>;
+    /// Contacts whose name matches what the user typed (two characters or more).
+    /// Default: `unsupported`.
+    fn find_contact_by_name(_ctx: CallContext, _name: String) -> Result<Vec<Contact>, CrmError> {
+        Err(CrmError::Unsupported("this adapter does not offer searching contacts by name".into()))
+    }
+    /// Sets a logged call's dispositions: the log form's fields (a deal, a matter...) as a JSON object.
+    /// Default: `unsupported`.
+    fn set_call_disposition(_ctx: CallContext, _log_id: String, _dispositions_json: String) -> Result<(), CrmError> {
+        Err(CrmError::Unsupported("this adapter does not offer call dispositions".into()))
+    }
+}
+
 /// Exports `MyType` (which implements [`Adapter`]) as the component's
 /// `switchboard:crm/crm` implementation. Write it once, at the crate root:
 ///
@@ -101,7 +141,7 @@ macro_rules! export_adapter {
         const _: () = {
             struct __SwitchboardExport;
 
-            impl $crate::Adapter for __SwitchboardExport {
+            impl $crate::bindings::exports::switchboard::crm::crm::Guest for __SwitchboardExport {
                 fn get_user_info(
                     ctx: $crate::CallContext,
                 ) -> ::core::result::Result<$crate::UserInfo, $crate::CrmError> {
@@ -162,6 +202,21 @@ macro_rules! export_adapter {
                 fn unauthorize(ctx: $crate::CallContext) -> ::core::result::Result<(), $crate::CrmError> {
                     $crate::log::install_panic_hook();
                     <$ty as $crate::Adapter>::unauthorize(ctx)
+                }
+                fn find_contact_by_name(
+                    ctx: $crate::CallContext,
+                    name: ::std::string::String,
+                ) -> ::core::result::Result<::std::vec::Vec<$crate::Contact>, $crate::CrmError> {
+                    $crate::log::install_panic_hook();
+                    <$ty as $crate::Adapter>::find_contact_by_name(ctx, name)
+                }
+                fn set_call_disposition(
+                    ctx: $crate::CallContext,
+                    log_id: ::std::string::String,
+                    dispositions_json: ::std::string::String,
+                ) -> ::core::result::Result<(), $crate::CrmError> {
+                    $crate::log::install_panic_hook();
+                    <$ty as $crate::Adapter>::set_call_disposition(ctx, log_id, dispositions_json)
                 }
             }
 

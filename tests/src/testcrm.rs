@@ -7,10 +7,11 @@
 //! |-------------------------------------|-----------------------------------------|
 //! | `GET /v1/me`                        | 200 `{data: {id, name, email}}`         |
 //! | `GET /v1/contacts?phone=&limit=`    | 200 `{data: [contact], nextCursor}`     |
+//! | `GET /v1/contacts?name=&limit=`     | 200 the same, names containing `name`   |
 //! | `POST /v1/contacts`                 | 201 `{data: contact}` / 422             |
-//! | `POST /v1/activities`               | 201 `{data: activity}` / 422            |
+//! | `POST /v1/activities`               | 201 `{data: activity}` / 422; a repeated `Idempotency-Key`: 200, the first |
 //! | `GET /v1/activities/{id}`           | 200 `{data: activity}` / 404            |
-//! | `PATCH /v1/activities/{id}`         | 200 `{data: activity}` / 404            |
+//! | `PATCH /v1/activities/{id}`         | 200 `{data: activity}` / 404 (also sets `disposition`) |
 //! | `POST /v1/activities/{id}/append`   | 200 `{data: activity}` / 404            |
 //!
 //! Every route needs `x-api-key` (401 `{error: "invalid_api_key"}` otherwise)
@@ -77,6 +78,9 @@ pub struct Activity {
     pub external_id: String,
     /// Which user's key created it.
     pub owner_id: String,
+    /// What `PATCH` set as `disposition` (a JSON object).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disposition: Option<Value>,
 }
 
 /// A request as the CRM saw it (for assertions).
@@ -93,6 +97,8 @@ pub struct CrmState {
     pub keys: HashMap<String, CrmUser>,
     pub contacts: Vec<Contact>,
     pub activities: BTreeMap<u64, Activity>,
+    /// `Idempotency-Key` of a create → the activity it created.
+    pub idempotency_keys: HashMap<String, u64>,
     next_id: u64,
     pub seen: Vec<SeenRequest>,
     /// Answer the next N requests with 429.
@@ -283,16 +289,24 @@ async fn me(axum::Extension(user): axum::Extension<CrmUser>) -> Json<Value> {
 #[derive(Deserialize)]
 struct SearchQuery {
     phone: Option<String>,
+    /// Case-insensitive part of the name.
+    name: Option<String>,
     limit: Option<usize>,
 }
 
 async fn search_contacts(State(state): State<Shared>, Query(q): Query<SearchQuery>) -> Response {
-    let Some(phone) = q.phone.filter(|p| !p.is_empty()) else {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "phone is required");
-    };
     let limit = q.limit.unwrap_or(50).min(100);
     let s = lock(&state);
-    let found: Vec<&Contact> = s.contacts.iter().filter(|c| c.phone == phone).take(limit).collect();
+    let found: Vec<&Contact> = match (q.phone.filter(|p| !p.is_empty()), q.name.filter(|n| !n.is_empty())) {
+        (Some(phone), _) => s.contacts.iter().filter(|c| c.phone == phone).take(limit).collect(),
+        (None, Some(name)) => {
+            let name = name.to_lowercase();
+            s.contacts.iter().filter(|c| c.name.to_lowercase().contains(&name)).take(limit).collect()
+        }
+        (None, None) => {
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "phone or name is required");
+        }
+    };
     Json(json!({"data": found, "nextCursor": null})).into_response()
 }
 
@@ -338,15 +352,22 @@ struct NewActivity {
     external_id: Option<String>,
 }
 
+/// Creates an activity. With an `Idempotency-Key` seen before (from the same
+/// user), answers the activity that key created, 200 instead of 201.
 async fn create_activity(
     State(state): State<Shared>,
     axum::Extension(user): axum::Extension<CrmUser>,
+    headers: HeaderMap,
     body: Option<Json<NewActivity>>,
 ) -> Response {
     let Some(Json(a)) = body else {
         return error(StatusCode::BAD_REQUEST, "invalid_json", "body must be JSON");
     };
     let mut s = lock(&state);
+    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(|k| format!("{}:{k}", user.id));
+    if let Some(earlier) = key.as_ref().and_then(|k| s.idempotency_keys.get(k)).and_then(|n| s.activities.get(n)) {
+        return Json(json!({"data": earlier})).into_response();
+    }
     let Some(contact_id) = a.contact_id.filter(|c| s.contacts.iter().any(|x| &x.id == c)) else {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "contactId must name an existing contact");
     };
@@ -369,8 +390,12 @@ async fn create_activity(
         recording_url: a.recording_url,
         external_id: a.external_id.unwrap_or_default(),
         owner_id: user.id,
+        disposition: None,
     };
     s.activities.insert(n, activity.clone());
+    if let Some(key) = key {
+        s.idempotency_keys.insert(key, n);
+    }
     (StatusCode::CREATED, Json(json!({"data": activity}))).into_response()
 }
 
@@ -399,6 +424,7 @@ struct ActivityPatch {
     result: Option<String>,
     recording_url: Option<String>,
     started_at: Option<String>,
+    disposition: Option<Value>,
 }
 
 async fn patch_activity(State(state): State<Shared>, Path(id): Path<String>, Json(p): Json<ActivityPatch>) -> Response {
@@ -423,6 +449,13 @@ async fn patch_activity(State(state): State<Shared>, Path(id): Path<String>, Jso
     }
     if p.started_at.is_some() {
         a.started_at = p.started_at;
+    }
+    match p.disposition {
+        Some(d @ Value::Object(_)) => a.disposition = Some(d),
+        Some(_) => {
+            return error(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "disposition must be an object");
+        }
+        None => {}
     }
     Json(json!({"data": a})).into_response()
 }

@@ -358,9 +358,9 @@ async fn the_manifest_is_the_one_app_connect_clients_read_and_follows_reloads() 
     assert_eq!(t["auth"]["type"], "apiKey");
     assert_eq!(t["auth"]["apiKey"]["page"]["content"][0]["const"], "apiKey", "{t}");
     assert_eq!(t["contactTypes"][0], json!({"display": "person", "value": "person"}));
-    assert!(t["page"]["callLog"]["additionalFields"].is_array());
-    assert_eq!(t["page"]["useContactSearch"], false, "a WIT 0.1.0 adapter cannot search by name");
-    assert_eq!(t["disableDisposition"], true, "nor set dispositions");
+    assert_eq!(t["page"]["callLog"]["additionalFields"][0]["const"], "outcome", "{t}");
+    assert_eq!(t["page"]["useContactSearch"], true, "a WIT 0.2.0 adapter searches by name");
+    assert_eq!(t["disableDisposition"], false, "and sets dispositions");
     assert_eq!(t["contactPageUrl"], "https://{hostname}/contacts/{contactId}");
     assert_eq!(t["requestConfig"]["timeout"], 30);
 
@@ -431,27 +431,36 @@ async fn the_routes_the_app_connect_client_calls_answer_in_its_shapes() {
     let body = h.crm.state().activities.values().find(|a| a.external_id == "s-note").map(|a| a.body.clone());
     assert!(body.as_deref().is_some_and(|b| b.contains("Wants the blueprints")), "{body:?}");
 
-    // Dispositions and name search: a WIT 0.1.0 adapter says it cannot, cleanly.
-    let r = h
-        .send(
-            reqwest::Method::PUT,
-            &q("/callDisposition"),
-            None,
-            Some(&json!({"sessionId": "s-note", "dispositions": {"note": "x"}})),
-        )
-        .await;
-    assert_eq!(r.assert_error(200, "UNSUPPORTED_OPERATION")["successful"], false);
-    let r = h
-        .send(
-            reqwest::Method::PUT,
-            &q("/callDisposition"),
-            None,
-            Some(&json!({"sessionId": "never", "dispositions": {}})),
-        )
-        .await;
-    r.assert_error(200, "CALL_LOG_NOT_FOUND");
-    let r = h.get(&q("/custom/contact/search?name=Luke"), None).await;
-    assert_eq!(r.assert_error(200, "UNSUPPORTED_OPERATION")["contact"], json!([]), "an array, as the client reads it");
+    // Dispositions: set in the CRM, read back for the edit form, silently
+    // (the client shows a toast only when there is a returnMessage).
+    let put = |body: serde_json::Value| {
+        let url = q("/callDisposition");
+        let h = &h;
+        async move { h.send(reqwest::Method::PUT, &url, None, Some(&body)).await }
+    };
+    let r = put(json!({"sessionId": "s-note", "dispositions": {"outcome": "Sold", "note": "x"}})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["successful"], true, "{}", r.text);
+    assert!(r.json()["returnMessage"].is_null(), "{}", r.text);
+    let stored = h.crm.state().activities.values().find(|a| a.external_id == "s-note").unwrap().disposition.clone();
+    assert_eq!(stored.unwrap()["outcome"], "Sold");
+    let logs = h.get(&q("/callLog?sessionIds=s-note&requireDetails=true"), None).await.json();
+    assert_eq!(logs["logs"][0]["logData"]["dispositions"]["outcome"], "Sold", "{logs}");
+    put(json!({"sessionId": "never", "dispositions": {}})).await.assert_error(200, "CALL_LOG_NOT_FOUND");
+    // Bad input, for a query-token client: plain text it shows as a toast.
+    let r = put(json!({"sessionId": "s-note", "dispositions": "Sold"})).await;
+    assert_eq!((r.status.as_u16(), r.text.as_str()), (400, "`dispositions` must be a JSON object"));
+    assert_eq!(r.header("x-switchboard-error-code").as_deref(), Some("INVALID_PARAMETER"));
+
+    // Name search: matches, no match (a warning the client shows), bad input.
+    let r = h.get(&q("/custom/contact/search?name=luke"), None).await.json();
+    assert_eq!(r["successful"], true, "{r}");
+    assert_eq!(r["contact"][0]["name"], "Luke Skywalker", "{r}");
+    let r = h.get(&q("/custom/contact/search?name=Chewbacca"), None).await.json();
+    assert_eq!((r["successful"].clone(), r["contact"].clone()), (json!(true), json!([])), "{r}");
+    assert_eq!(r["returnMessage"]["messageType"], "warning", "the client reads it when the list is empty: {r}");
+    let r = h.get(&q("/custom/contact/search?name=L"), Some(&t)).await;
+    assert_eq!(r.assert_error(400, "INVALID_PARAMETER")["contact"], json!([]), "an array, even in a failure");
 
     // Admin settings need RingCentral admin rights this server cannot check.
     let r = h.get(&format!("{}&rcAccessToken=rc", q("/admin/settings")), None).await;

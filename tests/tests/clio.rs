@@ -244,7 +244,7 @@ async fn a_clio_user_logs_in_finds_creates_and_logs_through_clios_api() {
     assert_eq!(data["contactName"], "Luke Skywalker");
     assert!(data["fullBody"].as_str().unwrap().contains("--- Call details ---"));
     let get = fake.seen(&format!("/api/v4/communications/{log_id}.json")).into_iter().rfind(|s| s.method == "GET");
-    assert_eq!(get.unwrap().param("fields").as_deref(), Some("id,subject,body"));
+    assert_eq!(get.unwrap().param("fields").as_deref(), Some("id,subject,body,matter{id}"));
 
     // Two messages of one conversation: one communication holding both.
     let conversation = json!({

@@ -47,7 +47,7 @@ fn replace(path: &Path, bytes: &[u8]) {
 }
 
 fn manifest_with_version(original: &str, version: &str) -> String {
-    original.replace("version = \"0.1.0\"\nwit_version", &format!("version = \"{version}\"\nwit_version"))
+    original.replace("version = \"0.2.0\"\nwit_version", &format!("version = \"{version}\"\nwit_version"))
 }
 
 #[tokio::test]
@@ -58,7 +58,7 @@ async fn twenty_reloads_under_load_fail_no_request() {
     let manifest_path = h.adapters.path().join("testcrm.toml");
     let wasm = std::fs::read(&wasm_path).unwrap();
     let manifest = std::fs::read_to_string(&manifest_path).unwrap();
-    assert!(manifest_with_version(&manifest, "0.1.1") != manifest, "the manifest carries version = \"0.1.0\"");
+    assert!(manifest_with_version(&manifest, "0.1.1") != manifest, "the manifest carries version = \"0.2.0\"");
 
     let done = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..4)
@@ -118,13 +118,13 @@ async fn a_corrupt_file_leaves_the_old_version_serving_and_shows_the_error() {
 
     let r = h.get("/contact?phoneNumber=%2B16505551212", Some(&token)).await;
     assert_eq!(r.json()["successful"], true, "the old version still serves: {}", r.text);
-    assert_eq!(r.header("x-switchboard-adapter").as_deref(), Some("testcrm/0.1.0"));
+    assert_eq!(r.header("x-switchboard-adapter").as_deref(), Some("testcrm/0.2.0"));
 
     let listing = h.admin(Method::GET, "/admin/adapters").await.json();
     let entry = &listing["adapters"][0];
     assert_eq!(entry["file"], "testcrm.wasm");
     assert_eq!(entry["state"], "active");
-    assert_eq!(entry["version"], "0.1.0");
+    assert_eq!(entry["version"], "0.2.0");
     assert!(entry["lastError"].as_str().unwrap().contains("not a usable wasm component"), "{entry}");
 
     // Removing the file unloads the adapter.
@@ -163,8 +163,11 @@ async fn an_adapter_built_for_an_unserved_wit_version_is_refused() {
         listing["adapters"].as_array().unwrap().iter().find(|a| a["file"] == "futurecrm.wasm").unwrap().clone();
     assert_eq!(future["state"], "failed");
     let error = future["lastError"].as_str().unwrap();
-    assert!(error.contains("switchboard:crm@9.0.0") && error.contains("serves switchboard:crm 0.1.0"), "{error}");
-    assert_eq!(listing["servedWitVersions"], serde_json::json!(["0.1.0"]));
+    assert!(
+        error.contains("switchboard:crm@9.0.0") && error.contains("serves switchboard:crm 0.1.0, 0.2.0"),
+        "{error}"
+    );
+    assert_eq!(listing["servedWitVersions"], serde_json::json!(["0.1.0", "0.2.0"]));
     h.get("/implementedInterfaces?platform=futurecrm", None).await.assert_error(400, "UNKNOWN_PLATFORM");
     h.stop().await;
 }

@@ -25,8 +25,12 @@ const BUNDLED: &[&str] = &["testcrm", "clio", "pipedrive", "jira"];
 /// Adapters that exist to test containment; never loaded by `run`. A crate
 /// directory with several `<platform>.toml` manifests is installed once per
 /// manifest (one hostile component, many misbehaviours).
-const FIXTURES: &[(&str, &str)] =
-    &[("trapcrm", "fixtures/trapcrm"), ("hostile", "fixtures/hostile"), ("futurecrm", "fixtures/futurecrm")];
+const FIXTURES: &[(&str, &str)] = &[
+    ("trapcrm", "fixtures/trapcrm"),
+    ("hostile", "fixtures/hostile"),
+    ("futurecrm", "fixtures/futurecrm"),
+    ("legacycrm", "fixtures/legacycrm"),
+];
 const TESTCRM_ADDR: &str = "127.0.0.1:8181";
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
 

@@ -7,10 +7,12 @@
 //! | create-contact       | `POST /api/v4/contacts.json` (Person or Company)                    |
 //! | create-call-log      | `POST /api/v4/communications.json` (`PhoneCommunication`), optional time entry `POST /api/v4/activities.json` |
 //! | update-call-log      | `GET` + `PATCH /api/v4/communications/{id}.json`                    |
-//! | get-call-log         | `GET /api/v4/communications/{id}.json?fields=id,subject,body`       |
+//! | get-call-log         | `GET /api/v4/communications/{id}.json?fields=id,subject,body,matter{id}` |
 //! | create-message-log   | `POST /api/v4/communications.json`, one per conversation            |
 //! | update-message-log   | `GET` + `PATCH /api/v4/communications/{id}.json` (message appended) |
 //! | unauthorize          | `POST /oauth/deauthorize`                                           |
+//! | find-contact-by-name | `GET /api/v4/contacts.json?query=&fields=` (one page), open matters as for find-contact |
+//! | set-call-disposition | `PATCH /api/v4/communications/{id}.json` (`matter` from the form's `matters`) |
 //!
 //! The connection's hostname (`ctx.hostname`) is the user's region: one of
 //! `app.clio.com`, `eu.app.clio.com`, `ca.app.clio.com`, `au.app.clio.com`.
@@ -357,6 +359,7 @@ impl Adapter for Clio {
             contact_name: body.get("Contact").map(str::to_owned),
             note: body.note,
             full_body: Some(full),
+            dispositions_json: c.matter.map(|m| serde_json::json!({ "matters": m.id.to_string() }).to_string()),
         })
     }
 
@@ -395,6 +398,32 @@ impl Adapter for Clio {
         }
         let body = if body.is_empty() { line } else { format!("{body}\n{line}") };
         patch_communication(&base, id, PatchData { body: Some(body), ..Default::default() })
+    }
+
+    fn find_contact_by_name(ctx: CallContext, name: String) -> Result<Vec<Contact>, CrmError> {
+        let base = base(&ctx)?;
+        let mut budget = Budget::new();
+        if !budget.take() {
+            return Err(CrmError::Internal("no request budget left for the search".into()));
+        }
+        let page: Page<WireContact> = Request::get(format!("{base}/api/v4/contacts.json"))
+            .query("query", name.trim())
+            .query("fields", CONTACT_FIELDS)
+            .query("limit", PAGE_LIMIT)
+            .send_json()?;
+        let ids: Vec<String> = page.data.iter().map(|c| c.id.clone()).collect();
+        let matters = open_matters(&base, &ids, &mut budget)?;
+        let log_time_entry = setting_true("time_entries");
+        Ok(page.data.into_iter().zip(matters).map(|(c, m)| c.into_contact("", m, log_time_entry)).collect())
+    }
+
+    fn set_call_disposition(ctx: CallContext, log_id: String, dispositions_json: String) -> Result<(), CrmError> {
+        let base = base(&ctx)?;
+        let id = clio_id(&log_id, "logId")?;
+        let Some(matter) = Extra::parse(Some(&dispositions_json))?.matter else {
+            return Ok(()); // no matter chosen: the communication stays as it is
+        };
+        patch_communication(&base, id, PatchData { matter: Some(IdRef { id: matter }), ..Default::default() })
     }
 
     fn unauthorize(ctx: CallContext) -> Result<(), CrmError> {

@@ -361,7 +361,7 @@ fn updating_the_note_reads_the_body_and_keeps_the_details() {
     let h = Harness::new()
         .on(
             "GET",
-            &format!("{EU}/api/v4/communications/777.json?fields=id%2Csubject%2Cbody"),
+            &format!("{EU}/api/v4/communications/777.json?fields=id%2Csubject%2Cbody%2Cmatter%7Bid%7D"),
             reply(200, &serde_json::json!({"data":{"id":777,"subject":"s","body":STORED}}).to_string()),
         )
         .on("PATCH", &format!("{EU}/api/v4/communications/777.json*"), reply(200, r#"{"data":{"id":777}}"#));
@@ -424,7 +424,7 @@ fn get_call_log_reads_the_note_back_out_of_the_body() {
     assert_eq!(log.note, "Asked about the plans");
     assert_eq!(log.contact_name.as_deref(), Some("Luke Skywalker"));
     assert_eq!(log.full_body.as_deref(), Some(STORED));
-    assert_eq!(param(&h.requests()[0], "fields").as_deref(), Some("id,subject,body"));
+    assert_eq!(param(&h.requests()[0], "fields").as_deref(), Some("id,subject,body,matter{id}"));
 }
 
 #[test]

@@ -17,7 +17,7 @@ pub const CONTACT_FIELDS: &str = "id,name,type,primary_phone_number,phone_number
 /// The fields of a matter shown in `additionalInfo`.
 pub const MATTER_FIELDS: &str = "id,display_number,description";
 /// The fields get-call-log and the read-modify-write updates read.
-pub const COMMUNICATION_FIELDS: &str = "id,subject,body";
+pub const COMMUNICATION_FIELDS: &str = "id,subject,body,matter{id}";
 
 #[derive(Deserialize)]
 pub struct Data<T> {
@@ -225,7 +225,7 @@ pub struct Party {
     pub r#type: &'static str,
 }
 
-#[derive(Serialize, Clone, Copy)]
+#[derive(Serialize, Deserialize, Clone, Copy)]
 pub struct IdRef {
     pub id: u64,
 }
@@ -267,11 +267,17 @@ pub struct PatchData {
     pub date: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub received_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matter: Option<IdRef>,
 }
 
 impl PatchData {
     pub fn is_empty(&self) -> bool {
-        self.subject.is_none() && self.body.is_none() && self.date.is_none() && self.received_at.is_none()
+        self.subject.is_none()
+            && self.body.is_none()
+            && self.date.is_none()
+            && self.received_at.is_none()
+            && self.matter.is_none()
     }
 }
 
@@ -284,6 +290,9 @@ pub struct Communication {
     pub subject: Option<String>,
     #[serde(default)]
     pub body: Option<String>,
+    /// The matter it is filed under (`null` when none).
+    #[serde(default)]
+    pub matter: Option<IdRef>,
 }
 
 /// `POST /api/v4/activities.json`: a time entry for a call.

@@ -13,6 +13,8 @@
 //! | create-message-log   | `POST /issue/{key}/comment` (one comment per conversation)             |
 //! | update-message-log   | `GET` + `PUT /issue/{key}/comment/{id}` (the message appended)         |
 //! | unauthorize          | nothing at Atlassian: 3LO has no revocation endpoint                   |
+//! | find-contact-by-name | `POST /search/jql` (`summary ~ "\"name\""`), first page              |
+//! | set-call-disposition | unsupported: a comment has nothing to attach a call to (the manifest says `dispositions = false`) |
 
 mod wire;
 
@@ -170,6 +172,20 @@ impl Adapter for Jira {
             }
         }
         Ok(found)
+    }
+
+    fn find_contact_by_name(ctx: CallContext, name: String) -> Result<Vec<Contact>, CrmError> {
+        let api = api(&ctx)?;
+        let phone_field = required("phone_field")?;
+        let jql = name_jql(setting("project_key").as_deref(), &name);
+        let body = SearchRequest {
+            jql: &jql,
+            fields: vec!["summary", &phone_field],
+            max_results: PAGE_SIZE,
+            next_page_token: None,
+        };
+        let results: SearchResults = send_json(Request::post(format!("{api}/search/jql")).json(&body)?)?;
+        Ok(results.issues.into_iter().map(|issue| issue.into_contact(&phone_field, "")).collect())
     }
 
     fn create_contact(ctx: CallContext, contact: NewContact) -> Result<Contact, CrmError> {

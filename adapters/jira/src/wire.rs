@@ -120,6 +120,16 @@ pub fn find_jql(project_key: Option<&str>, field: &str, variants: &[String]) -> 
     }
 }
 
+/// The search for contacts (issues) whose summary holds `name` as a phrase:
+/// `project = "CRM" AND summary ~ "\"Luke Sky\""`.
+pub fn name_jql(project_key: Option<&str>, name: &str) -> String {
+    let summary = format!("summary ~ {}", jql_phrase(name.trim()));
+    match project_key {
+        Some(p) => format!("project = {} AND {summary}", jql_string(p)),
+        None => summary,
+    }
+}
+
 /// `POST /rest/api/3/search/jql` request body.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -483,6 +493,7 @@ pub fn read_call(log_id: &str, doc: &Node) -> CallLog {
         note: note.join("\n"),
         contact_name,
         full_body: Some(doc.plain_text()),
+        dispositions_json: None,
     }
 }
 

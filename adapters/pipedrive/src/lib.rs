@@ -13,6 +13,8 @@
 //! | create-message-log   | `GET /api/v1/activityTypes` (unless configured), `POST /api/v2/activities` |
 //! | update-message-log   | `GET` + `PATCH /api/v2/activities/{id}` (the message appended to the note) |
 //! | unauthorize          | nothing here: the host revokes at `oauth.pipedrive.com/oauth/revoke` |
+//! | find-contact-by-name | `GET /api/v2/persons/search?term=&fields=name` (one page), then deals and leads as for find-contact |
+//! | set-call-disposition | `PATCH /api/v2/activities/{id}` (`deal_id` or `lead_id` from the form's `deals` / `leads`) |
 
 mod wire;
 
@@ -302,13 +304,15 @@ impl Adapter for Pipedrive {
             },
             None => None,
         };
-        let html = a.note.unwrap_or_default();
+        let html = a.note.clone().unwrap_or_default();
+        let dispositions_json = dispositions_of(&a);
         Ok(CallLog {
             log_id: a.id.to_string(),
             subject: a.subject.unwrap_or_default(),
             note: CallNote::parse(&html).notes.unwrap_or_default(),
             contact_name,
             full_body: Some(html_to_text(&html)),
+            dispositions_json,
         })
     }
 
@@ -339,6 +343,28 @@ impl Adapter for Pipedrive {
         let current = get_activity(&base, id)?;
         let note = current.note.unwrap_or_default() + &message_html(&log.message);
         patch_activity(&base, id, &ActivityBody { note: Some(note), ..Default::default() })
+    }
+
+    fn find_contact_by_name(ctx: CallContext, name: String) -> Result<Vec<Contact>, CrmError> {
+        let base = base(&ctx);
+        let req = Request::get(format!("{base}/api/v2/persons/search"))
+            .query("term", name.trim())
+            .query("fields", "name")
+            .query("limit", SEARCH_PAGE);
+        let page: Envelope<Option<SearchData>> = send_json(req)?;
+        let mut found: Vec<Contact> =
+            page.data.unwrap_or_default().items.into_iter().map(|i| i.item.into_contact_first_phone()).collect();
+        enrich(&base, &mut found, switchboard_sdk::request_budget(), 1);
+        Ok(found)
+    }
+
+    fn set_call_disposition(ctx: CallContext, log_id: String, dispositions_json: String) -> Result<(), CrmError> {
+        let id = valid_id("call log id", &log_id)?;
+        let (deal_id, lead_id) = deal_or_lead(Some(&dispositions_json));
+        if deal_id.is_none() && lead_id.is_none() {
+            return Ok(()); // nothing chosen: the activity stays as it is
+        }
+        patch_activity(&base(&ctx), id, &ActivityBody { deal_id, lead_id, ..Default::default() })
     }
 
     fn unauthorize(_ctx: CallContext) -> Result<(), CrmError> {

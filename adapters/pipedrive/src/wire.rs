@@ -88,6 +88,12 @@ impl PersonHit {
             .unwrap_or_else(|| searched.to_owned())
     }
 
+    /// As a contact, with its first phone (a search by name matched no number).
+    pub fn into_contact_first_phone(self) -> Contact {
+        let phone = self.phones.first().cloned().unwrap_or_default();
+        self.into_contact(phone)
+    }
+
     pub fn into_contact(self, phone: String) -> Contact {
         Contact {
             id: self.id.to_string(),
@@ -233,6 +239,10 @@ pub struct Activity {
     pub person_id: Option<u64>,
     #[serde(default)]
     pub participants: Option<Vec<ActivityParticipant>>,
+    #[serde(default)]
+    pub deal_id: Option<u64>,
+    #[serde(default)]
+    pub lead_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -260,6 +270,16 @@ pub fn numeric_id(what: &str, id: &str) -> Result<u64, CrmError> {
 
 /// `deals` / `leads` picked in the client (`additionalSubmission`): the deal
 /// wins when both are given (an activity links to a deal or a lead).
+/// The log form's `deals` / `leads` fields as the activity holds them (the
+/// shape `deal_or_lead` reads), or `None` when it is linked to neither.
+pub fn dispositions_of(a: &Activity) -> Option<String> {
+    match (a.deal_id, a.lead_id.as_deref().filter(|l| !l.is_empty())) {
+        (Some(deal), _) => Some(serde_json::json!({ "deals": deal.to_string() }).to_string()),
+        (None, Some(lead)) => Some(serde_json::json!({ "leads": lead }).to_string()),
+        (None, None) => None,
+    }
+}
+
 pub fn deal_or_lead(additional_submission_json: Option<&str>) -> (Option<u64>, Option<String>) {
     let Some(v) = additional_submission_json.and_then(|s| serde_json::from_str::<Value>(s).ok()) else {
         return (None, None);

@@ -4,13 +4,18 @@
 //! |----------------------|------------------------------------------------|
 //! | get-user-info        | `GET /v1/me`                                   |
 //! | find-contact         | `GET /v1/contacts?phone=` per number variant   |
+//! | find-contact-by-name | `GET /v1/contacts?name=`                       |
 //! | create-contact       | `POST /v1/contacts`                            |
 //! | create-call-log      | `POST /v1/activities` (`kind: call`)           |
 //! | update-call-log      | `PATCH /v1/activities/{id}`                    |
 //! | get-call-log         | `GET /v1/activities/{id}`                      |
+//! | set-call-disposition | `PATCH /v1/activities/{id}` (`disposition`)    |
 //! | create-message-log   | `POST /v1/activities` (`kind: message`)        |
 //! | update-message-log   | `POST /v1/activities/{id}/append`              |
 //! | unauthorize          | nothing to revoke: API keys are managed in the CRM |
+//!
+//! Creates send the host's idempotency key as `Idempotency-Key`, which the
+//! Test CRM honours: a retry after a crash gets the first record back.
 
 mod wire;
 
@@ -59,7 +64,10 @@ impl Adapter for TestCrm {
 
     fn create_call_log(_ctx: CallContext, log: CallLogInput) -> Result<String, CrmError> {
         let body = NewActivity::from_call(&log);
-        let created: Data<Activity> = Request::post(format!("{BASE}/v1/activities")).json(&body)?.send_json()?;
+        let created: Data<Activity> = Request::post(format!("{BASE}/v1/activities"))
+            .header("idempotency-key", &log.idempotency_key)
+            .json(&body)?
+            .send_json()?;
         Ok(created.data.id)
     }
 
@@ -77,12 +85,27 @@ impl Adapter for TestCrm {
             note: a.data.body.clone(),
             contact_name: a.data.contact_name,
             full_body: Some(a.data.body),
+            dispositions_json: a.data.disposition.filter(|d| d.is_object()).map(|d| d.to_string()),
         })
+    }
+
+    fn find_contact_by_name(_ctx: CallContext, name: String) -> Result<Vec<Contact>, CrmError> {
+        let page: Page<WireContact> = Request::get(format!("{BASE}/v1/contacts")).query("name", &name).send_json()?;
+        Ok(page.data.into_iter().map(Contact::from).collect())
+    }
+
+    fn set_call_disposition(_ctx: CallContext, log_id: String, dispositions_json: String) -> Result<(), CrmError> {
+        let disposition: serde_json::Value = serde_json::from_str(&dispositions_json)?;
+        Request::patch(format!("{BASE}/v1/activities/{log_id}")).json(&DispositionPatch { disposition })?.send()?;
+        Ok(())
     }
 
     fn create_message_log(_ctx: CallContext, log: MessageLogInput) -> Result<String, CrmError> {
         let body = NewActivity::from_message(&log);
-        let created: Data<Activity> = Request::post(format!("{BASE}/v1/activities")).json(&body)?.send_json()?;
+        let created: Data<Activity> = Request::post(format!("{BASE}/v1/activities"))
+            .header("idempotency-key", &log.idempotency_key)
+            .json(&body)?
+            .send_json()?;
         Ok(created.data.id)
     }
 
@@ -169,5 +192,51 @@ mod tests {
         assert!(matches!(h.run(|| TestCrm::get_user_info(context())), Err(CrmError::Unauthorized(_))));
         let h = Harness::new().on("GET", &format!("{BASE}/v1/activities/*"), reply(404, r#"{"error":"not_found"}"#));
         assert!(matches!(h.run(|| TestCrm::get_call_log(context(), "a-1".into())), Err(CrmError::NotFound(_))));
+    }
+
+    #[test]
+    fn name_search_asks_the_crm_by_name() {
+        let h = Harness::new().on(
+            "GET",
+            &format!("{BASE}/v1/contacts?name=luke%20sky"),
+            reply(200, &format!(r#"{{"data":[{LUKE}]}}"#)),
+        );
+        let found = h.run(|| TestCrm::find_contact_by_name(context(), "luke sky".into())).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, "c-1");
+    }
+
+    #[test]
+    fn a_disposition_is_patched_onto_the_activity_and_read_back() {
+        let h = Harness::new()
+            .on(
+                "PATCH",
+                &format!("{BASE}/v1/activities/a-9"),
+                reply(200, r#"{"data":{"id":"a-9","subject":"s","body":"b"}}"#),
+            )
+            .on(
+                "GET",
+                &format!("{BASE}/v1/activities/a-9"),
+                reply(200, r#"{"data":{"id":"a-9","subject":"s","body":"b","disposition":{"outcome":"Sold"}}}"#),
+            );
+        h.run(|| TestCrm::set_call_disposition(context(), "a-9".into(), r#"{"outcome":"Sold","note":"n"}"#.into()))
+            .unwrap();
+        assert_eq!(h.requests()[0].json()["disposition"]["outcome"], "Sold");
+        let log = h.run(|| TestCrm::get_call_log(context(), "a-9".into())).unwrap();
+        assert_eq!(log.dispositions_json.as_deref(), Some(r#"{"outcome":"Sold"}"#));
+    }
+
+    #[test]
+    fn creates_carry_the_idempotency_key() {
+        let h = Harness::new().on(
+            "POST",
+            &format!("{BASE}/v1/activities"),
+            reply(201, r#"{"data":{"id":"a-9","subject":"s","body":"b"}}"#),
+        );
+        h.run(|| TestCrm::create_call_log(context(), sample_call_log("c-1"))).unwrap();
+        assert_eq!(
+            h.requests()[0].headers.iter().find(|(k, _)| k == "idempotency-key").map(|(_, v)| v.as_str()),
+            Some("sb-test-call-s-1")
+        );
     }
 }

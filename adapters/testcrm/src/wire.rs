@@ -145,6 +145,14 @@ pub struct Activity {
     pub body: String,
     #[serde(default)]
     pub contact_name: Option<String>,
+    #[serde(default)]
+    pub disposition: Option<serde_json::Value>,
+}
+
+/// `PATCH /v1/activities/{id}` setting only the disposition.
+#[derive(Serialize)]
+pub struct DispositionPatch {
+    pub disposition: serde_json::Value,
 }
 
 #[derive(Serialize)]

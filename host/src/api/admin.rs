@@ -4,7 +4,7 @@
 use super::error::{ApiError, ApiResult, ErrorCode};
 use super::extract::QueryParams;
 use super::state::AppState;
-use crate::runtime::manifest::SUPPORTED_WIT_VERSIONS;
+use crate::runtime::world;
 use crate::secret::constant_time_eq;
 use crate::store::{AuthKind, ConnectionState};
 use axum::Json;
@@ -46,7 +46,7 @@ impl FromRequestParts<AppState> for Admin {
 /// `GET /admin/adapters`
 pub(crate) async fn adapters(_: Admin, State(state): State<AppState>) -> Json<Value> {
     Json(json!({
-        "servedWitVersions": SUPPORTED_WIT_VERSIONS,
+        "servedWitVersions": world::SUPPORTED,
         "adaptersDir": state.runtime.adapters_dir().display().to_string(),
         "adapters": state.runtime.statuses(),
     }))

@@ -14,6 +14,7 @@ use super::params::{Party, comma_list, direction, object_json, rfc3339, seconds,
 use super::session::Session;
 use super::state::{AppState, adapter_for};
 use crate::request_id;
+use crate::runtime::world::Operation;
 use crate::runtime::{CallLogInput, CallLogUpdate};
 use crate::store::{Ledger, Reservation};
 use axum::extract::{Extension, State};
@@ -80,6 +81,7 @@ pub(crate) async fn create(
         None => state.store.cached_note(&session.user.id, &session_id).await?,
     };
     let input = CallLogInput {
+        idempotency_key: Ledger::session(&session_id).idempotency_key(&session.user.id),
         session_id: session_id.clone(),
         contact_id: contact_id.clone(),
         contact_type: body.contact_type,
@@ -166,6 +168,9 @@ pub(crate) struct LogData {
     full_body: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     contact_name: Option<String>,
+    /// The log form's disposition fields as set, for the edit form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dispositions: Option<Value>,
 }
 
 #[derive(Serialize)]
@@ -211,6 +216,10 @@ pub(crate) async fn get(
                         note: log.note,
                         full_body: log.full_body,
                         contact_name: log.contact_name,
+                        dispositions: log
+                            .dispositions_json
+                            .and_then(|d| serde_json::from_str::<Value>(&d).ok())
+                            .filter(Value::is_object),
                     });
                 }
                 // Deleted in the CRM since: report it as not logged.
@@ -261,27 +270,45 @@ const MAX_NOTE_BYTES: usize = 64 * 1024;
 pub(crate) struct DispositionBody {
     #[serde(default, deserialize_with = "string_or_number::opt")]
     session_id: Option<String>,
+    dispositions: Option<Value>,
 }
 
-/// `PUT /callDisposition`: sets a logged call's dispositions in the CRM.
-/// Adapters of WIT 0.1.0 have no such operation: a logged call answers
+/// `PUT /callDisposition`: sets a logged call's dispositions in the CRM (WIT
+/// 0.2.0's `set-call-disposition`, given the `dispositions` object as the
+/// client sent it). Adapters without it (every 0.1.0 one) answer
 /// `UNSUPPORTED_OPERATION` (HTTP 200, as App Connect clients expect), and the
 /// manifest tells clients not to ask (`disableDisposition`).
 pub(crate) async fn set_disposition(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
     JsonBody(body): JsonBody<DispositionBody>,
-) -> ApiResult<Success<Empty>> {
+) -> ApiResult<Success<Logged>> {
     let session_id = body.session_id.filter(|s| !s.is_empty()).ok_or_else(|| ApiError::missing("sessionId"))?;
-    match state.store.lookup(&session.user.id, Ledger::session(&session_id)).await? {
-        Some(Reservation::Logged(_)) => {}
+    let dispositions = match body.dispositions {
+        None | Some(Value::Null) => json!({}),
+        Some(v @ Value::Object(_)) => v,
+        Some(_) => {
+            return Err(ApiError::bad_request(ErrorCode::InvalidParameter, "`dispositions` must be a JSON object"));
+        }
+    };
+    let log_id = match state.store.lookup(&session.user.id, Ledger::session(&session_id)).await? {
+        Some(Reservation::Logged(log_id)) => log_id,
         _ => return Err(ApiError::unsuccessful(ErrorCode::CallLogNotFound, "Cannot find log")),
-    }
+    };
     let adapter = adapter_for(&state, &session.user.platform)?;
-    Err(ApiError::unsuccessful(
-        ErrorCode::UnsupportedOperation,
-        format!("{} does not support call dispositions", adapter.manifest.display_name),
-    ))
+    if !adapter.has(Operation::SetCallDisposition) {
+        return Err(ApiError::unsuccessful(
+            ErrorCode::UnsupportedOperation,
+            format!("{} does not support call dispositions", adapter.manifest.display_name),
+        ));
+    }
+    let crm = Connection::open(&state, &session).await?;
+    let (id, json) = (log_id.clone(), dispositions.to_string());
+    crm.call("set-call-disposition", move |ctx, a, s| {
+        Box::pin(async move { a.call_set_call_disposition(s, &ctx, &id, &json).await })
+    })
+    .await?;
+    Ok(Success::new(Logged { log_id, updated_note: None }))
 }
 
 #[derive(Deserialize)]

@@ -8,6 +8,7 @@ use super::params::{comma_list, object_json, query_phone};
 use super::session::Session;
 use super::state::{AppState, adapter_for};
 use crate::request_id;
+use crate::runtime::world::Operation;
 use crate::runtime::{Contact, NewContact};
 use axum::extract::{Extension, State};
 use serde::{Deserialize, Serialize};
@@ -131,21 +132,64 @@ pub(crate) async fn find(
     Ok(Success::new(Found { contact, error_code: None, request_id: None }))
 }
 
-/// `GET /custom/contact/search?name=`: contacts by name. Adapters of WIT
-/// 0.1.0 have no such operation: the answer is `UNSUPPORTED_OPERATION` (HTTP
-/// 200) with an empty `contact` list (clients read it as an array), and the
-/// manifest does not offer the search (`page.useContactSearch`).
+#[derive(Deserialize)]
+pub(crate) struct SearchQuery {
+    name: Option<String>,
+}
+
+/// The shortest name the search accepts, in characters.
+const MIN_SEARCH_CHARS: usize = 2;
+
+/// `GET /custom/contact/search?name=`: contacts by name (WIT 0.2.0's
+/// `find-contact-by-name`). No match is an empty list with a warning, not an
+/// error. An
+/// adapter that cannot search (every 0.1.0 one, or a CRM without search)
+/// answers `UNSUPPORTED_OPERATION` (HTTP 200), and the manifest does not offer
+/// the search (`page.useContactSearch`). Every answer, failures included,
+/// carries a `contact` array: clients iterate it unconditionally.
 pub(crate) async fn search_by_name(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
+    QueryParams(q): QueryParams<SearchQuery>,
 ) -> ApiResult<Success<Found>> {
-    let adapter = adapter_for(&state, &session.user.platform)?;
-    Err(ApiError::unsuccessful(
-        ErrorCode::UnsupportedOperation,
-        format!("{} does not support searching contacts by name", adapter.manifest.display_name),
-    )
-    .with("contact", json!([])))
+    search(&state, &session, q.name).await.map_err(|e| e.with("contact", json!([])))
 }
+
+async fn search(state: &AppState, session: &Session, name: Option<String>) -> ApiResult<Success<Found>> {
+    let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).ok_or_else(|| ApiError::missing("name"))?;
+    if name.chars().count() < MIN_SEARCH_CHARS || name.len() > MAX_NAME_LEN {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidParameter,
+            format!("`name` must be {MIN_SEARCH_CHARS} to {MAX_NAME_LEN} characters long"),
+        ));
+    }
+    let adapter = adapter_for(state, &session.user.platform)?;
+    if !adapter.has(Operation::FindContactByName) {
+        return Err(ApiError::unsuccessful(
+            ErrorCode::UnsupportedOperation,
+            format!("{} does not support searching contacts by name", adapter.manifest.display_name),
+        ));
+    }
+    let crm = Connection::open(state, session).await?;
+    let n = name.clone();
+    let contacts = crm
+        .call("find-contact-by-name", move |ctx, a, s| {
+            Box::pin(async move { a.call_find_contact_by_name(s, &ctx, &n).await })
+        })
+        .await?;
+    if contacts.is_empty() {
+        // The client shows `returnMessage` when the list is empty (and fails without one).
+        let message =
+            ReturnMessage::new(format!("No contact named \"{name}\" found"), MessageType::Warning, WARNING_TTL_MS);
+        let body = Found { contact: vec![], error_code: Some(ErrorCode::ContactNotFound), request_id: None };
+        return Ok(Success::with_message(body, message));
+    }
+    let contact = contacts.into_iter().map(ContactJson::from).collect();
+    Ok(Success::new(Found { contact, error_code: None, request_id: None }))
+}
+
+/// The longest name the search passes on, in bytes.
+const MAX_NAME_LEN: usize = 256;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -8,8 +8,9 @@
 //!   (`app_connect.redirect_uri`);
 //! - per platform: login (`auth.apiKey.page` or `auth.oauth` with the
 //!   operator's client id; regional hosts as `override`s), page URLs, log-form
-//!   fields, contact types, settings; what WIT 0.1.0 adapters cannot do is
-//!   switched off (`disableDisposition`, no `page.useContactSearch`).
+//!   fields, contact types, settings; the name search
+//!   (`page.useContactSearch`) and dispositions (`disableDisposition`) follow
+//!   the adapter's WIT world (0.2.0 has them) and its manifest.
 
 use super::error::{ApiError, ApiResult, ErrorCode};
 use super::extract::QueryParams;
@@ -17,6 +18,7 @@ use super::state::{AppState, adapter_for};
 use super::versions::SERVER_VERSION;
 use crate::runtime::LoadedAdapter;
 use crate::runtime::manifest::{AuthSpec, Manifest};
+use crate::runtime::world::Operation;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -44,7 +46,7 @@ pub(crate) async fn crm_manifest(
     }
     let mut platforms = Map::new();
     for adapter in &adapters {
-        platforms.insert(adapter.manifest.platform.clone(), platform(&state, &adapter.manifest));
+        platforms.insert(adapter.manifest.platform.clone(), platform(&state, adapter));
     }
     let ac = &state.config.app_connect;
     Ok(Json(json!({
@@ -70,7 +72,8 @@ fn tables(list: &[toml::Table]) -> Value {
     serde_json::to_value(list).unwrap_or_else(|_| json!([]))
 }
 
-fn platform(state: &AppState, m: &Manifest) -> Value {
+fn platform(state: &AppState, adapter: &LoadedAdapter) -> Value {
+    let m = &adapter.manifest;
     let ac = &m.app_connect;
     let mut p = Map::new();
     p.insert("name".into(), json!(m.platform));
@@ -99,16 +102,21 @@ fn platform(state: &AppState, m: &Manifest) -> Value {
             "callLog": {"additionalFields": tables(&ac.call_log_fields)},
             "messageLog": {"additionalFields": tables(&ac.message_log_fields)},
             "newContact": {"additionalFields": tables(&ac.new_contact_fields)},
-            // WIT 0.1.0 adapters cannot search by name.
-            "useContactSearch": false,
+            // Offered when the adapter's world has the search (0.2.0) and its
+            // author did not switch it off.
+            "useContactSearch": adapter.has(Operation::FindContactByName) && ac.contact_search.unwrap_or(true),
         }),
     );
     let types: Vec<Value> = m.contact_types.iter().map(|t| json!({"display": t, "value": t})).collect();
     p.insert("contactTypes".into(), json!(types));
     p.insert("settings".into(), tables(&ac.settings));
     p.insert("useLicense".into(), json!(false));
-    // WIT 0.1.0 adapters cannot set dispositions: clients must not ask.
-    p.insert("disableDisposition".into(), json!(true));
+    // The client sends `PUT /callDisposition` after logging or editing a call
+    // with log-form fields filled in, unless this says not to.
+    p.insert(
+        "disableDisposition".into(),
+        json!(!(adapter.has(Operation::SetCallDisposition) && ac.dispositions.unwrap_or(true))),
+    );
     if let Some(secs) = ac.request_timeout_secs {
         p.insert("requestConfig".into(), json!({"timeout": secs}));
     }

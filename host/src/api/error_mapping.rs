@@ -105,6 +105,11 @@ fn crm_error(e: CrmError) -> ApiError {
             ApiError::unsuccessful(ErrorCode::CrmUpstreamError, format!("The CRM did not answer as expected: {m}"))
                 .retryable()
         }
+        // Declining is not failing: HTTP 200 with `successful: false`, as App
+        // Connect clients expect of an operation a CRM does not offer.
+        CrmError::Unsupported(m) => {
+            ApiError::unsuccessful(ErrorCode::UnsupportedOperation, format!("Not supported: {m}"))
+        }
         CrmError::Internal(m) => {
             ApiError::new(StatusCode::BAD_GATEWAY, ErrorCode::AdapterError, format!("The adapter failed: {m}"))
         }

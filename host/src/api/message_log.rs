@@ -97,14 +97,15 @@ pub(crate) async fn create(
             if state.store.reserve(&user_id, message_key).await? != Reservation::Reserved {
                 continue; // logged before, or being logged
             }
+            let conversation = Ledger::Conversation { conversation_id: &conversation_id };
             let input = MessageLogInput {
+                idempotency_key: conversation.idempotency_key(&user_id),
                 contact_id: contact_id.clone(),
                 contact_type: contact_type.clone(),
                 contact_name: contact_name.clone(),
                 message,
                 additional_submission_json: additional.clone(),
             };
-            let conversation = Ledger::Conversation { conversation_id: &conversation_id };
             let outcome = match state.store.reserve(&user_id, conversation).await? {
                 Reservation::Reserved => {
                     let created = crm
@@ -124,6 +125,9 @@ pub(crate) async fn create(
                     }
                 }
                 Reservation::Logged(id) => {
+                    // Adding a message to the record: the key names the message.
+                    let mut input = input;
+                    input.idempotency_key = message_key.idempotency_key(&user_id);
                     let log_id = id.clone();
                     crm.call("update-message-log", move |ctx, a, s| {
                         Box::pin(async move { a.call_update_message_log(s, &ctx, &log_id, &input).await })

@@ -6,6 +6,7 @@ use super::session::Session;
 use super::state::AppState;
 use super::state::adapter_for;
 use crate::runtime::manifest::AuthSpec;
+use crate::runtime::world::Operation;
 use axum::Json;
 use axum::extract::{Extension, State};
 use axum::response::IntoResponse;
@@ -29,8 +30,9 @@ pub(crate) async fn implemented_interfaces(
     let platform = q.platform.filter(|p| !p.is_empty()).ok_or_else(|| ApiError::missing("platform"))?;
     let adapter = adapter_for(&state, &platform)?;
     let oauth = matches!(adapter.manifest.auth, AuthSpec::Oauth { .. });
-    // Every switchboard:crm@0.1.0 adapter exports all the operations below;
-    // appointments, dispositions and the rest are not in the world yet.
+    // Every adapter exports the operations of switchboard:crm@0.1.0; the name
+    // search and dispositions came with 0.2.0; appointments and the rest are
+    // not in any world yet.
     Ok(Json(json!({
         "getAuthType": true,
         "getOauthInfo": oauth,
@@ -50,8 +52,8 @@ pub(crate) async fn implemented_interfaces(
         "confirmAppointment": false,
         "cancelAppointment": false,
         "unAuthorize": true,
-        "upsertCallDisposition": false,
-        "findContactWithName": false,
+        "upsertCallDisposition": adapter.has(Operation::SetCallDisposition),
+        "findContactWithName": adapter.has(Operation::FindContactByName),
         "getUserList": false,
         "getManagedAuthOptions": false,
         "getLicenseStatus": false,

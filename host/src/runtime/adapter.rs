@@ -2,10 +2,9 @@
 //! ready to instantiate, and what the operator allows it (hosts, settings,
 //! limits). Immutable once loaded; a reload makes a new one.
 
-use super::bindings::AdapterPre;
-use super::host_state::HostState;
 use super::limits::CallLimits;
 use super::manifest::Manifest;
+use super::world::AdapterPre;
 use crate::allow_list::AllowList;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,12 +22,19 @@ pub struct LoadedAdapter {
     /// The `switchboard:crm` version the component exports.
     pub(crate) wit_version: String,
     pub(crate) loaded_at: SystemTime,
-    pub(super) pre: AdapterPre<HostState>,
+    pub(super) pre: AdapterPre,
     pub(super) allowed: Arc<AllowList>,
     pub(super) settings: Arc<BTreeMap<String, String>>,
     pub(super) limits: CallLimits,
     pub(super) platform: Arc<str>,
     pub(super) version: Arc<str>,
+}
+
+impl LoadedAdapter {
+    /// Whether the adapter's WIT world has `op`.
+    pub fn has(&self, op: super::world::Operation) -> bool {
+        self.pre.has(op)
+    }
 }
 
 impl std::fmt::Debug for LoadedAdapter {

@@ -1,9 +1,9 @@
 //! What a store holds during one adapter call, and the host side of the
 //! adapter's imports (`http`, `log`, `config`).
 
-use super::bindings::switchboard::crm::{config, http, log, types};
 use super::limits::CallLimiter;
 use super::outbound::{CallPolicy, Outbound, OutboundError, OutboundRequest, OutboundResponse};
+use super::world::latest::switchboard::crm::{config, http, log, types};
 use crate::metrics::Metrics;
 use std::collections::BTreeMap;
 use std::sync::Arc;

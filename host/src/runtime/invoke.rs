@@ -2,10 +2,10 @@
 //! call can fail turned into a distinct, documented error.
 
 use super::adapter::LoadedAdapter;
-use super::bindings::exports::switchboard::crm::crm::Guest as Crm;
 use super::engine::EPOCH_TICK;
 use super::host_state::{CallScope, HostState, Violation};
 use super::outbound::CallPolicy;
+use super::world::Crm;
 use super::{CallLog, Contact, CrmError, Runtime, UserInfo};
 use std::future::Future;
 use std::pin::Pin;
@@ -95,7 +95,12 @@ impl OutputSize for Contact {
 }
 impl OutputSize for CallLog {
     fn output_size(&self) -> usize {
-        self.log_id.len() + self.subject.len() + self.note.len() + opt(&self.contact_name) + opt(&self.full_body)
+        self.log_id.len()
+            + self.subject.len()
+            + self.note.len()
+            + opt(&self.contact_name)
+            + opt(&self.full_body)
+            + opt(&self.dispositions_json)
     }
 }
 impl<T: OutputSize> OutputSize for Vec<T> {
@@ -160,8 +165,8 @@ impl Runtime {
         let _permit = self.call_permits.acquire().await.ok();
         let mut store = self.new_store(adapter, scope, credential);
         let run = async {
-            let bindings = adapter.pre.instantiate_async(&mut store).await?;
-            f(bindings.switchboard_crm_crm(), &mut store).await
+            let crm = adapter.pre.instantiate(&mut store).await?;
+            f(&crm, &mut store).await
         };
         let outcome = tokio::time::timeout(adapter.limits.wall, run).await;
         let elapsed = started.elapsed();

@@ -5,11 +5,11 @@
 
 use super::Runtime;
 use super::adapter::LoadedAdapter;
-use super::bindings::AdapterPre;
 use super::compile_cache::{self, Origin as CompileOrigin};
 use super::host_state::CallScope;
 use super::limits::CallLimits;
-use super::manifest::{Manifest, SUPPORTED_WIT_VERSIONS};
+use super::manifest::Manifest;
+use super::world::{self, AdapterPre};
 use crate::allow_list::AllowList;
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -55,7 +55,7 @@ pub(crate) fn world_version(engine: &Engine, component: &Component) -> Result<St
         [v] => Ok(v.clone()),
         [] => bail!(
             "the component exports no switchboard:crm/crm interface, so it is not a Switchboard adapter (this host serves switchboard:crm {})",
-            SUPPORTED_WIT_VERSIONS.join(", ")
+            world::SUPPORTED.join(", ")
         ),
         many => bail!("the component exports several switchboard:crm versions: {}", many.join(", ")),
     }
@@ -89,11 +89,11 @@ impl Runtime {
 
         let wit_version =
             world_version(&self.engine, &component).with_context(|| format!("{} refused", path.display()))?;
-        if !SUPPORTED_WIT_VERSIONS.contains(&wit_version.as_str()) {
+        if !world::SUPPORTED.contains(&wit_version.as_str()) {
             bail!(
                 "{} was built against switchboard:crm@{wit_version}; this host serves switchboard:crm {}",
                 path.display(),
-                SUPPORTED_WIT_VERSIONS.join(", ")
+                world::SUPPORTED.join(", ")
             );
         }
         if wit_version != manifest.wit_version {
@@ -108,8 +108,7 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(anyhow::Error::from)
             .with_context(|| format!("{} imports something this host does not provide", path.display()))?;
-        let pre = AdapterPre::new(instance_pre)
-            .map_err(anyhow::Error::from)
+        let pre = AdapterPre::new(&wit_version, instance_pre)
             .with_context(|| format!("{} does not export the switchboard:crm@{wit_version} world", path.display()))?;
 
         let operator = self.adapter_settings.get(&manifest.platform).cloned().unwrap_or_default();
@@ -145,7 +144,7 @@ impl Runtime {
             request_id: String::new(),
         };
         let mut store = self.new_store(adapter, scope, None);
-        tokio::time::timeout(adapter.limits.wall, adapter.pre.instantiate_async(&mut store))
+        tokio::time::timeout(adapter.limits.wall, adapter.pre.instantiate(&mut store))
             .await
             .context("instantiation did not finish within the wall-clock limit")?
             .map_err(anyhow::Error::from)?;

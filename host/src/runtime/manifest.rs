@@ -68,6 +68,12 @@ pub(crate) struct ClientFacing {
     pub(crate) settings: Vec<toml::Table>,
     /// How long clients wait for this CRM's answers.
     pub(crate) request_timeout_secs: Option<u64>,
+    /// Offer the contact search by name (default: when the adapter's WIT
+    /// world has `find-contact-by-name`, 0.2.0 on).
+    pub(crate) contact_search: Option<bool>,
+    /// Let clients set call dispositions (default: when the world has
+    /// `set-call-disposition`, 0.2.0 on).
+    pub(crate) dispositions: Option<bool>,
 }
 
 /// An API-key login form: a title, an optional warning, and its fields (App
@@ -132,9 +138,6 @@ fn yes() -> bool {
     true
 }
 
-/// The WIT versions this host serves.
-pub(crate) const SUPPORTED_WIT_VERSIONS: &[&str] = &["0.1.0"];
-
 impl Manifest {
     pub(crate) fn validate(&self) -> Result<()> {
         if self.platform.is_empty()
@@ -142,11 +145,11 @@ impl Manifest {
         {
             bail!("`platform` must be non-empty letters, digits, '-' or '_', got {:?}", self.platform);
         }
-        if !SUPPORTED_WIT_VERSIONS.contains(&self.wit_version.as_str()) {
+        if !super::world::SUPPORTED.contains(&self.wit_version.as_str()) {
             bail!(
                 "`wit_version` {:?} is not served by this host; it serves {}",
                 self.wit_version,
-                SUPPORTED_WIT_VERSIONS.join(", ")
+                super::world::SUPPORTED.join(", ")
             );
         }
         if let AuthSpec::Oauth { authorize_url, token_url, revoke_url, hostnames, .. } = &self.auth {
@@ -240,7 +243,7 @@ value = "{api_key}"
     fn an_unserved_wit_version_is_refused_with_the_served_list() {
         let err =
             format!("{:#}", parse(&GOOD.replace("wit_version = \"0.1.0\"", "wit_version = \"9.0.0\"")).unwrap_err());
-        assert!(err.contains("9.0.0") && err.contains("serves 0.1.0"), "{err}");
+        assert!(err.contains("9.0.0") && err.contains("serves 0.1.0, 0.2.0"), "{err}");
     }
 
     const REGIONAL: &str = r#"

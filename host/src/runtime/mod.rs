@@ -16,11 +16,11 @@
 //! allowed), [`engine`] and [`compile_cache`] (wasmtime), [`loader`] (file →
 //! [`adapter::LoadedAdapter`]), [`registry`] (the set and its reloads,
 //! [`watcher`]), [`invoke`] (one sandboxed call), [`host_state`] (the
-//! imports an adapter sees), [`outbound`] and [`retry_hold`] (its HTTP).
+//! imports an adapter sees), [`outbound`] and [`retry_hold`] (its HTTP),
+//! [`world`] (the WIT versions served, adapted to the newest).
 //! [`Runtime`] itself is defined here; each of those modules adds its part.
 
 pub mod adapter;
-pub mod bindings;
 pub(crate) mod compile_cache;
 pub(crate) mod engine;
 pub mod host_state;
@@ -32,14 +32,15 @@ pub(crate) mod outbound;
 pub mod registry;
 mod retry_hold;
 pub(crate) mod watcher;
+pub mod world;
 
 pub use adapter::LoadedAdapter;
-pub use bindings::switchboard::crm::types::{
+pub use invoke::{CallFuture, Containment, InvokeError, OutputSize};
+pub use registry::ReloadReport;
+pub use world::latest::switchboard::crm::types::{
     CallContext, CallLog, CallLogInput, CallLogUpdate, Contact, CrmError, Direction, Message, MessageLogInput,
     NewContact, UserInfo,
 };
-pub use invoke::{CallFuture, Containment, InvokeError, OutputSize};
-pub use registry::ReloadReport;
 
 use crate::allow_list::Origin;
 use crate::config::{AdapterSettings, Config, Limits};
@@ -54,7 +55,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use wasmtime::Engine;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 
 /// The loaded adapters by platform.
 type AdapterMap = BTreeMap<String, Arc<LoadedAdapter>>;
@@ -95,9 +96,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("failed to link WASI")?;
-        bindings::Adapter::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
-            .map_err(anyhow::Error::from)
-            .context("failed to link the switchboard imports")?;
+        world::add_to_linker(&mut linker)?;
         let outbound =
             Outbound::new(config.upstream_override_map()?, Duration::from_millis(config.limits.outbound_timeout_ms))?;
         let mut narrowed_hosts = BTreeMap::new();

@@ -42,6 +42,23 @@ impl<'a> Ledger<'a> {
         Ledger::Call { session_id, contact_id: "" }
     }
 
+    /// The idempotency key the adapter gets for the CRM create this ledger
+    /// entry guards (WIT 0.2.0): the same for every attempt by `user_id`, and
+    /// different for every other user, session, conversation or message. It
+    /// names nothing: a hash, so a CRM that stores it learns no ids.
+    pub(crate) fn idempotency_key(&self, user_id: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let (table, _, key, _) = self.parts();
+        let digest = Sha256::new()
+            .chain_update(table)
+            .chain_update([0])
+            .chain_update(user_id)
+            .chain_update([0])
+            .chain_update(key)
+            .finalize();
+        format!("sb-{}", &hex::encode(digest)[..32])
+    }
+
     /// Table, key column, key, and the detail column with its value. The
     /// names come from this fixed list, never from input.
     fn parts(&self) -> (&'static str, &'static str, &str, Option<(&'static str, &str)>) {
