@@ -74,7 +74,25 @@ pub struct AppConnectConfig {
     /// always sends its own page as `redirect_uri`; register that one with
     /// the CRM (see `client_redirect_uri` under `[adapters.<platform>]`).
     pub redirect_uri: String,
+    /// The App Connect release clients are told this server is (`version` of
+    /// the manifest and of `/serverVersionInfo`): the extension compares it
+    /// with its own to offer updates and release notes, so it is the client
+    /// release whose API Switchboard serves, not Switchboard's own version
+    /// (which is served beside it as `serverVersion`).
+    pub version: String,
+    /// RingCentral's API, asked who an `rcAccessToken` belongs to and whether
+    /// they administer their account (`/admin/settings`).
+    pub ringcentral_api_url: String,
+    /// RingCentral extension ids treated as account admins even without the
+    /// admin permission (App Connect's `ADMIN_EXTENSION_ID_DEV_PASS_LIST`).
+    pub admin_extension_ids: Vec<String>,
 }
+
+/// RingCentral's production API.
+pub const RINGCENTRAL_API_URL: &str = "https://platform.ringcentral.com";
+
+/// The App Connect client release whose API this server serves.
+pub const APP_CONNECT_VERSION: &str = "1.6.7";
 
 /// The redirect page of the App Connect browser extension.
 pub const APP_CONNECT_REDIRECT_URI: &str = "https://ringcentral.github.io/ringcentral-embeddable/redirect.html";
@@ -85,6 +103,9 @@ impl Default for AppConnectConfig {
             author_name: "Switchboard".into(),
             author_website_url: String::new(),
             redirect_uri: APP_CONNECT_REDIRECT_URI.into(),
+            version: APP_CONNECT_VERSION.into(),
+            ringcentral_api_url: RINGCENTRAL_API_URL.into(),
+            admin_extension_ids: Vec::new(),
         }
     }
 }

@@ -2,4 +2,5 @@
 //! the demo — and helpers for the end-to-end tests.
 
 pub mod oauth;
+pub mod ringcentral;
 pub mod testcrm;

@@ -462,9 +462,59 @@ async fn the_routes_the_app_connect_client_calls_answer_in_its_shapes() {
     let r = h.get(&q("/custom/contact/search?name=L"), Some(&t)).await;
     assert_eq!(r.assert_error(400, "INVALID_PARAMETER")["contact"], json!([]), "an array, even in a failure");
 
-    // Admin settings need RingCentral admin rights this server cannot check.
-    let r = h.get(&format!("{}&rcAccessToken=rc", q("/admin/settings")), None).await;
-    assert_eq!(r.status, 401);
-    assert_eq!(r.text, "Admin validation failed");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn admin_settings_are_kept_per_account_for_its_ringcentral_admins() {
+    use switchboard_e2e::ringcentral::{ACCOUNT_ID, ADMIN_TOKEN, RingCentral, USER_TOKEN};
+    let rc = RingCentral::start().await;
+    let rc_url = rc.base_url();
+    let h = Harness::start_with(switchboard::store::test_support::sqlite_url(), &["testcrm"], &[], |c| {
+        c.app_connect.ringcentral_api_url = rc_url;
+    })
+    .await;
+    let t = h.login().await;
+    let admin = |rc_token: &str| format!("/admin/settings?jwtToken={t}&rcAccessToken={rc_token}");
+
+    // Not an admin, or not a RingCentral token: App Connect's answer, which
+    // the client reads as "no admin page".
+    for token in [USER_TOKEN, "not-a-token", ""] {
+        let r = h.get(&admin(token), None).await;
+        assert_eq!((r.status.as_u16(), r.text.as_str()), (401, "Admin validation failed"), "{token}");
+    }
+    let r = h.send(reqwest::Method::POST, &admin(USER_TOKEN), None, Some(&json!({"adminSettings": {"x": 1}}))).await;
+    assert_eq!(r.status, 401, "a non-admin cannot save: {}", r.text);
+
+    // An admin: nothing saved yet, then a save, merged into what is kept.
+    assert_eq!(h.get(&admin(ADMIN_TOKEN), None).await.json(), json!({"customAdapter": null, "userSettings": {}}));
+    let presets = json!({"autoLogCalls": {"value": true, "customizable": false}});
+    let body =
+        json!({"adminSettings": {"userSettings": presets, "customAdapter": "https://crm.example/manifest.json"}});
+    let r = h.send(reqwest::Method::POST, &admin(ADMIN_TOKEN), None, Some(&body)).await;
+    assert_eq!(r.json()["successful"], true, "{}", r.text);
+    let body = json!({"adminSettings": {"customAdapter": null}});
+    h.send(reqwest::Method::POST, &admin(ADMIN_TOKEN), None, Some(&body)).await;
+    let kept = h.get(&admin(ADMIN_TOKEN), None).await.json();
+    assert_eq!((kept["userSettings"].clone(), kept["customAdapter"].clone()), (presets.clone(), json!(null)));
+
+    // Every user of the account gets the presets before logging in, by the
+    // account's hashed id (what /userInfoHash gave the client).
+    let hashed = h.get(&format!("/userInfoHash?extensionId=1002&accountId={ACCOUNT_ID}"), None).await.json();
+    let preload = h
+        .get(&format!("/user/preloadSettings?rcAccountId={}", hashed["accountId"].as_str().unwrap()), None)
+        .await
+        .json();
+    assert_eq!(preload["userSettings"], presets, "{preload}");
+
+    // Another account's admin sees its own, empty, settings.
+    rc.add("rc-other-admin", 2001, 99, true);
+    assert_eq!(h.get(&admin("rc-other-admin"), None).await.json()["userSettings"], json!({}));
+    let other = h.get("/userInfoHash?extensionId=2001&accountId=99", None).await.json();
+    let preload = h
+        .get(&format!("/user/preloadSettings?rcAccountId={}", other["accountId"].as_str().unwrap()), None)
+        .await
+        .json();
+    assert_eq!(preload, json!({}));
     h.stop().await;
 }

@@ -85,14 +85,27 @@ async fn a_query_token_client_is_told_in_plain_text_and_a_bearer_client_in_json(
     h.post("/unAuthorize", Some(&t), &serde_json::json!({})).await;
     // The App Connect extension sends the token in the query only and shows
     // an error when the body is plain text.
-    let r = h.get(&format!("{CONTACT}&jwtToken={t}"), None).await;
+    let r = h.get(&format!("/callLog?sessionIds=s-1&jwtToken={t}"), None).await;
     assert_eq!(r.status, 401);
     assert!(r.header("content-type").is_some_and(|c| c.starts_with("text/plain")), "{:?}", r.headers);
     assert!(r.text.contains("log in again") && !r.text.starts_with('{'), "{}", r.text);
     assert_eq!(r.header("x-switchboard-error-code").as_deref(), Some("NOT_CONNECTED"));
     assert!(r.header("x-request-id").is_some_and(|id| !id.is_empty()));
-    // An API consumer with the header keeps the JSON envelope.
+    // Where a 401 would stop it, it gets an answer it goes on with: a contact
+    // match says "no match, log in again" (the widget is answered, not left
+    // waiting); settings read as empty, and logging out again succeeds, so it
+    // can always clear a dead token (it reads settings before it logs out).
+    let r = h.get(&format!("{CONTACT}&jwtToken={t}"), None).await;
+    let body = r.assert_error(200, "NOT_CONNECTED");
+    assert!(body["contact"].is_null(), "not matched: {body}");
+    assert!(body["returnMessage"]["message"].as_str().unwrap().contains("log in again"), "{body}");
+    let r = h.get(&format!("/user/settings?jwtToken={t}&rcAccountId=a"), None).await;
+    assert_eq!((r.status.as_u16(), r.json()), (200, serde_json::json!({})));
+    let r = h.post(&format!("/unAuthorize?jwtToken={t}"), None, &serde_json::json!({})).await;
+    assert_eq!((r.status.as_u16(), r.json()["successful"].clone()), (200, serde_json::json!(true)));
+    // An API consumer with the header keeps the JSON envelope and its 401s.
     h.get(CONTACT, Some(&t)).await.assert_error(401, "NOT_CONNECTED");
+    h.get("/user/settings", Some(&t)).await.assert_error(401, "NOT_CONNECTED");
     // Bad input is an HTTP error: plain text for the query client too.
     let fresh = h.login().await;
     let r = h.post(&format!("/callLog?jwtToken={fresh}"), None, &serde_json::json!({"logInfo": {}})).await;

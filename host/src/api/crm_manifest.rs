@@ -53,7 +53,8 @@ pub(crate) async fn crm_manifest(
         "serverUrl": server_url(&state, &headers),
         "redirectUri": ac.redirect_uri,
         "author": {"name": ac.author_name, "websiteUrl": ac.author_website_url},
-        "version": SERVER_VERSION,
+        "version": state.config.app_connect.version,
+        "serverVersion": SERVER_VERSION,
         "platforms": platforms,
     })))
 }

@@ -88,6 +88,8 @@ error_codes! {
 
     AdminDisabled = "ADMIN_DISABLED",
     AdminUnauthorized = "ADMIN_UNAUTHORIZED",
+    /// RingCentral's API could not be asked (account admin checks).
+    RingcentralUnavailable = "RINGCENTRAL_UNAVAILABLE",
 }
 
 impl Serialize for ErrorCode {

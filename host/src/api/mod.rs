@@ -55,7 +55,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/userInfoHash", get(rc_account::user_info_hash))
         .route("/user/preloadSettings", get(rc_account::preload_settings))
         .route("/licenseStatus", get(rc_account::license_status))
-        .route("/admin/settings", get(rc_account::admin_settings).post(rc_account::admin_settings))
+        .route("/admin/settings", get(rc_account::get_admin_settings).post(rc_account::post_admin_settings))
         .route("/implementedInterfaces", get(meta::implemented_interfaces))
         .route("/crmManifest", get(crm_manifest::crm_manifest))
         .route("/apiKeyLogin", post(login::api_key_login))

@@ -1,10 +1,13 @@
 //! What App Connect clients ask about the RingCentral side of a user:
 //! `GET /userInfoHash` (the RingCentral extension and account ids, hashed so
-//! the server never stores them in the clear), `GET /user/preloadSettings`
-//! (settings an admin preset for the account) and `GET /licenseStatus`.
+//! the server never stores them in the clear), `GET|POST /admin/settings`
+//! (an account admin's presets, stored per account), `GET
+//! /user/preloadSettings` (those presets, for every user of the account) and
+//! `GET /licenseStatus`.
 
+use super::envelope::{BRIEF_TTL_MS, Empty, Success};
 use super::error::{ApiError, ApiResult, ErrorCode};
-use super::extract::QueryParams;
+use super::extract::{JsonBody, QueryParams};
 use super::session::authenticate;
 use super::state::AppState;
 use axum::Json;
@@ -12,6 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use sha2::Sha256;
 
 #[derive(Deserialize)]
@@ -53,17 +57,21 @@ pub(crate) struct PreloadQuery {
     rc_account_id: Option<String>,
 }
 
-/// Settings preset for an account; none are kept here yet, so it is empty.
-#[derive(Serialize)]
-pub(crate) struct Preload {}
-
-/// `GET /user/preloadSettings?rcAccountId=`: `{}`, the answer App Connect
-/// gives an account without admin presets.
-pub(crate) async fn preload_settings(QueryParams(q): QueryParams<PreloadQuery>) -> ApiResult<Json<Preload>> {
-    q.rc_account_id
+/// `GET /user/preloadSettings?rcAccountId=<hashed account id>`: what the
+/// account's admin preset (`customManifestUrl`, `userSettings`), `{}` for an
+/// account without presets, as App Connect answers.
+pub(crate) async fn preload_settings(
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<PreloadQuery>,
+) -> ApiResult<Json<Value>> {
+    let account_hash = q
+        .rc_account_id
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ApiError::bad_request(ErrorCode::MissingParameter, "Cannot find rc user login"))?;
-    Ok(Json(Preload {}))
+    Ok(Json(match state.store.admin_settings(&account_hash).await? {
+        Some(s) => json!({"customManifestUrl": s.get("customAdapter"), "userSettings": s.get("userSettings")}),
+        None => json!({}),
+    }))
 }
 
 #[derive(Serialize)]
@@ -93,10 +101,115 @@ pub(crate) async fn license_status(State(state): State<AppState>, headers: Heade
     Json(license)
 }
 
-/// `GET|POST /admin/settings`: App Connect lets a RingCentral account admin
-/// preset settings, checking admin rights with RingCentral's API. This server
-/// cannot check them, so it answers as App Connect does for a non-admin (401
-/// `Admin validation failed`; the client then simply shows no admin page).
-pub(crate) async fn admin_settings() -> ApiError {
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AdminQuery {
+    rc_access_token: Option<String>,
+}
+
+/// RingCentral's answer about the token's user (`/restapi/v1.0/account/~/extension/~`).
+#[derive(Deserialize)]
+struct RcExtension {
+    id: Value,
+    account: RcAccount,
+    #[serde(default)]
+    permissions: Value,
+}
+
+#[derive(Deserialize)]
+struct RcAccount {
+    id: Value,
+}
+
+fn id_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn not_admin() -> ApiError {
     ApiError::unauthorized(ErrorCode::AdminUnauthorized, "Admin validation failed")
+}
+
+/// The hashed account of the `rcAccessToken`'s user, if RingCentral says
+/// they administer it (or the operator lists their extension); else 401
+/// `Admin validation failed`, App Connect's answer, after which the client
+/// shows no admin page.
+async fn admin_account(state: &AppState, rc_access_token: Option<String>) -> ApiResult<String> {
+    let token = rc_access_token.filter(|t| !t.is_empty()).ok_or_else(not_admin)?;
+    let base = state.config.app_connect.ringcentral_api_url.trim_end_matches('/');
+    let url = url::Url::parse(&format!("{base}/restapi/v1.0/account/~/extension/~"))
+        .map_err(|e| ApiError::internal(format!("app_connect.ringcentral_api_url is not a URL: {e}")))?;
+    let outbound = state.runtime.outbound();
+    let unavailable = |detail: String| {
+        tracing::warn!(%detail, "RingCentral did not answer the admin check");
+        ApiError::new(
+            axum::http::StatusCode::BAD_GATEWAY,
+            ErrorCode::RingcentralUnavailable,
+            "RingCentral did not answer; try again",
+        )
+        .retryable()
+    };
+    let response = outbound
+        .client()
+        .get(outbound.rewrite(&url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| unavailable(e.without_url().to_string()))?;
+    match response.status().as_u16() {
+        200 => {}
+        401 | 403 => return Err(not_admin()),
+        s => return Err(unavailable(format!("HTTP {s}"))),
+    }
+    let ext: RcExtension = response.json().await.map_err(|e| unavailable(e.without_url().to_string()))?;
+    let admin = ext.permissions["admin"]["enabled"] == Value::Bool(true)
+        || state.config.app_connect.admin_extension_ids.contains(&id_text(&ext.id));
+    if !admin {
+        return Err(not_admin());
+    }
+    Ok(hash_id(state, &id_text(&ext.account.id)))
+}
+
+/// `GET /admin/settings?jwtToken=&rcAccessToken=`: the account's admin
+/// settings, `{customAdapter: null, userSettings: {}}` before any are saved.
+pub(crate) async fn get_admin_settings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    QueryParams(q): QueryParams<AdminQuery>,
+) -> ApiResult<Json<Value>> {
+    authenticate(&state, &headers, &uri).await?;
+    let account = admin_account(&state, q.rc_access_token).await?;
+    Ok(Json(match state.store.admin_settings(&account).await? {
+        Some(settings) => Value::Object(settings),
+        None => json!({"customAdapter": null, "userSettings": {}}),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AdminBody {
+    admin_settings: Option<Value>,
+}
+
+/// `POST /admin/settings?jwtToken=&rcAccessToken=` `{adminSettings: {...}}`:
+/// merged into the account's admin settings.
+pub(crate) async fn post_admin_settings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    QueryParams(q): QueryParams<AdminQuery>,
+    JsonBody(body): JsonBody<AdminBody>,
+) -> ApiResult<Success<Empty>> {
+    authenticate(&state, &headers, &uri).await?;
+    let account = admin_account(&state, q.rc_access_token).await?;
+    let update = match body.admin_settings {
+        Some(Value::Object(m)) => m,
+        None => return Err(ApiError::missing("adminSettings")),
+        Some(_) => return Err(ApiError::bad_request(ErrorCode::InvalidParameter, "`adminSettings` must be an object")),
+    };
+    state.store.merge_admin_settings(&account, update).await?;
+    Ok(Success::saying(Empty {}, "Admin settings updated", BRIEF_TTL_MS))
 }

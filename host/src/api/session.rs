@@ -12,10 +12,12 @@ use crate::auth::Claims;
 use crate::auth::REFRESHED_TOKEN_HEADER;
 use crate::clock::now_secs;
 use crate::store::{ConnectionStatus, User};
+use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde_json::json;
 
 /// The authenticated user of a request.
 #[derive(Debug, Clone)]
@@ -40,7 +42,7 @@ fn token_of(headers: &HeaderMap, uri: &Uri) -> Option<String> {
 pub(crate) async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let (session, claims) = match authenticate(&state, req.headers(), req.uri()).await {
         Ok(found) => found,
-        Err(e) => return e.into_response(),
+        Err(e) => return ended_session_answer(&req, e).unwrap_or_else(IntoResponse::into_response),
     };
     req.extensions_mut().insert(session);
     let mut response = next.run(req).await;
@@ -48,6 +50,35 @@ pub(crate) async fn middleware(State(state): State<AppState>, mut req: Request, 
         response.headers_mut().insert(REFRESHED_TOKEN_HEADER, v);
     }
     response
+}
+
+/// What some routes answer a token whose session is over (logged out,
+/// expired, unknown, its CRM connection revoked), so that a client holding one
+/// can still get out of it:
+/// - `POST /unAuthorize` succeeds: logging out is idempotent, and a client
+///   stuck with a dead token can always clear it;
+/// - for a query-token client (the App Connect extension, which reads its
+///   settings before it logs out and waits for every contact match),
+///   `GET /user/settings` answers `{}` and `GET /contact` answers HTTP 200
+///   `successful: false` with the "log in again" message, instead of a 401
+///   the client would stop at. Everything else keeps its 401.
+fn ended_session_answer(req: &Request, e: ApiError) -> Result<Response, ApiError> {
+    use axum::http::Method;
+    if e.status != axum::http::StatusCode::UNAUTHORIZED {
+        return Err(e);
+    }
+    let query_client = !req.headers().contains_key(header::AUTHORIZATION)
+        && req.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("jwtToken=")));
+    match (req.method(), req.uri().path()) {
+        (&Method::POST, "/unAuthorize") => Ok(Json(json!({
+            "successful": true,
+            "returnMessage": {"message": "Logged out.", "messageType": "success", "ttl": 3000},
+        }))
+        .into_response()),
+        (&Method::GET, "/user/settings") if query_client => Ok(Json(json!({})).into_response()),
+        (&Method::GET, "/contact") if query_client => Err(ApiError { status: axum::http::StatusCode::OK, ..e }),
+        _ => Err(e),
+    }
 }
 
 /// The session a request's jwtToken names, checked (signature, expiry,

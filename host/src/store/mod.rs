@@ -13,6 +13,7 @@
 //! to a query, with associated data naming its row and column, and opened only
 //! into a [`Secret`]; no column holds a secret in plaintext.
 
+mod admin_settings;
 mod audit;
 mod call_notes;
 mod key_rotation;
