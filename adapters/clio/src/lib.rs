@@ -359,7 +359,7 @@ impl Adapter for Clio {
             contact_name: body.get("Contact").map(str::to_owned),
             note: body.note,
             full_body: Some(full),
-            dispositions_json: c.matter.map(|m| serde_json::json!({ "matters": m.id.to_string() }).to_string()),
+            dispositions_json: c.matter.map(|m| serde_json::json!({ "matters": m.id }).to_string()),
         })
     }
 

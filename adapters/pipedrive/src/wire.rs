@@ -274,7 +274,7 @@ pub fn numeric_id(what: &str, id: &str) -> Result<u64, CrmError> {
 /// shape `deal_or_lead` reads), or `None` when it is linked to neither.
 pub fn dispositions_of(a: &Activity) -> Option<String> {
     match (a.deal_id, a.lead_id.as_deref().filter(|l| !l.is_empty())) {
-        (Some(deal), _) => Some(serde_json::json!({ "deals": deal.to_string() }).to_string()),
+        (Some(deal), _) => Some(serde_json::json!({ "deals": deal }).to_string()),
         (None, Some(lead)) => Some(serde_json::json!({ "leads": lead }).to_string()),
         (None, None) => None,
     }
