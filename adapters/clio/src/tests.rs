@@ -546,3 +546,36 @@ fn additional_submission_fields() {
     assert_eq!(date_of("2024-05-27T09:33:20Z").as_deref(), Some("2024-05-27"));
     assert_eq!(date_of("yesterday"), None);
 }
+
+#[test]
+fn a_name_search_asks_contacts_by_query_and_adds_open_matters() {
+    let h = Harness::new()
+        .on(
+            "GET",
+            &format!("{EU}/api/v4/contacts.json*"),
+            reply(200, &format!(r#"{{"data":[{LUKE}],"meta":{{"paging":{{}}}}}}"#)),
+        )
+        .on(
+            "GET",
+            &format!("{EU}/api/v4/matters.json*"),
+            reply(200, r#"{"data":[{"id":501,"display_number":"00001-Skywalker","status":"open"}]}"#),
+        );
+    let found = h.run(|| Clio::find_contact_by_name(eu(), "Luke".into())).unwrap();
+    assert_eq!(found[0].name, "Luke Skywalker");
+    assert_eq!(param(&h.requests()[0], "query").as_deref(), Some("Luke"));
+    assert!(found[0].additional_info_json.as_deref().unwrap().contains("501"), "{found:?}");
+}
+
+#[test]
+fn a_disposition_files_the_communication_under_the_chosen_matter() {
+    let h = Harness::new().on(
+        "PATCH",
+        &format!("{EU}/api/v4/communications/777.json*"),
+        reply(200, r#"{"data":{"id":777}}"#),
+    );
+    h.run(|| Clio::set_call_disposition(eu(), "777".into(), r#"{"matters":501,"note":"n"}"#.into())).unwrap();
+    assert_eq!(h.requests()[0].json()["data"], serde_json::json!({"matter": {"id": 501}}));
+    let h = Harness::new();
+    h.run(|| Clio::set_call_disposition(eu(), "777".into(), r#"{"note":"n"}"#.into())).unwrap();
+    assert!(h.requests().is_empty(), "no matter chosen: nothing sent");
+}

@@ -503,3 +503,17 @@ fn unauthorize_calls_nothing() {
     h.run(|| Jira::unauthorize(ctx())).unwrap();
     assert!(h.requests().is_empty());
 }
+
+#[test]
+fn a_name_search_is_a_summary_phrase_search_and_dispositions_are_declined() {
+    let h = settings().on(
+        "POST",
+        &format!("{API}/search/jql"),
+        answer(|_| (200, json!({"issues": [issue("CRM-7", "Luke Skywalker", "+16505551212")], "isLast": true}))),
+    );
+    let found = h.run(|| Jira::find_contact_by_name(ctx(), "Luke \"Red 5\"".into())).unwrap();
+    assert_eq!((found[0].id.as_str(), found[0].name.as_str()), ("CRM-7", "Luke Skywalker"));
+    assert_eq!(h.requests()[0].json()["jql"], r#"project = "CRM" AND summary ~ "\"Luke \\\"Red 5\\\"\"""#);
+    let declined = h.run(|| Jira::set_call_disposition(ctx(), "CRM-7/1".into(), "{}".into()));
+    assert!(matches!(declined, Err(CrmError::Unsupported(_))), "{declined:?}");
+}

@@ -369,3 +369,45 @@ fn crm_statuses_become_crm_errors() {
     assert!(matches!(r, Err(CrmError::InvalidInput(m)) if m.contains("Name must be given")));
     assert!(matches!(h.run(|| Pipedrive::get_call_log(ctx(), "../users".into())), Err(CrmError::InvalidInput(_))));
 }
+
+#[test]
+fn a_name_search_asks_persons_by_name_and_adds_their_deals() {
+    let h = Harness::new()
+        .on(
+            "GET",
+            &format!("{BASE}/api/v2/persons/search?term=Luke&fields=name&limit=100"),
+            reply(200, &search_page(&[(1, "Luke Skywalker", "+16505551212")], None)),
+        )
+        .on(
+            "GET",
+            &format!("{BASE}/api/v2/deals*"),
+            reply(200, r#"{"success":true,"data":[{"id":31,"title":"Plans","status":"open"}]}"#),
+        )
+        .on("GET", &format!("{BASE}/api/v1/leads*"), reply(200, r#"{"success":true,"data":[]}"#));
+    let found = h.run(|| Pipedrive::find_contact_by_name(ctx(), " Luke ".into())).unwrap();
+    assert_eq!((found[0].name.as_str(), found[0].phone.as_str()), ("Luke Skywalker", "+16505551212"));
+    assert!(found[0].additional_info_json.as_deref().unwrap().contains("\"const\":31"), "{found:?}");
+}
+
+#[test]
+fn a_disposition_links_the_activity_to_the_chosen_deal_or_lead_and_reads_back() {
+    let h = Harness::new().on(
+        "PATCH",
+        &format!("{BASE}/api/v2/activities/77"),
+        reply(200, r#"{"success":true,"data":{"id":77}}"#),
+    );
+    h.run(|| Pipedrive::set_call_disposition(ctx(), "77".into(), r#"{"deals":31,"note":"n"}"#.into())).unwrap();
+    assert_eq!(h.requests()[0].json(), serde_json::json!({"deal_id": 31}));
+    // Nothing chosen: nothing sent.
+    let h = Harness::new();
+    h.run(|| Pipedrive::set_call_disposition(ctx(), "77".into(), r#"{"note":"n"}"#.into())).unwrap();
+    assert!(h.requests().is_empty());
+    // Read back in the form's shape: the deal as the number its option carries.
+    let h = Harness::new().on(
+        "GET",
+        &format!("{BASE}/api/v2/activities/77"),
+        reply(200, r#"{"success":true,"data":{"id":77,"subject":"s","note":"","deal_id":31}}"#),
+    );
+    let log = h.run(|| Pipedrive::get_call_log(ctx(), "77".into())).unwrap();
+    assert_eq!(log.dispositions_json.as_deref(), Some(r#"{"deals":31}"#));
+}
