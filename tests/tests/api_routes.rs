@@ -518,3 +518,19 @@ async fn admin_settings_are_kept_per_account_for_its_ringcentral_admins() {
     assert_eq!(preload, json!({}));
     h.stop().await;
 }
+
+#[tokio::test]
+async fn an_unreachable_ringcentral_is_a_clean_retryable_error_not_a_refusal() {
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let h = Harness::start_with(switchboard::store::test_support::sqlite_url(), &["testcrm"], &[], |c| {
+        c.app_connect.ringcentral_api_url = format!("http://{closed}");
+    })
+    .await;
+    let t = h.login().await;
+    let r = h.get(&format!("/admin/settings?rcAccessToken=rc-admin-access-token"), Some(&t)).await;
+    let body = r.assert_error(502, "RINGCENTRAL_UNAVAILABLE");
+    assert_eq!(body["retryable"], true);
+    assert!(!r.text.contains("rc-admin-access-token"), "the RingCentral token is never echoed: {}", r.text);
+    h.stop().await;
+}

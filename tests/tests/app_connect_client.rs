@@ -21,9 +21,8 @@ mod fake;
 use common::Harness;
 use reqwest::Method;
 use serde_json::{Value, json};
-use switchboard::config::{AdapterSettings, Config};
+use switchboard::config::AdapterSettings;
 use switchboard::store::test_support;
-use switchboard_e2e::oauth::{CLIENT_ID, CLIENT_SECRET};
 use switchboard_e2e::testcrm::DEMO_API_KEY;
 
 /// A toast the client shows: level and message.
@@ -525,17 +524,6 @@ async fn a_test_crm_session_by_api_key() {
     h.stop().await;
 }
 
-fn testcrm_oauth(c: &mut Config) {
-    let base = c.upstream_overrides["https://api.testcrm.example"].clone();
-    c.upstream_overrides.insert("https://oauth.testcrm.example".into(), base);
-    let settings = AdapterSettings {
-        client_id: Some(CLIENT_ID.into()),
-        client_secret: Some(CLIENT_SECRET.into()),
-        ..Default::default()
-    };
-    c.adapters.insert("testcrm-oauth".into(), settings);
-}
-
 /// The login window: the browser opens the client's authorize URL at the CRM
 /// (`crm` stands in for the CRM's origin), the user consents, and the CRM
 /// sends the window to the client's redirect page; returns that URL.
@@ -551,7 +539,8 @@ async fn consent(x: &Extension, crm_origin: &str, crm: &str) -> String {
 
 #[tokio::test]
 async fn a_test_crm_session_by_oauth() {
-    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm", "testcrm-oauth"], &[], testcrm_oauth).await;
+    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm", "testcrm-oauth"], &[], common::testcrm_oauth)
+        .await;
     let mut x = Extension::start(&h.base, "testcrm-oauth").await;
     assert_eq!(x.platform_manifest()["auth"]["type"], "oauth");
     let landed = consent(&x, "https://oauth.testcrm.example", &h.crm.base_url()).await;

@@ -10,9 +10,9 @@ use common::Harness;
 use reqwest::Method;
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard::config::{AdapterSettings, Config};
+use switchboard::config::Config;
 use switchboard::store::test_support;
-use switchboard_e2e::oauth::{CLIENT_ID, CLIENT_SECRET, lock};
+use switchboard_e2e::oauth::{CLIENT_ID, lock};
 
 const REDIRECT_URI: &str = "https://switchboard.example/oauth-callback";
 const PLATFORM: &str = "testcrm-oauth";
@@ -21,14 +21,7 @@ const CONTACT: &str = "/contact?phoneNumber=%2B16505551212";
 fn oauth_config(c: &mut Config) {
     c.oauth.redirect_uri = REDIRECT_URI.into();
     c.oauth.initial_delay_ms = 10;
-    let base = c.upstream_overrides["https://api.testcrm.example"].clone();
-    c.upstream_overrides.insert("https://oauth.testcrm.example".into(), base);
-    let settings = AdapterSettings {
-        client_id: Some(CLIENT_ID.into()),
-        client_secret: Some(CLIENT_SECRET.into()),
-        ..Default::default()
-    };
-    c.adapters.insert(PLATFORM.into(), settings);
+    common::testcrm_oauth(c);
 }
 
 async fn start(database_url: String, tweak: impl FnOnce(&mut Config)) -> Harness {

@@ -4,7 +4,7 @@
 //! platform = "testcrm"            # the jwtToken `platform` and App Connect platform key
 //! display_name = "Test CRM"
 //! version = "0.1.0"               # the adapter's own version
-//! wit_version = "0.1.0"           # the switchboard:crm world it was built against
+//! wit_version = "0.2.0"           # the switchboard:crm world it was built against
 //! allowed_hosts = ["https://api.testcrm.example"]
 //! contact_types = ["person"]
 //! [auth]

@@ -93,6 +93,19 @@ impl Reply {
     }
 }
 
+/// Makes `testcrm-oauth` usable: the Test CRM's authorization server behind
+/// `oauth.testcrm.example`, and its test client registered for the platform.
+pub fn testcrm_oauth(c: &mut Config) {
+    let base = c.upstream_overrides["https://api.testcrm.example"].clone();
+    c.upstream_overrides.insert("https://oauth.testcrm.example".into(), base);
+    let settings = switchboard::config::AdapterSettings {
+        client_id: Some(switchboard_e2e::oauth::CLIENT_ID.into()),
+        client_secret: Some(switchboard_e2e::oauth::CLIENT_SECRET.into()),
+        ..Default::default()
+    };
+    c.adapters.insert("testcrm-oauth".into(), settings);
+}
+
 pub fn config(database_url: &str, adapters: &Path, data: &Path, crm: &TestCrm) -> Config {
     let mut c = Config {
         bind: "127.0.0.1:0".parse().unwrap(),
