@@ -528,7 +528,7 @@ async fn an_unreachable_ringcentral_is_a_clean_retryable_error_not_a_refusal() {
     })
     .await;
     let t = h.login().await;
-    let r = h.get(&format!("/admin/settings?rcAccessToken=rc-admin-access-token"), Some(&t)).await;
+    let r = h.get("/admin/settings?rcAccessToken=rc-admin-access-token", Some(&t)).await;
     let body = r.assert_error(502, "RINGCENTRAL_UNAVAILABLE");
     assert_eq!(body["retryable"], true);
     assert!(!r.text.contains("rc-admin-access-token"), "the RingCentral token is never echoed: {}", r.text);
