@@ -258,6 +258,14 @@ async fn invalid_grant_revokes_the_connection_until_the_user_logs_in_again() {
     let conn = c["connections"].as_array().unwrap().iter().find(|c| c["platform"] == PLATFORM).unwrap().clone();
     assert_eq!(conn["status"], "revoked");
     assert!(conn["lastError"].as_str().unwrap().contains("invalid_grant"), "{conn}");
+    // Logging out works with a connection that cannot be used any more: the
+    // session ends and the stored tokens are forgotten.
+    let r = h.post("/unAuthorize", Some(&token), &serde_json::json!({})).await;
+    assert_eq!(r.json()["successful"], true, "{}", r.text);
+    h.get(CONTACT, Some(&token)).await.assert_error(401, "NOT_CONNECTED");
+    let c = h.admin(Method::GET, "/admin/connections").await.json();
+    let conn = c["connections"].as_array().unwrap().iter().find(|c| c["platform"] == PLATFORM).unwrap().clone();
+    assert_ne!(conn["status"], "connected", "{conn}");
     // Logging in again reconnects.
     let token = oauth_login(&h).await;
     assert_eq!(h.get(CONTACT, Some(&token)).await.json()["successful"], true);

@@ -137,16 +137,16 @@ pub(crate) struct SearchQuery {
     name: Option<String>,
 }
 
-/// The shortest name the search accepts, in characters.
+/// The shortest and longest name the search accepts, in characters.
 const MIN_SEARCH_CHARS: usize = 2;
+const MAX_SEARCH_CHARS: usize = 256;
 
 /// `GET /custom/contact/search?name=`: contacts by name (WIT 0.2.0's
 /// `find-contact-by-name`). No match is an empty list with a warning, not an
-/// error. An
-/// adapter that cannot search (every 0.1.0 one, or a CRM without search)
-/// answers `UNSUPPORTED_OPERATION` (HTTP 200), and the manifest does not offer
-/// the search (`page.useContactSearch`). Every answer, failures included,
-/// carries a `contact` array: clients iterate it unconditionally.
+/// error. An adapter that cannot search (every 0.1.0 one, or a CRM without
+/// search) answers `UNSUPPORTED_OPERATION` (HTTP 200), and the manifest does
+/// not offer the search (`page.useContactSearch`). Every answer, failures
+/// included, carries a `contact` array: clients iterate it unconditionally.
 pub(crate) async fn search_by_name(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
@@ -157,10 +157,10 @@ pub(crate) async fn search_by_name(
 
 async fn search(state: &AppState, session: &Session, name: Option<String>) -> ApiResult<Success<Found>> {
     let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()).ok_or_else(|| ApiError::missing("name"))?;
-    if name.chars().count() < MIN_SEARCH_CHARS || name.len() > MAX_NAME_LEN {
+    if !(MIN_SEARCH_CHARS..=MAX_SEARCH_CHARS).contains(&name.chars().count()) {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidParameter,
-            format!("`name` must be {MIN_SEARCH_CHARS} to {MAX_NAME_LEN} characters long"),
+            format!("`name` must be {MIN_SEARCH_CHARS} to {MAX_SEARCH_CHARS} characters long"),
         ));
     }
     let adapter = adapter_for(state, &session.user.platform)?;
@@ -187,9 +187,6 @@ async fn search(state: &AppState, session: &Session, name: Option<String>) -> Ap
     let contact = contacts.into_iter().map(ContactJson::from).collect();
     Ok(Success::new(Found { contact, error_code: None, request_id: None }))
 }
-
-/// The longest name the search passes on, in bytes.
-const MAX_NAME_LEN: usize = 256;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

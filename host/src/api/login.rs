@@ -126,8 +126,14 @@ pub(crate) async fn unauthorize(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
 ) -> ApiResult<Success<Empty>> {
-    let crm = Connection::open(&state, &session).await?;
-    let revoked = crm.call("unauthorize", |ctx, a, s| Box::pin(async move { a.call_unauthorize(s, &ctx).await })).await;
+    // Logging out never fails on the CRM's account: a credential that can no
+    // longer be used (or refreshed) is forgotten all the same.
+    let revoked = match Connection::open(&state, &session).await {
+        Ok(crm) => {
+            crm.call("unauthorize", |ctx, a, s| Box::pin(async move { a.call_unauthorize(s, &ctx).await })).await
+        }
+        Err(e) => Err(e),
+    };
     if let Err(e) = &revoked {
         tracing::warn!(user = %session.user.id, error = %e, "the CRM could not revoke the connection; forgetting it anyway");
     }

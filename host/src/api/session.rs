@@ -40,7 +40,9 @@ fn token_of(headers: &HeaderMap, uri: &Uri) -> Option<String> {
 }
 
 pub(crate) async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let (session, claims) = match authenticate(&state, req.headers(), req.uri()).await {
+    // A user whose CRM connection was revoked can still log out.
+    let logging_out = req.method() == axum::http::Method::POST && req.uri().path() == "/unAuthorize";
+    let (session, claims) = match authenticate_session(&state, req.headers(), req.uri(), logging_out).await {
         Ok(found) => found,
         Err(e) => return ended_session_answer(&req, e).unwrap_or_else(IntoResponse::into_response),
     };
@@ -88,6 +90,17 @@ pub(crate) async fn authenticate(
     headers: &HeaderMap,
     uri: &Uri,
 ) -> Result<(Session, Claims), ApiError> {
+    authenticate_session(state, headers, uri, false).await
+}
+
+/// [`authenticate`]; with `revoked_connection_ok`, a user whose CRM
+/// connection was revoked passes too (to log out).
+async fn authenticate_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    revoked_connection_ok: bool,
+) -> Result<(Session, Claims), ApiError> {
     let token = token_of(headers, uri).ok_or_else(|| {
         ApiError::unauthorized(
             ErrorCode::MissingToken,
@@ -124,7 +137,7 @@ pub(crate) async fn authenticate(
         }
         state.store.touch_session(sid, &session).await?;
     }
-    if user.status == ConnectionStatus::Revoked {
+    if user.status == ConnectionStatus::Revoked && !revoked_connection_ok {
         return Err(crate::oauth::OauthError::Revoked.into());
     }
     Ok((Session { user }, claims))
