@@ -90,7 +90,8 @@ pub fn request_budget() -> usize {
 pub trait Adapter {
     /// Who the connection's credentials belong to; also validates them at login.
     fn get_user_info(ctx: CallContext) -> Result<UserInfo, CrmError>;
-    /// Contacts matching an E.164 number or any of the `overriding_formats` (App Connect patterns such as `(***) ***-****`).
+    /// Contacts matching an E.164 number or any of the `overriding_formats`
+    /// (App Connect patterns such as `(***) ***-****`).
     fn find_contact(
         ctx: CallContext,
         phone_number: String,
@@ -98,7 +99,9 @@ pub trait Adapter {
     ) -> Result<Vec<Contact>, CrmError>;
     /// Creates a contact.
     fn create_contact(ctx: CallContext, contact: NewContact) -> Result<Contact, CrmError>;
-    /// Records a call; returns the CRM's id of the new log. Use `log.idempotency_key` where the CRM can, so a retry after a crash finds the first record.
+    /// Records a call; returns the CRM's id of the new log. Use
+    /// `log.idempotency_key` where the CRM can, so a retry after a crash
+    /// finds the first record.
     fn create_call_log(ctx: CallContext, log: CallLogInput) -> Result<String, CrmError>;
     /// Changes fields of a logged call; `None` leaves a field unchanged.
     fn update_call_log(ctx: CallContext, update: CallLogUpdate) -> Result<(), CrmError>;
@@ -115,7 +118,8 @@ pub trait Adapter {
     fn find_contact_by_name(_ctx: CallContext, _name: String) -> Result<Vec<Contact>, CrmError> {
         Err(CrmError::Unsupported("this adapter does not offer searching contacts by name".into()))
     }
-    /// Sets a logged call's dispositions: the log form's fields (a deal, a matter...) as a JSON object.
+    /// Sets a logged call's dispositions: the log form's fields (a deal, a
+    /// matter...) as a JSON object.
     /// Default: `unsupported`.
     fn set_call_disposition(_ctx: CallContext, _log_id: String, _dispositions_json: String) -> Result<(), CrmError> {
         Err(CrmError::Unsupported("this adapter does not offer call dispositions".into()))
