@@ -58,6 +58,9 @@ pub struct Config {
     pub watch_adapters: bool,
     /// Keep compiled adapters in `<data_dir>/compiled` so a restart does not recompile.
     pub compile_cache: bool,
+    /// Let adapter manifests list plain `http://` origins (development
+    /// only: the host sends users' credentials to those origins).
+    pub allow_insecure_adapter_hosts: bool,
     pub oauth: OauthConfig,
     pub sessions: SessionConfig,
 }
@@ -260,6 +263,7 @@ impl Default for Config {
             cors_allowed_origins: vec!["*".into()],
             watch_adapters: true,
             compile_cache: true,
+            allow_insecure_adapter_hosts: false,
             oauth: OauthConfig::default(),
             sessions: SessionConfig::default(),
         }

@@ -72,3 +72,37 @@ async fn bad_requests_get_json_errors_and_change_nothing() {
     assert_eq!(r.headers()["x-request-id"], "trace-abc-123");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_start_time_past_the_year_9999_is_refused_not_a_dropped_connection() {
+    let h = Harness::start().await;
+    let t = h.login().await;
+    let mut body = common::call_log_body("s-far", "c-1001");
+    body["logInfo"]["startTime"] = json!(9_223_372_036_854_775_808u64);
+    let r = h.post("/callLog", Some(&t), &body).await;
+    assert!(r.json()["returnMessage"]["message"].as_str().unwrap().contains("logInfo.startTime"), "{}", r.text);
+    r.assert_error(400, "INVALID_PARAMETER");
+    assert!(h.crm.activities().is_empty(), "nothing was logged");
+    // The call can still be logged with a good time, and edited with a bad one refused.
+    body["logInfo"]["startTime"] = json!(1716800000000u64);
+    assert_eq!(h.post("/callLog", Some(&t), &body).await.json()["successful"], true);
+    let r = h.patch("/callLog", Some(&t), &json!({"sessionId": "s-far", "startTime": 253_402_300_800_000u64})).await;
+    r.assert_error(400, "INVALID_PARAMETER");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn any_method_a_client_invents_is_one_metric_label() {
+    let h = Harness::start().await;
+    let long = "X".repeat(20_000);
+    for i in 0..5 {
+        let method = reqwest::Method::from_bytes(format!("{long}{i}").as_bytes()).unwrap();
+        let r = h.client.request(method, format!("{}/isAlive", h.base)).send().await.unwrap();
+        assert_eq!(r.status(), 405);
+    }
+    let metrics = h.admin(reqwest::Method::GET, "/metrics").await.text;
+    assert!(!metrics.contains("XXXX"), "no client-chosen method became a label");
+    assert!(metrics.contains("method=\"other\""), "they are counted as `other`");
+    assert!(metrics.len() < 200_000, "the scrape stays small: {} bytes", metrics.len());
+    h.stop().await;
+}

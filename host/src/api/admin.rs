@@ -52,9 +52,22 @@ pub(crate) async fn adapters(_: Admin, State(state): State<AppState>) -> Json<Va
     }))
 }
 
-/// `POST /admin/reload`
-pub(crate) async fn reload(_: Admin, State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let report = state.runtime.reload().await.map_err(|e| ApiError::internal(format!("{e:#}")))?;
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ReloadQuery {
+    #[serde(default)]
+    accept_platform_changes: bool,
+}
+
+/// `POST /admin/reload[?acceptPlatformChanges=true]`: the second form lets an
+/// installed file move to the platform its manifest now names.
+pub(crate) async fn reload(
+    _: Admin,
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<ReloadQuery>,
+) -> ApiResult<Json<Value>> {
+    let options = crate::runtime::registry::ReloadOptions { accept_platform_changes: q.accept_platform_changes };
+    let report = state.runtime.reload_with(options).await.map_err(|e| ApiError::internal(format!("{e:#}")))?;
     Ok(Json(json!(report)))
 }
 

@@ -91,7 +91,7 @@ pub(crate) async fn create(
         direction: direction(info.direction.as_deref()),
         from_number: info.from.phone_number,
         to_number: info.to.phone_number,
-        start_time: rfc3339(info.start_time.as_ref()),
+        start_time: rfc3339(info.start_time.as_ref(), "logInfo.startTime")?,
         duration_seconds: seconds(info.duration.as_ref()),
         call_result: info.result,
         recording_link: info.recording.and_then(|r| r.link),
@@ -351,7 +351,7 @@ pub(crate) async fn update(
         duration_seconds: seconds(body.duration.as_ref()),
         call_result: body.result,
         recording_link: body.recording_link,
-        start_time: rfc3339(body.start_time.as_ref()),
+        start_time: rfc3339(body.start_time.as_ref(), "startTime")?,
         additional_submission_json: object_json(body.additional_submission),
     };
     let crm = Connection::open(&state, &session).await?;

@@ -73,7 +73,8 @@ impl LoggedIn {
     }
 }
 
-/// The user record of a fresh login: id `<crmUserId>-<platform>`, active.
+/// The user record of a fresh login: id `<crmUserId>-<platform>` (App
+/// Connect's; the store keeps identities apart when two derive the same), active.
 fn connected_user(platform: &str, auth_kind: AuthKind, info: UserInfo, hostname: &str, tokens: Tokens) -> User {
     User {
         id: format!("{}-{platform}", info.id),
@@ -113,8 +114,8 @@ pub(crate) async fn api_key_login(
         other => other.into(),
     })?;
     let tokens = Tokens::api_key(Secret::new(api_key.trim()));
-    let user = connected_user(&platform, AuthKind::ApiKey, info, &hostname, tokens);
-    state.store.upsert_user(&user).await?;
+    let mut user = connected_user(&platform, AuthKind::ApiKey, info, &hostname, tokens);
+    state.store.upsert_user(&mut user).await?;
     tracing::info!(platform = %platform, user = %user.id, "user connected");
     LoggedIn::new(&state, &user, &adapter).await
 }
@@ -263,8 +264,8 @@ pub(crate) async fn oauth_callback(
         // endpoints later: it stays the connection's hostname.
         info.hostname = None;
     }
-    let user = connected_user(&platform, AuthKind::Oauth, info, &hostname, exchanged.tokens);
-    state.store.upsert_user(&user).await?;
+    let mut user = connected_user(&platform, AuthKind::Oauth, info, &hostname, exchanged.tokens);
+    state.store.upsert_user(&mut user).await?;
     let ip = peer.ip().to_string();
     let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok());
     let event = AuditEvent {

@@ -1,6 +1,8 @@
 //! Around every request: the request id (task-local, `X-Request-Id`), a trace
 //! span with method and path (never the query: it may hold a jwtToken), JSON
-//! for framework errors, the `X-Switchboard-Adapter` header, and metrics.
+//! for framework errors, the `X-Switchboard-Adapter` header, and metrics
+//! (labels from bounded sets only: the matched route, a known method or
+//! `other`, the status).
 //!
 //! Failures are JSON, except for a client that sends its jwtToken only in the
 //! query (`?jwtToken=`, no `Authorization` header), as the App Connect browser
@@ -19,6 +21,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
+/// The longest request path a log line carries, in characters.
+const MAX_LOGGED_PATH: usize = 256;
+
 /// Names the adapter and version that served a request (`testcrm/0.1.0`).
 const ADAPTER_HEADER: &str = "x-switchboard-adapter";
 
@@ -26,9 +31,10 @@ pub(crate) async fn observe(State(state): State<AppState>, request: Request, nex
     let id = request_id::from_header(request.headers().get(request_id::HEADER));
     let route =
         request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".into());
-    let method = request.method().to_string();
+    let method = method_label(request.method()).to_owned();
     let plain_errors = wants_plain_errors(&request);
-    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %request.uri().path());
+    let path: String = request.uri().path().chars().take(MAX_LOGGED_PATH).collect();
+    let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
     let context = RequestContext::new(id.clone());
     let started = std::time::Instant::now();
     let served = async {
@@ -59,6 +65,37 @@ pub(crate) async fn observe(State(state): State<AppState>, request: Request, nex
         headers.insert(ADAPTER_HEADER, v);
     }
     response
+}
+
+/// What a request whose handler panicked gets: the JSON 500 with its request
+/// id (the panic is logged; nothing of it reaches the client).
+pub(crate) fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    tracing::error!(panic = %message.chars().take(500).collect::<String>(), "a handler panicked");
+    ApiError::internal("internal error").into_response()
+}
+
+/// The method as a metric label and log field: one of HTTP's own, else
+/// `other`. A method is any token a client sends, of any length; each new one
+/// would otherwise be a label kept for ever.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 /// A client that authenticates by `?jwtToken=` alone reads errors as plain text.
@@ -107,4 +144,38 @@ fn jsonify_errors(response: Response) -> Response {
         }
     }
     rewritten
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_still_answers_a_json_500_with_its_request_id() {
+        async fn boom() -> &'static str {
+            panic!("a bug")
+        }
+        let app = Router::new()
+            .route("/boom", get(boom))
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response));
+        let context = RequestContext::new("rid-1".into());
+        let request = axum::http::Request::get("/boom").body(axum::body::Body::empty()).unwrap();
+        let response = request_id::scope(context, app.oneshot(request)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!((json["errorCode"].as_str(), json["requestId"].as_str()), (Some("INTERNAL_ERROR"), Some("rid-1")));
+        assert!(!json.to_string().contains("a bug"), "the panic stays in the log: {json}");
+    }
+
+    #[test]
+    fn methods_outside_http_s_own_are_one_label() {
+        use axum::http::Method;
+        assert_eq!(method_label(&Method::GET), "GET");
+        let long = Method::from_bytes("X".repeat(10_000).as_bytes()).unwrap();
+        assert_eq!(method_label(&long), "other");
+    }
 }

@@ -68,6 +68,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/metrics", get(admin::metrics))
         .merge(authenticated)
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::panic_response))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
         .layer(cors::layer(&state.config.cors_allowed_origins))
         .with_state(state)

@@ -2,6 +2,7 @@
 //! arrive as strings or numbers, a call party, comma-separated lists, call
 //! directions, times and durations, free-form JSON objects.
 
+use super::error::{ApiError, ApiResult, ErrorCode};
 use crate::runtime::Direction;
 use serde::Deserialize;
 use serde_json::Value;
@@ -43,16 +44,31 @@ pub(crate) fn direction(s: Option<&str>) -> Option<Direction> {
 }
 
 /// RFC 3339 from either an RFC 3339 string or epoch milliseconds.
-pub(crate) fn rfc3339(v: Option<&Value>) -> Option<String> {
-    match v? {
+///
+/// A number past the year 9999 (which RFC 3339 cannot write) is refused as
+/// `INVALID_PARAMETER` naming `field`.
+pub(crate) fn rfc3339(v: Option<&Value>, field: &str) -> ApiResult<Option<String>> {
+    let Some(v) = v else { return Ok(None) };
+    Ok(match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => {
-            let ms = n.as_u64()?;
-            Some(humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string())
-        }
+        Value::Number(n) => match n.as_u64() {
+            Some(ms) if ms <= MAX_RFC3339_MILLIS => {
+                Some(humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string())
+            }
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    ErrorCode::InvalidParameter,
+                    format!("`{field}` must be milliseconds since 1970 before the year 10000"),
+                ));
+            }
+            None => None,
+        },
         _ => None,
-    }
+    })
 }
+
+/// 9999-12-31T23:59:59.999Z, the last instant RFC 3339 can write.
+const MAX_RFC3339_MILLIS: u64 = 253_402_300_799_999;
 
 /// A whole number of seconds, if the value is one.
 pub(crate) fn seconds(v: Option<&Value>) -> Option<u64> {
@@ -89,9 +105,14 @@ mod tests {
 
     #[test]
     fn start_times_become_rfc3339() {
-        assert_eq!(rfc3339(Some(&json!(0))).as_deref(), Some("1970-01-01T00:00:00.000Z"));
-        assert_eq!(rfc3339(Some(&json!("2024-05-01T10:00:00Z"))).as_deref(), Some("2024-05-01T10:00:00Z"));
-        assert_eq!(rfc3339(Some(&json!(true))), None);
+        let t = |v: Value| rfc3339(Some(&v), "startTime").map_err(|e| e.code);
+        assert_eq!(t(json!(0)), Ok(Some("1970-01-01T00:00:00.000Z".into())));
+        assert_eq!(t(json!("2024-05-01T10:00:00Z")), Ok(Some("2024-05-01T10:00:00Z".into())));
+        assert_eq!(t(json!(true)), Ok(None));
+        assert_eq!(t(json!(MAX_RFC3339_MILLIS)), Ok(Some("9999-12-31T23:59:59.999Z".into())));
+        // Past the year 9999 formatting would panic: refused instead.
+        assert_eq!(t(json!(MAX_RFC3339_MILLIS + 1)), Err(ErrorCode::InvalidParameter));
+        assert_eq!(t(json!(9_223_372_036_854_775_808u64)), Err(ErrorCode::InvalidParameter));
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct HostState {
     outbound: Arc<Outbound>,
     settings: Arc<BTreeMap<String, String>>,
     metrics: Arc<Metrics>,
+    /// Log lines the adapter has written in this call.
+    log_lines: u32,
 }
 
 impl HostState {
@@ -64,6 +66,7 @@ impl HostState {
             outbound,
             settings,
             metrics,
+            log_lines: 0,
         }
     }
 }
@@ -99,8 +102,14 @@ fn wit_result(result: Result<OutboundResponse, OutboundError>) -> Result<http::R
     })
 }
 
+/// The host a request is for, for logs and metrics: never parsed past the
+/// URL length cap, and at most 253 characters (a DNS name's longest).
 fn target_host(url: &str) -> String {
-    url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default()
+    if url.len() > super::outbound::MAX_URL_BYTES {
+        return "(url too long)".into();
+    }
+    let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+    host.chars().take(253).collect()
 }
 
 impl HostState {
@@ -118,7 +127,14 @@ impl HostState {
             Err(OutboundError::Transport(_)) => "transport_error".into(),
             Err(OutboundError::LimitExceeded(_)) => "limit_exceeded".into(),
         };
-        self.metrics.record_outbound(&self.scope.platform, target, &status);
+        // A refused request's host is whatever the adapter wrote: it never
+        // becomes a label (the allowed hosts are a fixed set).
+        let label = if matches!(result, Err(OutboundError::Denied(_) | OutboundError::LimitExceeded(_))) {
+            "refused"
+        } else {
+            target
+        };
+        self.metrics.record_outbound(&self.scope.platform, label, &status);
         match result {
             Err(OutboundError::Denied(d)) => self.violation = Some(Violation::Denied(d.clone())),
             Err(OutboundError::LimitExceeded(d)) => self.violation = Some(Violation::Limit(d.clone())),
@@ -185,11 +201,38 @@ impl http::Host for HostState {
     }
 }
 
+/// The first `max` characters of `s`, control characters (newlines, escape
+/// sequences) written as escapes.
+fn escape_controls(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max));
+    for c in s.chars().take(max) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The most log lines one adapter call writes, and the longest of them.
+const MAX_LOG_LINES: u32 = 100;
+const MAX_LOG_CHARS: usize = 2000;
+
 impl log::Host for HostState {
     async fn log(&mut self, level: log::Level, message: String) {
+        // Adapter text is untrusted: one call writes at most MAX_LOG_LINES
+        // lines of at most MAX_LOG_CHARS characters, control characters
+        // escaped (a newline cannot forge a log line of its own).
+        self.log_lines += 1;
+        if self.log_lines > MAX_LOG_LINES {
+            return;
+        }
         let s = &self.scope;
-        // Adapter text is untrusted: cap its length so one call cannot flood the log.
-        let message: String = message.chars().take(2000).collect();
+        let mut message = escape_controls(&message, MAX_LOG_CHARS);
+        if self.log_lines == MAX_LOG_LINES {
+            message.push_str(" (log limit of this call reached: further lines are dropped)");
+        }
         match level {
             log::Level::Trace => {
                 tracing::trace!(adapter = %s.platform, version = %s.version, operation = s.operation, request_id = %s.request_id, "{message}")
@@ -256,5 +299,38 @@ mod tests {
         assert_eq!(s.get("switchboard.other".into()).await, None, "host keys are not operator settings");
         assert_eq!(s.get("activity_type".into()).await.as_deref(), Some("call"));
         assert_eq!(s.get("missing".into()).await, None);
+    }
+
+    /// A log sink for one test.
+    #[derive(Clone, Default)]
+    struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_adapters_log_is_capped_per_call_and_cannot_forge_lines() {
+        let sink = Capture::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let mut s = state(&[], 1);
+        for i in 0..150 {
+            let message = format!("line {i}\nINFO forged: the admin logged in \u{1b}[2J");
+            log::Host::log(&mut s, log::Level::Info, message).await;
+        }
+        log::Host::log(&mut s, log::Level::Info, "x".repeat(10_000)).await;
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), MAX_LOG_LINES as usize, "{text}");
+        assert!(text.lines().all(|l| !l.starts_with("INFO forged")), "a newline stays inside its line");
+        assert!(!text.contains('\u{1b}'), "no terminal escapes reach the log");
+        assert!(text.contains("log limit of this call reached"));
     }
 }

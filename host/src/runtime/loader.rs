@@ -70,6 +70,15 @@ impl Runtime {
         manifest
             .validate()
             .with_context(|| format!("invalid adapter manifest {}", path.with_extension("toml").display()))?;
+        if !self.insecure_hosts_allowed
+            && let Some(plain) = manifest.allowed_hosts.iter().find(|o| o.scheme != "https")
+        {
+            bail!(
+                "{}: allowed host {plain} is not https; the host would send users' credentials to it in the clear \
+                 (`allow_insecure_adapter_hosts = true` permits it, for development only)",
+                path.with_extension("toml").display()
+            );
+        }
         let fingerprint = files.fingerprint();
         let content_hash = hex::encode(Sha256::digest(&files.wasm));
 

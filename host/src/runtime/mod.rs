@@ -70,6 +70,8 @@ pub struct Runtime {
     /// The operator's narrowing of each adapter's allow-list, parsed.
     pub(super) narrowed_hosts: BTreeMap<String, Vec<Origin>>,
     pub(super) compile_cache: Option<CompileCache>,
+    /// `allow_insecure_adapter_hosts`: manifests may list `http://` origins.
+    pub(super) insecure_hosts_allowed: bool,
     pub(super) metrics: Arc<Metrics>,
     /// One permit per pooled instance: calls past the pool's size wait.
     pub(super) call_permits: tokio::sync::Semaphore,
@@ -113,6 +115,7 @@ impl Runtime {
             adapter_settings: config.adapters.clone(),
             narrowed_hosts,
             compile_cache: config.compile_cache_dir().map(CompileCache::new),
+            insecure_hosts_allowed: config.allow_insecure_adapter_hosts,
             metrics,
             call_permits: tokio::sync::Semaphore::new(config.limits.max_concurrent_calls.max(1) as usize),
             dir: config.adapters_dir.clone(),

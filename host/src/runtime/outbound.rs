@@ -101,6 +101,14 @@ impl Outbound {
         if policy.remaining_requests == 0 {
             return Err(OutboundError::LimitExceeded("too many outbound requests in one call".into()));
         }
+        // Before parsing: IDNA on a megabyte host name takes seconds of a worker.
+        if req.url.len() > MAX_URL_BYTES {
+            return Err(OutboundError::LimitExceeded(format!(
+                "a URL of {} bytes is over the limit of {MAX_URL_BYTES} bytes",
+                req.url.len()
+            )));
+        }
+        check_headers(&req.headers)?;
         let url = Url::parse(&req.url).map_err(|e| OutboundError::Denied(format!("invalid URL: {e}")))?;
         let origin =
             Origin::of(&url).ok_or_else(|| OutboundError::Denied(format!("not an http(s) URL: {}", url.scheme())))?;
@@ -203,6 +211,64 @@ impl Outbound {
 }
 
 /// The host's own 429 for a request to a CRM origin on hold.
+/// The longest URL an adapter may send, in bytes (browsers and CRMs stop
+/// well before: 8 KiB is the common server limit).
+pub(crate) const MAX_URL_BYTES: usize = 8 * 1024;
+/// At most this many headers, of at most this many bytes in all, per request.
+const MAX_HEADERS: usize = 64;
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Headers an adapter may not set: where a request goes and how it travels
+/// are the host's (`Host`, hop-by-hop headers, framing, proxy and forwarding
+/// headers), like its credential. Every other valid header name passes.
+fn reserved_header(name: &str) -> bool {
+    const RESERVED: &[&str] = &[
+        "host",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "content-length",
+        "expect",
+        "forwarded",
+        "via",
+    ];
+    let name = name.to_ascii_lowercase();
+    RESERVED.contains(&name.as_str()) || name.starts_with("proxy-") || name.starts_with("x-forwarded-")
+}
+
+fn check_headers(headers: &[(String, String)]) -> Result<(), OutboundError> {
+    if headers.len() > MAX_HEADERS {
+        return Err(OutboundError::LimitExceeded(format!(
+            "{} headers, over the limit of {MAX_HEADERS}",
+            headers.len()
+        )));
+    }
+    let bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if bytes > MAX_HEADER_BYTES {
+        return Err(OutboundError::LimitExceeded(format!(
+            "{bytes} bytes of headers, over the limit of {MAX_HEADER_BYTES}"
+        )));
+    }
+    for (name, value) in headers {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+            || reqwest::header::HeaderValue::from_str(value).is_err()
+        {
+            let shown: String = name.chars().take(64).flat_map(char::escape_default).collect();
+            return Err(OutboundError::Denied(format!("header {shown:?} is not a valid HTTP header")));
+        }
+        if reserved_header(name) {
+            return Err(OutboundError::Denied(format!(
+                "header `{}` is set by the host, not by adapters",
+                name.to_ascii_lowercase()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn held_response(secs: u64) -> OutboundResponse {
     OutboundResponse {
         status: 429,
@@ -324,5 +390,45 @@ mod tests {
         assert!(o.prepare(&mut p, &get("https://api.crm.example/1")).is_ok());
         assert!(o.prepare(&mut p, &get("https://api.crm.example/2")).is_ok());
         assert!(matches!(o.prepare(&mut p, &get("https://api.crm.example/3")), Err(OutboundError::LimitExceeded(_))));
+    }
+
+    #[test]
+    fn transport_headers_are_the_hosts() {
+        let o = outbound(&[]);
+        for name in [
+            "Host",
+            "connection",
+            "Transfer-Encoding",
+            "content-length",
+            "Proxy-Authorization",
+            "X-Forwarded-For",
+            "forwarded",
+        ] {
+            let mut p = policy(&["https://api.crm.example"]);
+            let mut req = get("https://api.crm.example/x");
+            req.headers = vec![(name.into(), "evil.example".into())];
+            let err = o.prepare(&mut p, &req).unwrap_err();
+            assert!(
+                matches!(&err, OutboundError::Denied(m) if m.contains(&name.to_ascii_lowercase())),
+                "{name}: {err:?}"
+            );
+        }
+        let mut p = policy(&["https://api.crm.example"]);
+        let mut req = get("https://api.crm.example/x");
+        req.headers = vec![("idempotency-key".into(), "k".into()), ("x-api-version".into(), "2".into())];
+        assert!(o.prepare(&mut p, &req).is_ok(), "the CRM's own headers pass");
+        req.headers = vec![("x-a".into(), "v\r\nhost: evil.example".into())];
+        assert!(matches!(o.prepare(&mut p, &req), Err(OutboundError::Denied(_))), "no CR/LF in values");
+        req.headers = (0..65).map(|i| (format!("x-{i}"), "v".into())).collect();
+        assert!(matches!(o.prepare(&mut p, &req), Err(OutboundError::LimitExceeded(_))));
+    }
+
+    #[test]
+    fn a_huge_url_is_refused_before_it_is_parsed() {
+        let o = outbound(&[]);
+        let mut p = policy(&["https://api.crm.example"]);
+        let url = format!("https://{}.example/", "a".repeat(2 * 1024 * 1024));
+        assert!(matches!(o.prepare(&mut p, &get(&url)), Err(OutboundError::LimitExceeded(_))));
+        assert_eq!(p.remaining_requests, 2, "a refused request does not count");
     }
 }

@@ -57,12 +57,66 @@ pub struct ReloadReport {
     pub elapsed_ms: f64,
 }
 
+/// What an operator allows a reload to do beyond the default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReloadOptions {
+    /// An installed file whose manifest now names another platform moves to
+    /// it (otherwise refused, its previous version kept serving).
+    pub accept_platform_changes: bool,
+}
+
+/// A file's load outcome: the adapter and whether it is newly loaded.
+type Attempt = Result<(Arc<LoadedAdapter>, bool)>;
+
+/// Who serves each platform claimed by a loaded file: the file that serves it
+/// now if it still claims it, or failed to reload (its previous version goes
+/// on serving): a newcomer never takes a platform over. Else the only
+/// claimant, or among several the one named `<platform>.wasm` (so a restart
+/// keeps the rightful file); `None` when several others claim it (none wins:
+/// the operator must remove the extra ones).
+fn owners(
+    current: &AdapterMap,
+    attempts: &[(String, Option<&Arc<LoadedAdapter>>, Attempt)],
+) -> BTreeMap<String, Option<String>> {
+    let mut claims: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (file, _, attempt) in attempts {
+        if let Ok((adapter, _)) = attempt {
+            claims.entry(adapter.manifest.platform.clone()).or_default().push(file);
+        }
+    }
+    claims
+        .into_iter()
+        .map(|(platform, files)| {
+            let incumbent = current
+                .get(&platform)
+                .and_then(|a| a.path.file_name())
+                .map(|f| f.to_string_lossy().into_owned())
+                .filter(|f| {
+                    files.contains(&f.as_str())
+                        || attempts.iter().any(|(file, _, attempt)| file == f && attempt.is_err())
+                });
+            let named = format!("{platform}.wasm");
+            let owner = match (incumbent, files.as_slice()) {
+                (Some(f), _) => Some(f),
+                (None, [only]) => Some((*only).to_owned()),
+                (None, many) => many.iter().find(|f| **f == named).map(|f| (*f).to_owned()),
+            };
+            (platform, owner)
+        })
+        .collect()
+}
+
 impl Runtime {
     /// Re-reads the adapters directory. New and changed adapters are loaded
     /// and checked off the request path, then the whole set is swapped at
     /// once. A file that fails leaves its previous version serving (and the
     /// error recorded); a removed file unloads its adapter.
     pub async fn reload(&self) -> Result<ReloadReport> {
+        self.reload_with(ReloadOptions::default()).await
+    }
+
+    /// [`Runtime::reload`], with what the operator explicitly allows.
+    pub async fn reload_with(&self, options: ReloadOptions) -> Result<ReloadReport> {
         let _one_at_a_time = self.reloading.lock().await;
         let started = Instant::now();
         let mut wasm_files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
@@ -78,6 +132,8 @@ impl Runtime {
         let mut statuses: BTreeMap<String, FileStatus> = BTreeMap::new();
         let mut report = ReloadReport::default();
 
+        // Load every file first, then settle who serves each platform.
+        let mut attempts = Vec::with_capacity(wasm_files.len());
         for path in wasm_files {
             let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
             let previous = by_path.get(path.as_path()).copied();
@@ -86,13 +142,32 @@ impl Runtime {
                 (Ok(files), _) => self.load(files).await.map(|a| (Arc::new(a), true)),
                 (Err(e), _) => Err(e),
             };
-            let result = attempt.and_then(|(adapter, fresh)| match next.get(&adapter.manifest.platform) {
-                Some(other) => Err(anyhow::anyhow!(
-                    "platform {:?} is already provided by {}",
-                    adapter.manifest.platform,
-                    other.path.display()
+            let attempt = attempt.and_then(|(adapter, fresh)| match previous {
+                Some(prev) if prev.manifest.platform != adapter.manifest.platform && !options.accept_platform_changes => {
+                    Err(anyhow::anyhow!(
+                        "its manifest now names platform {:?}, but it serves {:?}: a file changes platform only when an \
+                         operator accepts it (POST /admin/reload?acceptPlatformChanges=true)",
+                        adapter.manifest.platform,
+                        prev.manifest.platform
+                    ))
+                }
+                _ => Ok((adapter, fresh)),
+            });
+            attempts.push((file, previous, attempt));
+        }
+        let owners = owners(&current, &attempts);
+
+        for (file, previous, attempt) in attempts {
+            let result = attempt.and_then(|(adapter, fresh)| match owners.get(&adapter.manifest.platform) {
+                Some(Some(owner)) if *owner == file => Ok((adapter, fresh)),
+                Some(Some(owner)) => Err(anyhow::anyhow!(
+                    "platform {:?} is already provided by {owner}; a second file cannot take it over",
+                    adapter.manifest.platform
                 )),
-                None => Ok((adapter, fresh)),
+                _ => Err(anyhow::anyhow!(
+                    "platform {:?} is claimed by several new files, so none of them is served until one remains",
+                    adapter.manifest.platform
+                )),
             });
             match result {
                 Ok((adapter, fresh)) => {

@@ -42,14 +42,14 @@ fn conversation(conversation_id: &str) -> Ledger<'_> {
 #[tokio::test]
 async fn users_round_trip_and_credentials_are_sealed() {
     for store in stores().await {
-        store.upsert_user(&user("1-testcrm", "key-one-plaintext")).await.unwrap();
+        store.upsert_user(&mut user("1-testcrm", "key-one-plaintext")).await.unwrap();
         let u = store.user("1-testcrm").await.unwrap().unwrap();
         assert_eq!(u.credential.as_ref().map(Secret::expose), Some("key-one-plaintext"));
         let raw = store.raw_credential("1-testcrm").await.unwrap().unwrap();
         assert!(!String::from_utf8_lossy(&raw).contains("key-one-plaintext"), "{:?}", store.backend());
 
         // A second login replaces the key; logout forgets it.
-        store.upsert_user(&user("1-testcrm", "key-two")).await.unwrap();
+        store.upsert_user(&mut user("1-testcrm", "key-two")).await.unwrap();
         let u = store.user("1-testcrm").await.unwrap().unwrap();
         assert_eq!(u.credential.unwrap().expose(), "key-two");
         store.clear_credential("1-testcrm").await.unwrap();
@@ -61,7 +61,7 @@ async fn users_round_trip_and_credentials_are_sealed() {
 #[tokio::test]
 async fn settings_upsert_and_remove() {
     for store in stores().await {
-        store.upsert_user(&user("2-testcrm", "k")).await.unwrap();
+        store.upsert_user(&mut user("2-testcrm", "k")).await.unwrap();
         let mut set = BTreeMap::new();
         set.insert("theme".to_string(), serde_json::json!({"value": "dark"}));
         set.insert("legacy".to_string(), serde_json::json!({"value": 1}));
@@ -129,5 +129,30 @@ async fn messages_dedupe_and_conversations_map_to_one_record() {
         store.release("6-testcrm", message("m1", "conv")).await.unwrap();
         assert!(reserved(store.reserve("6-testcrm", message("m2", "conv")).await.unwrap()));
         assert!(!reserved(store.reserve("6-testcrm", message("m1", "conv")).await.unwrap()));
+    }
+}
+
+#[tokio::test]
+async fn two_identities_that_derive_the_same_id_stay_apart() {
+    for store in stores().await {
+        // "u-1001-crm" on platform "b" and "u-1001" on "crm-b": both "u-1001-crm-b".
+        let mut first =
+            User { platform: "crm-b".into(), crm_user_id: "u-1001".into(), ..user("u-1001-crm-b", "key-of-crm-b") };
+        store.upsert_user(&mut first).await.unwrap();
+        let mut second =
+            User { platform: "b".into(), crm_user_id: "u-1001-crm".into(), ..user("u-1001-crm-b", "key-of-b") };
+        store.upsert_user(&mut second).await.unwrap();
+        assert_eq!(first.id, "u-1001-crm-b");
+        assert_ne!(second.id, first.id, "{:?}", store.backend());
+        let kept = store.user(&first.id).await.unwrap().unwrap();
+        assert_eq!((kept.platform.as_str(), kept.credential.unwrap().expose()), ("crm-b", "key-of-crm-b"));
+        let other = store.user(&second.id).await.unwrap().unwrap();
+        assert_eq!((other.platform.as_str(), other.credential.unwrap().expose()), ("b", "key-of-b"));
+        // Each logs in again under its own id.
+        let mut again =
+            User { platform: "b".into(), crm_user_id: "u-1001-crm".into(), ..user("u-1001-crm-b", "new-key-of-b") };
+        store.upsert_user(&mut again).await.unwrap();
+        assert_eq!(again.id, second.id);
+        assert_eq!(store.user(&first.id).await.unwrap().unwrap().credential.unwrap().expose(), "key-of-crm-b");
     }
 }

@@ -116,18 +116,25 @@ fn refresh_place(user_id: &str) -> Place<'_> {
 
 impl Store {
     /// Creates or replaces a user's connection; the credential is sealed first.
-    pub(crate) async fn upsert_user(&self, user: &User) -> StoreResult<()> {
+    /// Stores a login. A user is (platform, crm user id): a row of that
+    /// identity is updated and keeps its id; a new identity gets `user.id`
+    /// unless another identity already holds that id (`"u-1001-crm"` on `b`
+    /// and `"u-1001"` on `crm-b` both derive `u-1001-crm-b`), then an id no
+    /// other identity has. `user.id` is set to the id stored.
+    pub(crate) async fn upsert_user(&self, user: &mut User) -> StoreResult<()> {
+        user.id = self.id_for(&user.platform, &user.crm_user_id, &user.id).await?;
         let credential = user.credential.as_ref().map(|c| self.seal(credential_place(&user.id), c));
         let refresh = user.refresh_token.as_ref().map(|r| self.seal(refresh_place(&user.id), r));
         let key_id = |sealed: &Option<Vec<u8>>| sealed.as_ref().map(|_| self.sealer.key_id().to_owned());
         let (credential_key, refresh_key) = (key_id(&credential), key_id(&refresh));
-        sqlx::query(
+        let done = sqlx::query(
             "INSERT INTO users (id, platform, crm_user_id, name, hostname, auth_kind, credential, credential_key_id,
                                 refresh_token, refresh_key_id, expires_at, status, last_error, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', NULL, $12, $12)
              ON CONFLICT (id) DO UPDATE SET name = $4, hostname = $5, auth_kind = $6,
                  credential = $7, credential_key_id = $8, refresh_token = $9, refresh_key_id = $10,
-                 expires_at = $11, status = 'active', last_error = NULL, updated_at = $12",
+                 expires_at = $11, status = 'active', last_error = NULL, updated_at = $12
+             WHERE users.platform = $2 AND users.crm_user_id = $3",
         )
         .bind(&user.id)
         .bind(&user.platform)
@@ -143,7 +150,50 @@ impl Store {
         .bind(now_secs())
         .execute(&self.pool)
         .await?;
+        if done.rows_affected() != 1 {
+            // Another identity took the id between the lookup and the write.
+            return Err(StoreError::Db(sqlx::Error::Protocol(format!(
+                "user id {:?} belongs to another identity; log in again",
+                user.id
+            ))));
+        }
         Ok(())
+    }
+
+    /// The id of identity (platform, crm user id): its row's, else
+    /// `preferred` if free, else one derived so that it cannot be another
+    /// identity's (`<platform>:` and a hash; platforms have no `:`).
+    async fn id_for(&self, platform: &str, crm_user_id: &str, preferred: &str) -> StoreResult<String> {
+        let row = sqlx::query("SELECT id FROM users WHERE platform = $1 AND crm_user_id = $2")
+            .bind(platform)
+            .bind(crm_user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            return Ok(row.try_get("id")?);
+        }
+        if !self.id_taken(preferred).await? {
+            return Ok(preferred.to_owned());
+        }
+        use sha2::{Digest, Sha256};
+        let digest =
+            hex::encode(Sha256::new().chain_update(platform).chain_update([0]).chain_update(crm_user_id).finalize());
+        let mut n = 0u32;
+        loop {
+            let id = if n == 0 {
+                format!("{platform}:{}", &digest[..40])
+            } else {
+                format!("{platform}:{}-{n}", &digest[..40])
+            };
+            if !self.id_taken(&id).await? {
+                return Ok(id);
+            }
+            n += 1;
+        }
+    }
+
+    async fn id_taken(&self, id: &str) -> StoreResult<bool> {
+        Ok(sqlx::query("SELECT 1 AS one FROM users WHERE id = $1").bind(id).fetch_optional(&self.pool).await?.is_some())
     }
 
     pub(crate) async fn user(&self, id: &str) -> StoreResult<Option<User>> {

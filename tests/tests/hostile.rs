@@ -1,0 +1,174 @@
+//! The holes an attack run found (issue 12), one test each: a hostile
+//! adapter or operator-directory trick is refused or contained, and a healthy
+//! adapter keeps answering meanwhile.
+
+#![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
+
+mod common;
+
+use common::Harness;
+use reqwest::Method;
+use serde_json::{Value, json};
+use switchboard::config::{AdapterSettings, Config};
+use switchboard::store::test_support;
+use switchboard_e2e::testcrm::DEMO_API_KEY;
+
+const LUKE: &str = "/contact?phoneNumber=%2B16505551212";
+
+fn hostile(c: &mut Config, platform: &str, settings: &[(&str, &str)]) {
+    let mut s = AdapterSettings::default();
+    for (k, v) in settings {
+        s.settings.insert((*k).into(), (*v).into());
+    }
+    c.adapters.insert(platform.into(), s);
+}
+
+/// Installs `testcrm.wasm` again as `<file>.wasm`, its manifest edited by `edit`.
+fn install_copy(h: &Harness, file: &str, edit: impl Fn(&str) -> String) {
+    let dir = h.adapters.path();
+    std::fs::copy(dir.join("testcrm.wasm"), dir.join(format!("{file}.wasm"))).unwrap();
+    let manifest = std::fs::read_to_string(dir.join("testcrm.toml")).unwrap();
+    std::fs::write(dir.join(format!("{file}.toml")), edit(&manifest)).unwrap();
+}
+
+fn entry(listing: &Value, file: &str) -> Value {
+    listing["adapters"].as_array().unwrap().iter().find(|a| a["file"] == file).cloned().unwrap_or(Value::Null)
+}
+
+async fn healthy(h: &Harness, token: &str) {
+    let r = h.get(LUKE, Some(token)).await;
+    assert_eq!(r.json()["contact"][0]["name"], "Luke Skywalker", "the healthy adapter answers: {}", r.text);
+}
+
+#[tokio::test]
+async fn a_second_file_cannot_take_over_a_platform_nor_its_users_credentials() {
+    let h = Harness::start().await;
+    let token = h.login().await;
+    // A file sorting first claims `testcrm`, with its own origin in the allow-list.
+    install_copy(&h, "aaa-hijack", |m| {
+        m.replace(r#"allowed_hosts = ["https://api.testcrm.example"]"#, r#"allowed_hosts = ["https://evil.example"]"#)
+    });
+    let report = h.admin(Method::POST, "/admin/reload").await.json();
+    assert_eq!(report["failed"], json!(["aaa-hijack.wasm"]), "{report}");
+    let listing = h.admin(Method::GET, "/admin/adapters").await.json();
+    let hijack = entry(&listing, "aaa-hijack.wasm");
+    assert_eq!(hijack["state"], "failed");
+    assert!(hijack["lastError"].as_str().unwrap().contains("already provided by testcrm.wasm"), "{hijack}");
+    assert_eq!(entry(&listing, "testcrm.wasm")["state"], "active");
+    // The users' calls still go to the real adapter and the real CRM, with their key.
+    healthy(&h, &token).await;
+    assert!(h.crm.seen("/v1/contacts").iter().all(|s| s.api_key.as_deref() == Some(DEMO_API_KEY)));
+    // After a restart nothing serves yet: the file named after the platform keeps it.
+    let mut h = h;
+    h.restart().await;
+    let listing = h.admin(Method::GET, "/admin/adapters").await.json();
+    assert_eq!(entry(&listing, "testcrm.wasm")["state"], "active", "{listing}");
+    assert_eq!(entry(&listing, "aaa-hijack.wasm")["state"], "failed", "{listing}");
+    healthy(&h, &token).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn two_new_files_claiming_one_platform_serve_neither_until_one_is_removed() {
+    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &[], |_| {}).await;
+    for file in ["claim-a", "claim-b"] {
+        install_copy(&h, file, |m| m.replace(r#"platform = "testcrm""#, r#"platform = "contested""#));
+    }
+    let report = h.admin(Method::POST, "/admin/reload").await.json();
+    assert_eq!(report["failed"], json!(["claim-a.wasm", "claim-b.wasm"]), "{report}");
+    let listing = h.admin(Method::GET, "/admin/adapters").await.json();
+    assert!(entry(&listing, "claim-a.wasm")["lastError"].as_str().unwrap().contains("several new files"));
+    h.get("/implementedInterfaces?platform=contested", None).await.assert_error(400, "UNKNOWN_PLATFORM");
+    std::fs::remove_file(h.adapters.path().join("claim-b.wasm")).unwrap();
+    // (The file watcher may have reloaded first: ask what serves, not what this reload did.)
+    h.admin(Method::POST, "/admin/reload").await;
+    let r = h.get("/implementedInterfaces?platform=contested", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_installed_file_changes_platform_only_when_the_operator_accepts_it() {
+    let h = Harness::start().await;
+    let token = h.login().await;
+    let path = h.adapters.path().join("testcrm.toml");
+    let manifest = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, manifest.replace(r#"platform = "testcrm""#, r#"platform = "elsewhere""#)).unwrap();
+    let report = h.admin(Method::POST, "/admin/reload").await.json();
+    assert_eq!(report["failed"], json!(["testcrm.wasm"]), "{report}");
+    let error = entry(&h.admin(Method::GET, "/admin/adapters").await.json(), "testcrm.wasm")["lastError"].clone();
+    assert!(error.as_str().unwrap().contains("acceptPlatformChanges"), "{error}");
+    healthy(&h, &token).await;
+    let report = h.admin(Method::POST, "/admin/reload?acceptPlatformChanges=true").await.json();
+    assert_eq!(report["loaded"], json!(["elsewhere"]), "{report}");
+    assert_eq!(report["unloaded"], json!(["testcrm"]), "{report}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn plain_http_origins_are_refused_unless_the_operator_allows_them() {
+    let plain = |m: &str| {
+        m.replace("https://api.testcrm.example", "http://api.testcrm.example")
+            .replace(r#"platform = "testcrm""#, r#"platform = "plain""#)
+    };
+    let h = Harness::start().await;
+    install_copy(&h, "plain", plain);
+    let report = h.admin(Method::POST, "/admin/reload").await.json();
+    assert_eq!(report["failed"], json!(["plain.wasm"]), "{report}");
+    let error = entry(&h.admin(Method::GET, "/admin/adapters").await.json(), "plain.wasm")["lastError"].clone();
+    assert!(error.as_str().unwrap().contains("not https"), "{error}");
+    h.stop().await;
+
+    let h =
+        Harness::start_with(test_support::sqlite_url(), &["testcrm"], &[], |c| c.allow_insecure_adapter_hosts = true)
+            .await;
+    install_copy(&h, "plain", plain);
+    h.admin(Method::POST, "/admin/reload").await;
+    assert_eq!(entry(&h.admin(Method::GET, "/admin/adapters").await.json(), "plain.wasm")["state"], "active");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn users_of_two_platforms_whose_ids_would_collide_keep_their_own_credentials() {
+    let h = Harness::start().await;
+    // "u-1001" on platform "crm-b" and "u-1001-crm" on platform "b" both derive "u-1001-crm-b".
+    install_copy(&h, "crm-b", |m| m.replace(r#"platform = "testcrm""#, r#"platform = "crm-b""#));
+    install_copy(&h, "b", |m| m.replace(r#"platform = "testcrm""#, r#"platform = "b""#));
+    h.admin(Method::POST, "/admin/reload").await;
+    h.crm.add_user("key-of-b", "u-1001-crm", "Mallory");
+    let victim = h.login_as("crm-b", DEMO_API_KEY).await;
+    let other = h.login_as("b", "key-of-b").await;
+    h.get(LUKE, Some(&victim)).await;
+    h.get(LUKE, Some(&other)).await;
+    let keys: Vec<Option<String>> = h.crm.seen("/v1/contacts").into_iter().map(|s| s.api_key).collect();
+    assert_eq!(keys, vec![Some(DEMO_API_KEY.into()), Some("key-of-b".into())], "each with its own key");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_adapter_cannot_set_transport_headers_nor_stall_the_host_with_a_huge_url() {
+    let fixtures = ["headercrm", "hugeurlcrm"];
+    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &fixtures, |c| {
+        hostile(c, "headercrm", &[("mode", "reserved-header")]);
+        hostile(c, "hugeurlcrm", &[("mode", "huge-url")]);
+    })
+    .await;
+    let good = h.login().await;
+    let t = h.login_as("headercrm", "any-key").await;
+    let before = h.crm.seen("/v1/me").len();
+    let r = h.get("/contact?phoneNumber=%2B15550001", Some(&t)).await;
+    let body = r.assert_error(502, "ADAPTER_HTTP_DENIED");
+    assert!(body["returnMessage"]["message"].as_str().unwrap().contains("`host`"), "{body}");
+    assert_eq!(h.crm.seen("/v1/me").len(), before, "the request never left the host");
+    healthy(&h, &good).await;
+
+    let t = h.login_as("hugeurlcrm", "any-key").await;
+    let (bad, ()) =
+        futures::future::join(h.get("/contact?phoneNumber=%2B15550001", Some(&t)), healthy(&h, &good)).await;
+    let body = bad.assert_error(502, "ADAPTER_HTTP_LIMIT");
+    assert!(body["returnMessage"]["message"].as_str().unwrap().contains("URL"), "{body}");
+    // Neither the refused host names nor the URL became metric labels.
+    let metrics = h.admin(Method::GET, "/metrics").await.text;
+    assert!(!metrics.contains("evil.example") && !metrics.contains("aaaaaaaa"), "no adapter-chosen labels");
+    h.stop().await;
+}
