@@ -172,3 +172,54 @@ async fn an_adapter_cannot_set_transport_headers_nor_stall_the_host_with_a_huge_
     assert!(!metrics.contains("evil.example") && !metrics.contains("aaaaaaaa"), "no adapter-chosen labels");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn reload_reads_only_regular_files_inside_the_adapters_directory() {
+    let h = Harness::start().await;
+    let token = h.login().await;
+    let dir = h.adapters.path();
+    let manifest = std::fs::read_to_string(dir.join("testcrm.toml")).unwrap();
+    let as_platform = |p: &str| manifest.replace(r#"platform = "testcrm""#, &format!("platform = {p:?}"));
+    // A FIFO (reading it would block a worker until a writer comes).
+    let status = std::process::Command::new("mkfifo").arg(dir.join("fifo.wasm")).status().unwrap();
+    assert!(status.success());
+    std::fs::write(dir.join("fifo.toml"), as_platform("fifo")).unwrap();
+    // A link to a device (reading it would never end), and one to a file outside.
+    std::os::unix::fs::symlink("/dev/zero", dir.join("zero.wasm")).unwrap();
+    std::fs::write(dir.join("zero.toml"), as_platform("zero")).unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.join("testcrm.wasm"), outside.path().join("elsewhere.wasm")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("elsewhere.wasm"), dir.join("elsewhere.wasm")).unwrap();
+    std::fs::write(dir.join("elsewhere.toml"), as_platform("elsewhere")).unwrap();
+    // A component over the size cap (sparse: nothing is written).
+    std::fs::File::create(dir.join("huge.wasm")).unwrap().set_len(65 * 1024 * 1024).unwrap();
+    std::fs::write(dir.join("huge.toml"), as_platform("huge")).unwrap();
+
+    let report = h.admin(Method::POST, "/admin/reload").await.json();
+    assert_eq!(report["failed"], json!(["elsewhere.wasm", "fifo.wasm", "huge.wasm", "zero.wasm"]), "{report}");
+    let listing = h.admin(Method::GET, "/admin/adapters").await.json();
+    let error = |f: &str| entry(&listing, f)["lastError"].as_str().unwrap().to_owned();
+    assert!(error("fifo.wasm").contains("not a regular file"), "{}", error("fifo.wasm"));
+    assert!(error("zero.wasm").contains("out of the adapters directory"), "{}", error("zero.wasm"));
+    assert!(error("elsewhere.wasm").contains("out of the adapters directory"), "{}", error("elsewhere.wasm"));
+    assert!(error("huge.wasm").contains("over the limit"), "{}", error("huge.wasm"));
+    healthy(&h, &token).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn guessing_the_admin_token_is_throttled_per_address() {
+    let h = Harness::start().await;
+    let token = h.login().await;
+    for _ in 0..10 {
+        h.send(Method::GET, "/admin/adapters", Some("a-guess"), None).await.assert_error(401, "ADMIN_UNAUTHORIZED");
+    }
+    // The eleventh try is refused before the token is looked at, even the right one.
+    let body =
+        h.send(Method::GET, "/admin/adapters", Some("another-guess"), None).await.assert_error(429, "ADMIN_THROTTLED");
+    assert!(body["retryAfter"].as_u64().is_some_and(|s| (1..=60).contains(&s)), "{body}");
+    h.admin(Method::GET, "/admin/adapters").await.assert_error(429, "ADMIN_THROTTLED");
+    // Users are not affected.
+    healthy(&h, &token).await;
+    h.stop().await;
+}

@@ -129,3 +129,17 @@ async fn a_send_all_batch_over_the_request_budget_sends_nothing() {
     assert!(h.crm.seen("/v1/me").is_empty(), "no request of the batch left the host");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn the_responses_of_a_send_all_batch_are_capped_together() {
+    // Each /v1/me answer is under 300 bytes; twenty of them are not.
+    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &["fanoutcrm"], |c| {
+        fan_out(c, AdapterLimits { outbound_max_response_bytes: Some(300), ..Default::default() })
+    })
+    .await;
+    let token = h.login_as("fanoutcrm", switchboard_e2e::testcrm::DEMO_API_KEY).await;
+    let body = h.get("/contact?phoneNumber=%2B15550001", Some(&token)).await.assert_error(502, "ADAPTER_HTTP_LIMIT");
+    let message = body["returnMessage"]["message"].as_str().unwrap();
+    assert!(message.contains("send-all batch"), "{message}");
+    h.stop().await;
+}

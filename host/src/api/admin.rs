@@ -29,6 +29,19 @@ impl FromRequestParts<AppState> for Admin {
                 "operator endpoints are disabled: set SWITCHBOARD_ADMIN_TOKEN",
             ));
         }
+        let ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        if let Some(wait) = state.admin_failures.blocked_for(ip) {
+            let secs = wait.as_secs().max(1);
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::AdminThrottled,
+                format!("too many wrong admin tokens from this address; try again in {secs} s"),
+            )
+            .with("retryAfter", json!(secs)));
+        }
         let given = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -38,6 +51,7 @@ impl FromRequestParts<AppState> for Admin {
         if constant_time_eq(given.trim().as_bytes(), expected) {
             Ok(Admin)
         } else {
+            state.admin_failures.fail(ip);
             Err(ApiError::unauthorized(ErrorCode::AdminUnauthorized, "send `Authorization: Bearer <admin token>`"))
         }
     }

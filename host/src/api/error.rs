@@ -88,6 +88,8 @@ error_codes! {
 
     AdminDisabled = "ADMIN_DISABLED",
     AdminUnauthorized = "ADMIN_UNAUTHORIZED",
+    /// Too many wrong admin tokens from one address.
+    AdminThrottled = "ADMIN_THROTTLED",
     /// RingCentral's API could not be asked (account admin checks).
     RingcentralUnavailable = "RINGCENTRAL_UNAVAILABLE",
 }

@@ -25,6 +25,7 @@ mod rc_account;
 mod session;
 mod settings;
 mod state;
+mod throttle;
 mod versions;
 
 pub use state::{AppState, Inner};

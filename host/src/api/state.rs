@@ -21,6 +21,8 @@ pub struct Inner {
     pub(crate) jwt: JwtKeys,
     pub(crate) metrics: Arc<Metrics>,
     pub connections: Connections,
+    /// Wrong admin tokens per client address.
+    pub(crate) admin_failures: super::throttle::FailedAttempts,
 }
 
 impl std::ops::Deref for AppState {
@@ -34,7 +36,8 @@ impl AppState {
     pub(crate) fn new(config: Config, store: Store, runtime: Arc<Runtime>, metrics: Arc<Metrics>) -> Self {
         let jwt = JwtKeys::new(&config.app_server_secret_key);
         let connections = Connections::new(config.clone(), store.clone(), runtime.clone());
-        AppState(Arc::new(Inner { config, store, runtime, jwt, metrics, connections }))
+        let admin_failures = Default::default();
+        AppState(Arc::new(Inner { config, store, runtime, jwt, metrics, connections, admin_failures }))
     }
 }
 

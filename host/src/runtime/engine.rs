@@ -29,10 +29,15 @@ pub(crate) fn build(instances: u32, max_memory: usize) -> Result<Engine> {
     // tables (the program, the WASI adapter, shims): leave room for them.
     pooling
         .total_component_instances(instances)
-        .total_core_instances(instances * 8)
-        .total_memories(instances * 4)
-        .total_tables(instances * 8)
+        .total_core_instances(instances * super::limits::MAX_INSTANCES as u32)
+        .total_memories(instances * super::limits::MAX_MEMORIES as u32)
+        .total_tables(instances * super::limits::MAX_TABLES as u32)
         .total_stacks(instances)
+        // Per component, so that one adapter cannot take the pool's slots
+        // from the others (the call's limiter caps the same per store).
+        .max_core_instances_per_component(super::limits::MAX_INSTANCES as u32)
+        .max_memories_per_component(super::limits::MAX_MEMORIES as u32)
+        .max_tables_per_component(super::limits::MAX_TABLES as u32)
         .max_memory_size(max_memory)
         // Every call frees its instance. By default wasmtime gives the slot's
         // pages back with `madvise` and they fault in again on the next call;

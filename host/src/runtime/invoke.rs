@@ -59,7 +59,8 @@ pub enum InvokeError {
 
 pub type CallFuture<'a, T> = Pin<Box<dyn Future<Output = wasmtime::Result<Result<T, CrmError>>> + Send + 'a>>;
 
-/// An adapter result's size as the host holds it: the bytes of its strings.
+/// An adapter result's size as the host holds it: the bytes of its strings,
+/// and of the records of a list.
 pub trait OutputSize {
     fn output_size(&self) -> usize;
 }
@@ -104,8 +105,9 @@ impl OutputSize for CallLog {
     }
 }
 impl<T: OutputSize> OutputSize for Vec<T> {
+    /// Each element's own size too: a million empty records are not small.
     fn output_size(&self) -> usize {
-        self.iter().map(OutputSize::output_size).sum()
+        self.iter().map(|t| t.output_size() + std::mem::size_of::<T>()).sum()
     }
 }
 
@@ -250,5 +252,25 @@ fn trap_summary(e: &wasmtime::Error) -> String {
     match e.downcast_ref::<Trap>() {
         Some(t) if !first.contains(&t.to_string()) => format!("{t}: {first}"),
         _ => first,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_of_empty_records_is_as_big_as_its_records() {
+        let empty = Contact {
+            id: String::new(),
+            name: String::new(),
+            phone: String::new(),
+            contact_type: None,
+            organization: None,
+            additional_info_json: None,
+        };
+        let many = vec![empty; 250_000];
+        assert!(many.output_size() >= 250_000 * std::mem::size_of::<Contact>());
+        assert!(many.output_size() > 4 * 1024 * 1024, "over the default output cap");
     }
 }

@@ -30,32 +30,56 @@ impl CallLimits {
     }
 }
 
-/// Caps linear memory and remembers whether the cap was hit, so a guest that
+/// Caps the linear memory of a call (all its memories together: a component
+/// may declare several) and the number of instances, memories and tables it
+/// may create, and remembers whether the memory cap was hit, so a guest that
 /// dies from a failed allocation is reported as over its memory limit rather
 /// than as a generic trap.
 #[derive(Debug)]
 pub(crate) struct CallLimiter {
     max_memory: usize,
+    /// Bytes of every memory of the call, as grown so far.
+    memory_in_use: usize,
     pub(crate) memory_exceeded: bool,
 }
 
 impl CallLimiter {
     pub(crate) fn new(max_memory: usize) -> Self {
-        CallLimiter { max_memory, memory_exceeded: false }
+        CallLimiter { max_memory, memory_in_use: 0, memory_exceeded: false }
     }
 }
+
+/// Per call: core instances, memories and tables (a Rust adapter has a few
+/// of each; thousands would exhaust the host's pool for every adapter).
+pub(crate) const MAX_INSTANCES: usize = 8;
+pub(crate) const MAX_MEMORIES: usize = 4;
+pub(crate) const MAX_TABLES: usize = 8;
 
 /// Table elements an instance may grow to (function tables of real adapters
 /// have hundreds of entries).
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl ResourceLimiter for CallLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.max_memory {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.memory_in_use.saturating_sub(current).saturating_add(desired);
+        if total > self.max_memory {
             self.memory_exceeded = true;
             return Ok(false);
         }
+        self.memory_in_use = total;
         Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 
     fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
@@ -83,5 +107,16 @@ mod tests {
         assert!(!l.memory_exceeded);
         assert!(!l.memory_growing(512, 2048, None).unwrap());
         assert!(l.memory_exceeded);
+    }
+
+    #[test]
+    fn the_memory_cap_is_for_all_memories_of_a_call_together() {
+        let mut l = CallLimiter::new(1000);
+        assert!(l.memory_growing(0, 400, None).unwrap(), "first memory");
+        assert!(l.memory_growing(0, 400, None).unwrap(), "second memory: 800 in all");
+        assert!(!l.memory_growing(0, 400, None).unwrap(), "a third would make 1200");
+        assert!(l.memory_exceeded);
+        assert!(l.memory_growing(400, 600, None).unwrap(), "growing one to 600 makes 1000");
+        assert!(!l.memory_growing(600, 601, None).unwrap());
     }
 }

@@ -29,13 +29,49 @@ pub(crate) struct AdapterFiles {
     pub(crate) manifest_text: String,
 }
 
+/// The largest component and manifest the host reads.
+pub(crate) const MAX_WASM_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
+
+/// Reads `path` if it is a regular file of at most `max` bytes inside `dir`
+/// (a symlink counts as its target, which must be inside `dir` too): never a
+/// FIFO, a device or a file elsewhere on the machine. Blocking: call it off
+/// the async workers.
+fn read_adapter_file(dir: &Path, path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let real = path.canonicalize().with_context(|| format!("cannot read {}", path.display()))?;
+    let real_dir = dir.canonicalize().with_context(|| format!("cannot read {}", dir.display()))?;
+    if !real.starts_with(&real_dir) {
+        bail!("{} leads out of the adapters directory (to {}); it is not read", path.display(), real.display());
+    }
+    let meta = std::fs::metadata(&real).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_file() {
+        bail!("{} is not a regular file; it is not read", path.display());
+    }
+    if meta.len() > max {
+        bail!("{} is {} bytes, over the limit of {max} bytes", path.display(), meta.len());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // `take`: a file that grows while it is read still stops at the limit.
+    std::fs::File::open(&real)
+        .and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if bytes.len() as u64 > max {
+        bail!("{} grew over the limit of {max} bytes while it was read", path.display());
+    }
+    Ok(bytes)
+}
+
 impl AdapterFiles {
-    pub(crate) fn read(wasm_path: &Path) -> Result<AdapterFiles> {
+    /// Reads a component and its manifest (blocking; see [`read_adapter_file`]).
+    pub(crate) fn read(dir: &Path, wasm_path: &Path) -> Result<AdapterFiles> {
         let manifest_path = wasm_path.with_extension("toml");
-        let manifest_text = std::fs::read_to_string(&manifest_path).with_context(|| {
+        let manifest = read_adapter_file(dir, &manifest_path, MAX_MANIFEST_BYTES).with_context(|| {
             format!("no readable manifest: expected {} beside the component", manifest_path.display())
         })?;
-        let wasm = std::fs::read(wasm_path).with_context(|| format!("cannot read {}", wasm_path.display()))?;
+        let manifest_text = String::from_utf8(manifest)
+            .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", manifest_path.display()))?;
+        let wasm = read_adapter_file(dir, wasm_path, MAX_WASM_BYTES)?;
         Ok(AdapterFiles { wasm_path: wasm_path.to_owned(), wasm, manifest_text })
     }
 

@@ -138,11 +138,14 @@ impl Outbound {
         req: OutboundRequest,
     ) -> Result<OutboundResponse, OutboundError> {
         let url = self.prepare(policy, &req)?;
-        self.execute(policy, url, req).await
+        self.execute(policy, url, req, None).await
     }
 
     /// Sends requests that [`Outbound::prepare`] already accepted, at most
-    /// `concurrency` at a time; answers in the order given.
+    /// `concurrency` at a time; answers in the order given. The bodies of the
+    /// whole batch together are capped at one response's limit
+    /// (`outbound_max_response_bytes`): the host holds them all until the
+    /// batch is done, so a response past the batch's cap fails.
     pub(crate) async fn execute_all(
         &self,
         policy: &CallPolicy,
@@ -150,10 +153,12 @@ impl Outbound {
         concurrency: usize,
     ) -> Vec<Result<OutboundResponse, OutboundError>> {
         use futures_util::StreamExt;
+        let batch = std::sync::atomic::AtomicUsize::new(0);
+        let batch = &batch;
         futures_util::stream::iter(prepared)
             .map(|p| async move {
                 let (url, req) = p?;
-                self.execute(policy, url, req).await
+                self.execute(policy, url, req, Some(batch)).await
             })
             .buffered(concurrency.max(1))
             .collect()
@@ -167,6 +172,7 @@ impl Outbound {
         policy: &CallPolicy,
         url: Url,
         req: OutboundRequest,
+        batch: Option<&std::sync::atomic::AtomicUsize>,
     ) -> Result<OutboundResponse, OutboundError> {
         let hold = RetryHolds::key(&url, policy.credential.as_ref().map(|(_, v)| v));
         if let Some(secs) = self.holds.held_for(hold) {
@@ -200,6 +206,15 @@ impl Outbound {
                     "response body larger than {} bytes",
                     policy.max_response_bytes
                 )));
+            }
+            if let Some(batch) = batch {
+                let before = batch.fetch_add(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+                if before + chunk.len() > policy.max_response_bytes {
+                    return Err(OutboundError::LimitExceeded(format!(
+                        "the responses of one send-all batch are larger than {} bytes together",
+                        policy.max_response_bytes
+                    )));
+                }
             }
             body.extend_from_slice(&chunk);
         }

@@ -119,11 +119,19 @@ impl Runtime {
     pub async fn reload_with(&self, options: ReloadOptions) -> Result<ReloadReport> {
         let _one_at_a_time = self.reloading.lock().await;
         let started = Instant::now();
-        let mut wasm_files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .with_context(|| format!("cannot read the adapters directory {}", self.dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-            .collect();
+        // The directory and its files are read off the async workers.
+        let dir = self.dir.clone();
+        let mut wasm_files: Vec<PathBuf> = tokio::task::spawn_blocking(move || {
+            std::fs::read_dir(&dir)
+                .with_context(|| format!("cannot read the adapters directory {}", dir.display()))
+                .map(|entries| {
+                    entries
+                        .filter_map(|e| e.ok().map(|e| e.path()))
+                        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+                        .collect()
+                })
+        })
+        .await??;
         wasm_files.sort();
 
         let current = self.adapters.read().unwrap_or_else(|p| p.into_inner()).clone();
@@ -137,7 +145,11 @@ impl Runtime {
         for path in wasm_files {
             let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
             let previous = by_path.get(path.as_path()).copied();
-            let attempt = match (AdapterFiles::read(&path), previous) {
+            let (dir, file_path) = (self.dir.clone(), path.clone());
+            let read = tokio::task::spawn_blocking(move || AdapterFiles::read(&dir, &file_path))
+                .await
+                .unwrap_or_else(|e| Err(anyhow::anyhow!("reading {} failed: {e}", path.display())));
+            let attempt = match (read, previous) {
                 (Ok(files), Some(prev)) if prev.fingerprint == files.fingerprint() => Ok((prev.clone(), false)),
                 (Ok(files), _) => self.load(files).await.map(|a| (Arc::new(a), true)),
                 (Err(e), _) => Err(e),
