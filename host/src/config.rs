@@ -191,6 +191,11 @@ pub struct Limits {
     pub adapter_max_output_bytes: usize,
     /// Adapter calls in flight at once (the instance pool's size); more wait.
     pub max_concurrent_calls: u32,
+    /// Client connections open at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// How long a client has to send a request's headers, and how long an
+    /// idle keep-alive connection stays open, in milliseconds.
+    pub header_read_timeout_ms: u64,
 }
 
 /// What the operator configures for one adapter.
@@ -239,6 +244,8 @@ impl Default for Limits {
             max_session_ids: 5,
             adapter_max_output_bytes: 4 * 1024 * 1024,
             max_concurrent_calls: 1000,
+            max_connections: 4096,
+            header_read_timeout_ms: 15_000,
         }
     }
 }

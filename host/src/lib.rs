@@ -23,5 +23,6 @@ pub mod oauth;
 pub(crate) mod request_id;
 pub mod runtime;
 pub mod secret;
+pub(crate) mod serve;
 pub mod server;
 pub mod store;

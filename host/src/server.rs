@@ -40,16 +40,16 @@ impl Server {
         let listener =
             TcpListener::bind(config.bind).await.with_context(|| format!("cannot listen on {}", config.bind))?;
         let addr = listener.local_addr()?;
+        let limits = crate::serve::ConnectionLimits {
+            max_connections: config.limits.max_connections,
+            header_read_timeout: std::time::Duration::from_millis(config.limits.header_read_timeout_ms.max(1)),
+        };
         let state = AppState::new(config, store, runtime, metrics);
         let app = api::router(state.clone());
         let (shutdown, on_shutdown) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async {
-                    let _ = on_shutdown.await;
-                })
-                .await
-        });
+        let task = tokio::spawn(crate::serve::serve(listener, app, limits, async {
+            let _ = on_shutdown.await;
+        }));
         tracing::info!(
             %addr,
             adapters = ?report.loaded,

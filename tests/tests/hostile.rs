@@ -223,3 +223,32 @@ async fn guessing_the_admin_token_is_throttled_per_address() {
     healthy(&h, &token).await;
     h.stop().await;
 }
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_cannot_hold_every_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &[], |c| {
+        c.limits.max_connections = 4;
+        c.limits.header_read_timeout_ms = 500;
+    })
+    .await;
+    let addr = h.base.trim_start_matches("http://").to_owned();
+    // Slowloris: as many connections as allowed, each sending half a request head.
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /isAlive HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+        slow.push(s);
+    }
+    // A real client still gets its answer: the slow ones are cut off in time.
+    let r = h.client.get(format!("{}/isAlive", h.base)).timeout(std::time::Duration::from_secs(20)).send().await;
+    assert_eq!(r.unwrap().text().await.unwrap(), "OK");
+    for mut s in slow {
+        let mut buf = [0u8; 512];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(20), s.read(&mut buf)).await;
+        let n = read.expect("the server closes a connection that never finishes its headers").unwrap_or(0);
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(n == 0 || answer.starts_with("HTTP/1.1 408"), "closed, or told it timed out: {answer:?}");
+    }
+    h.stop().await;
+}
