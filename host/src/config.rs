@@ -191,6 +191,10 @@ pub struct Limits {
     pub adapter_max_output_bytes: usize,
     /// Adapter calls in flight at once (the instance pool's size); more wait.
     pub max_concurrent_calls: u32,
+    /// Memory the adapter calls in flight may hold together, in MiB: each
+    /// call reserves its memory cap first and waits while the budget is
+    /// spent (so 1,000 calls of 64 MiB cannot need 64 GB).
+    pub adapter_memory_budget_mib: u64,
     /// Client connections open at once; more wait in the kernel's backlog.
     pub max_connections: usize,
     /// How long a client has to send a request's headers, and how long an
@@ -244,6 +248,7 @@ impl Default for Limits {
             max_session_ids: 5,
             adapter_max_output_bytes: 4 * 1024 * 1024,
             max_concurrent_calls: 1000,
+            adapter_memory_budget_mib: 4096,
             max_connections: 4096,
             header_read_timeout_ms: 15_000,
         }

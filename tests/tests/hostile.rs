@@ -252,3 +252,22 @@ async fn slow_clients_are_cut_off_and_cannot_hold_every_connection() {
     }
     h.stop().await;
 }
+
+#[tokio::test]
+async fn calls_wait_when_the_host_wide_adapter_memory_budget_is_spent() {
+    for budget in [64, 4096] {
+        let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &[], |c| {
+            c.limits.adapter_memory_mib = 64;
+            c.limits.adapter_memory_budget_mib = budget;
+        })
+        .await;
+        let token = h.login().await;
+        h.crm.set_delay(std::time::Duration::from_millis(300));
+        let answers = futures::future::join_all((0..4).map(|_| h.get(LUKE, Some(&token)))).await;
+        assert!(answers.iter().all(|r| r.json()["successful"] == true), "every call is served in the end");
+        // With room for one 64 MiB call, one at a time reaches the CRM; with room for all, several do.
+        let most = h.crm.state().max_in_flight;
+        assert!(if budget == 64 { most == 1 } else { most >= 2 }, "budget {budget} MiB: {most} at once");
+        h.stop().await;
+    }
+}

@@ -165,6 +165,9 @@ impl Runtime {
         let started = Instant::now();
         // Never closed, so acquiring only waits.
         let _permit = self.call_permits.acquire().await.ok();
+        // Never closed either; a cap over the budget waits for the whole of it.
+        let mib = u32::try_from(adapter.limits.memory_bytes >> 20).unwrap_or(u32::MAX).clamp(1, self.memory_budget_mib);
+        let _memory = self.memory_budget.acquire_many(mib).await.ok();
         let mut store = self.new_store(adapter, scope, credential);
         let run = async {
             let crm = adapter.pre.instantiate(&mut store).await?;
