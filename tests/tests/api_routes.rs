@@ -219,6 +219,12 @@ async fn settings_hostname_auth_validation_and_logout() {
     h.post("/user/settings", Some(&t), &json!({"userSettings": {"theme": "dark"}}))
         .await
         .assert_error(400, "INVALID_PARAMETER");
+    // Nothing is kept that the contract's UserSetting would not read back.
+    for bad in [json!({"options": {}}), json!({"value": 1, "customizable": null}), json!({"isRemoved": "yes"})] {
+        let r = h.post("/user/settings", Some(&t), &json!({"userSettings": {"bad": bad}})).await;
+        r.assert_error(400, "INVALID_PARAMETER");
+    }
+    assert!(h.get("/user/settings", Some(&t)).await.json()["bad"].is_null(), "nothing was stored");
 
     let r = h.get("/hostname", Some(&t)).await;
     assert_eq!((r.status.as_u16(), r.text.as_str()), (200, ""));

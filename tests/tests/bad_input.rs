@@ -49,7 +49,7 @@ async fn bad_requests_get_json_errors_and_change_nothing() {
     // Not JSON at all.
     let r = h.client.post(url("/messageLog")).bearer_auth(&t).body("hello").send().await.unwrap();
     let reply = common::Reply { status: r.status(), headers: r.headers().clone(), text: r.text().await.unwrap() };
-    reply.assert_error(415, "INVALID_JSON");
+    reply.assert_error(400, "INVALID_JSON");
 
     // Oversize body.
     let big = json!({"logInfo": {"sessionId": "s-big"}, "contactId": "c-1001", "note": "x".repeat(100 * 1024)});

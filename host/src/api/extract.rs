@@ -23,11 +23,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 
 fn json_rejection(r: JsonRejection) -> ApiError {
     match &r {
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::InvalidJson,
-            "send the body as JSON with `Content-Type: application/json`",
-        ),
+        // 400, not 415: the App Connect contract documents 400 for every bad body.
+        JsonRejection::MissingJsonContentType(_) => {
+            ApiError::bad_request(ErrorCode::InvalidJson, "send the body as JSON with `Content-Type: application/json`")
+        }
         JsonRejection::JsonSyntaxError(e) => {
             ApiError::bad_request(ErrorCode::InvalidJson, format!("the body is not valid JSON: {}", source_text(e)))
         }

@@ -69,6 +69,11 @@ fn ended_session_answer(req: &Request, e: ApiError) -> Result<Response, ApiError
     if e.status != axum::http::StatusCode::UNAUTHORIZED {
         return Err(e);
     }
+    // A session that existed and is over; never a missing, forged or garbled token.
+    let ended = matches!(
+        e.code,
+        ErrorCode::NotConnected | ErrorCode::TokenExpired | ErrorCode::AccountNotFound | ErrorCode::CrmSessionRevoked
+    );
     let query_client = !req.headers().contains_key(header::AUTHORIZATION)
         && req.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("jwtToken=")));
     match (req.method(), req.uri().path()) {
@@ -77,8 +82,10 @@ fn ended_session_answer(req: &Request, e: ApiError) -> Result<Response, ApiError
             "returnMessage": {"message": "Logged out.", "messageType": "success", "ttl": 3000},
         }))
         .into_response()),
-        (&Method::GET, "/user/settings") if query_client => Ok(Json(json!({})).into_response()),
-        (&Method::GET, "/contact") if query_client => Err(ApiError { status: axum::http::StatusCode::OK, ..e }),
+        (&Method::GET, "/user/settings") if query_client && ended => Ok(Json(json!({})).into_response()),
+        (&Method::GET, "/contact") if query_client && ended => {
+            Err(ApiError { status: axum::http::StatusCode::OK, ..e })
+        }
         _ => Err(e),
     }
 }
