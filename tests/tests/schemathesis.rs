@@ -30,35 +30,54 @@ fn schemathesis() -> Option<std::process::Command> {
     None
 }
 
+/// One schemathesis run: (succeeded, its report).
+fn run(mut st: std::process::Command, contract: &std::path::Path, base: &str, token: &str) -> (bool, String) {
+    let output = st
+        .arg("run")
+        .arg(contract)
+        .args(["--url", base])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .args(["--exclude-path", "/unAuthorize"])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
+        ])
+        // One worker: hypothesis's caches are not thread-safe (with two, a
+        // generation step once failed inside schemathesis itself).
+        .args(["--max-examples", "40", "--seed", "1", "-w", "1", "--no-color"])
+        .output()
+        .unwrap();
+    let report = format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), report)
+}
+
+/// A failed run that found nothing wrong with the server: only schemathesis'
+/// own runtime errors (its generator failing), no failed check.
+fn only_tool_errors(report: &str) -> bool {
+    !report.contains("Failures:") && report.contains("Runtime Error") && !report.contains("Network Error")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_requests_never_break_the_app_connect_contract() {
-    let Some(mut st) = schemathesis() else { return };
+    if schemathesis().is_none() {
+        return;
+    }
     let h = Harness::start().await;
     let token = h.login().await;
     let contract = common::workspace().join("tests/contract/app-connect-openapi.json");
     let base = h.base.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        st.arg("run")
-            .arg(contract)
-            .args(["--url", &base])
-            .args(["-H", &format!("Authorization: Bearer {token}")])
-            .args(["--exclude-path", "/unAuthorize"])
-            .args([
-                "--checks",
-                "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
-            ])
-            .args(["--max-examples", "40", "--seed", "1", "-w", "2", "--no-color"])
-            .output()
-            .unwrap()
+    let (ok, report) = tokio::task::spawn_blocking(move || {
+        let first = run(schemathesis().unwrap(), &contract, &base, &token);
+        // Its own generator failing is no finding about the server: run once more.
+        if !first.0 && only_tool_errors(&first.1) {
+            run(schemathesis().unwrap(), &contract, &base, &token)
+        } else {
+            first
+        }
     })
     .await
     .unwrap();
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "schemathesis found failures:\n{report}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(ok, "schemathesis found failures:\n{report}");
     assert!(report.contains("passed"), "{report}");
     h.stop().await;
 }
