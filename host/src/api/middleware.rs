@@ -98,8 +98,10 @@ fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
-/// A client that authenticates by `?jwtToken=` alone reads errors as plain text.
-fn wants_plain_errors(request: &Request) -> bool {
+/// A client that authenticates by `?jwtToken=` alone (the App Connect extension):
+/// it reads errors as plain text, and `session` answers it leniently once its
+/// session has ended.
+pub(super) fn wants_plain_errors(request: &Request) -> bool {
     !request.headers().contains_key(header::AUTHORIZATION)
         && request.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("jwtToken=")))
 }

@@ -74,8 +74,7 @@ fn ended_session_answer(req: &Request, e: ApiError) -> Result<Response, ApiError
         e.code,
         ErrorCode::NotConnected | ErrorCode::TokenExpired | ErrorCode::AccountNotFound | ErrorCode::CrmSessionRevoked
     );
-    let query_client = !req.headers().contains_key(header::AUTHORIZATION)
-        && req.uri().query().is_some_and(|q| q.split('&').any(|p| p.starts_with("jwtToken=")));
+    let query_client = super::middleware::wants_plain_errors(req);
     match (req.method(), req.uri().path()) {
         (&Method::POST, "/unAuthorize") => Ok(Json(json!({
             "successful": true,
