@@ -191,9 +191,11 @@ pub struct Limits {
     pub adapter_max_output_bytes: usize,
     /// Adapter calls in flight at once (the instance pool's size); more wait.
     pub max_concurrent_calls: u32,
-    /// Memory the adapter calls in flight may hold together, in MiB: each
-    /// call reserves its memory cap first and waits while the budget is
-    /// spent (so 1,000 calls of 64 MiB cannot need 64 GB).
+    /// Memory the adapter calls in flight may hold together, in MiB, counted
+    /// as they use it (twice: the memory and a result lifted out of it): a
+    /// call waits at its start while the budget is spent, and a call refused
+    /// more memory fails with `ADAPTER_MEMORY_BUDGET` (retryable). See
+    /// `runtime::memory_budget`.
     pub adapter_memory_budget_mib: u64,
     /// Client connections open at once; more wait in the kernel's backlog.
     pub max_connections: usize,

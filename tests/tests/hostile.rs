@@ -11,6 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use switchboard::config::{AdapterSettings, Config};
 use switchboard::store::test_support;
+use switchboard_e2e::components;
 use switchboard_e2e::testcrm::DEMO_API_KEY;
 
 const LUKE: &str = "/contact?phoneNumber=%2B16505551212";
@@ -254,20 +255,97 @@ async fn slow_clients_are_cut_off_and_cannot_hold_every_connection() {
 }
 
 #[tokio::test]
-async fn calls_wait_when_the_host_wide_adapter_memory_budget_is_spent() {
-    for budget in [64, 4096] {
-        let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &[], |c| {
-            c.limits.adapter_memory_mib = 64;
-            c.limits.adapter_memory_budget_mib = budget;
-        })
-        .await;
-        let token = h.login().await;
-        h.crm.set_delay(std::time::Duration::from_millis(300));
-        let answers = futures::future::join_all((0..4).map(|_| h.get(LUKE, Some(&token)))).await;
-        assert!(answers.iter().all(|r| r.json()["successful"] == true), "every call is served in the end");
-        // With room for one 64 MiB call, one at a time reaches the CRM; with room for all, several do.
-        let most = h.crm.state().max_in_flight;
-        assert!(if budget == 64 { most == 1 } else { most >= 2 }, "budget {budget} MiB: {most} at once");
-        h.stop().await;
+async fn the_host_wide_memory_budget_counts_what_calls_use_and_stops_a_hog_retryably() {
+    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &["memorycrm"], |c| {
+        c.limits.adapter_memory_mib = 64;
+        c.limits.adapter_memory_budget_mib = 64;
+        hostile(c, "memorycrm", &[("mode", "memory")]);
+    })
+    .await;
+    let token = h.login().await;
+    // A budget the size of one call's cap still runs several calls at once:
+    // each holds what it uses, not its cap.
+    h.crm.set_delay(std::time::Duration::from_millis(300));
+    let answers = futures::future::join_all((0..4).map(|_| h.get(LUKE, Some(&token)))).await;
+    assert!(answers.iter().all(|r| r.json()["successful"] == true), "every call is served");
+    assert!(h.crm.state().max_in_flight >= 2, "{} at once", h.crm.state().max_in_flight);
+    h.crm.set_delay(std::time::Duration::ZERO);
+    // A call that would grow past what is left (its own cap is no lower) is
+    // stopped, retryably: the host is busy, the adapter may be fine.
+    let hog = h.login_as("memorycrm", "any-key").await;
+    let body = h.get(LUKE, Some(&hog)).await.assert_error(503, "ADAPTER_MEMORY_BUDGET");
+    assert_eq!(body["retryable"], true, "{body}");
+    let message = body["returnMessage"]["message"].as_str().unwrap();
+    assert!(message.contains("memory budget of 64 MiB"), "{message}");
+    // What it held came back with it.
+    healthy(&h, &token).await;
+    h.stop().await;
+}
+
+/// Installs a component built from WAT as `<platform>.wasm`.
+fn install_wat(h: &Harness, platform: &str, wasm: Vec<u8>) {
+    let dir = h.adapters.path();
+    std::fs::write(dir.join(format!("{platform}.wasm")), wasm).unwrap();
+    std::fs::write(dir.join(format!("{platform}.toml")), components::manifest(platform)).unwrap();
+}
+
+#[tokio::test]
+async fn a_component_cannot_take_more_memories_nor_more_memory_than_a_call_may() {
+    let h = Harness::start().await;
+    let token = h.login().await;
+    let wit = common::workspace().join("wit");
+    // Nine more core instances with a memory each (thousands of them once
+    // exhausted the pool every adapter draws from); two memories of 37.5 MiB
+    // (each under the 64 MiB cap, together over it); one of 60 MiB (fits).
+    install_wat(&h, "manymemories", components::many_memories(&wit, 9, 1).unwrap());
+    install_wat(&h, "twobigmemories", components::many_memories(&wit, 2, 600).unwrap());
+    install_wat(&h, "onebigmemory", components::many_memories(&wit, 1, 960).unwrap());
+    futures::future::join(h.admin(Method::POST, "/admin/reload"), healthy(&h, &token)).await;
+    let listing = h.admin(Method::GET, "/admin/adapters").await.json();
+    let error = |f: &str| entry(&listing, f)["lastError"].as_str().unwrap_or_default().to_owned();
+    assert!(error("manymemories.wasm").contains("core module instances"), "{}", error("manymemories.wasm"));
+    assert!(error("manymemories.wasm").contains("maximum of 8"), "{}", error("manymemories.wasm"));
+    assert!(error("twobigmemories.wasm").contains("memories together"), "{}", error("twobigmemories.wasm"));
+    assert!(error("twobigmemories.wasm").contains("64 MiB"), "{}", error("twobigmemories.wasm"));
+    assert_eq!(entry(&listing, "onebigmemory.wasm")["state"], "active", "{listing}");
+    // What a call of it waits for in the memory budget: its 60 MiB memory.
+    let startup = entry(&listing, "onebigmemory.wasm")["startupMemoryBytes"].as_u64().unwrap();
+    assert!(startup >= 60 << 20, "{startup}");
+    // Neither refused component serves; the one that fits does, and its
+    // exports trap (the dummy module's `unreachable`): contained, reported.
+    let login = |platform: &str| json!({"platform": platform, "apiKey": "any-key"});
+    for refused in ["manymemories", "twobigmemories"] {
+        h.post("/apiKeyLogin", None, &login(refused)).await.assert_error(400, "UNKNOWN_PLATFORM");
     }
+    let body = h.post("/apiKeyLogin", None, &login("onebigmemory")).await.assert_error(502, "ADAPTER_TRAPPED");
+    assert!(body["returnMessage"]["message"].as_str().unwrap().contains("onebigmemory 0.1.0"), "{body}");
+    healthy(&h, &token).await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_huge_function_is_refused_before_compiling_and_a_large_one_compiles_off_the_workers() {
+    let h = Harness::start().await;
+    let token = h.login().await;
+    let wit = common::workspace().join("wit");
+    // About 380 KB of one function (the limit is 256 KiB; compiling it would take seconds
+    // that no deadline can interrupt), and about 100 KB (more than twice the bundled
+    // adapters' largest): compiled, while users and health checks are answered.
+    install_wat(&h, "hugefunction", components::huge_function(&wit, 150_000).unwrap());
+    install_wat(&h, "largefunction", components::huge_function(&wit, 40_000).unwrap());
+    let answers = async {
+        for _ in 0..5 {
+            healthy(&h, &token).await;
+            assert_eq!(h.get("/isAlive", None).await.text, "OK");
+        }
+    };
+    let (report, ()) = futures::future::join(h.admin(Method::POST, "/admin/reload"), answers).await;
+    assert_eq!(report.status, 200, "{}", report.text);
+    let listing = h.admin(Method::GET, "/admin/adapters").await.json();
+    let huge = entry(&listing, "hugefunction.wasm");
+    let error = huge["lastError"].as_str().unwrap_or_default();
+    assert!(error.contains("over the limit of 262144 bytes"), "{huge}");
+    assert_eq!(entry(&listing, "largefunction.wasm")["state"], "active", "{listing}");
+    healthy(&h, &token).await;
+    h.stop().await;
 }

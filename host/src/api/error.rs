@@ -79,6 +79,8 @@ error_codes! {
     /// The host stopped an adapter: see `runtime::Containment`.
     AdapterTrapped = "ADAPTER_TRAPPED",
     AdapterMemoryLimit = "ADAPTER_MEMORY_LIMIT",
+    /// The host-wide adapter memory budget was spent by the calls in flight.
+    AdapterMemoryBudget = "ADAPTER_MEMORY_BUDGET",
     AdapterCpuLimit = "ADAPTER_CPU_LIMIT",
     AdapterTimeout = "ADAPTER_TIMEOUT",
     AdapterOutputTooLarge = "ADAPTER_OUTPUT_TOO_LARGE",

@@ -57,6 +57,7 @@ fn containment_code(kind: Containment) -> ErrorCode {
     match kind {
         Containment::Trapped => ErrorCode::AdapterTrapped,
         Containment::MemoryLimit => ErrorCode::AdapterMemoryLimit,
+        Containment::MemoryBudget => ErrorCode::AdapterMemoryBudget,
         Containment::CpuDeadline => ErrorCode::AdapterCpuLimit,
         Containment::WallDeadline => ErrorCode::AdapterTimeout,
         Containment::OutputTooLarge => ErrorCode::AdapterOutputTooLarge,
@@ -73,11 +74,16 @@ impl From<InvokeError> for ApiError {
                 let kind = *kind;
                 let status = match kind {
                     Containment::CpuDeadline | Containment::WallDeadline => StatusCode::GATEWAY_TIMEOUT,
+                    Containment::MemoryBudget => StatusCode::SERVICE_UNAVAILABLE,
                     _ => StatusCode::BAD_GATEWAY,
                 };
                 let error = ApiError::new(status, containment_code(kind), e.to_string());
-                // A slow CRM may answer next time; a hostile adapter will not change.
-                if kind == Containment::WallDeadline { error.retryable() } else { error }
+                // A slow CRM may answer next time, a busy host too; a hostile adapter will not change.
+                if matches!(kind, Containment::WallDeadline | Containment::MemoryBudget) {
+                    error.retryable()
+                } else {
+                    error
+                }
             }
         }
     }

@@ -26,6 +26,9 @@ pub struct LoadedAdapter {
     pub(super) allowed: Arc<AllowList>,
     pub(super) settings: Arc<BTreeMap<String, String>>,
     pub(super) limits: CallLimits,
+    /// Linear memory its instantiation takes (measured by the smoke test):
+    /// what a call waits for in the host-wide memory budget before it starts.
+    pub(super) startup_memory: usize,
     pub(super) platform: Arc<str>,
     pub(super) version: Arc<str>,
 }

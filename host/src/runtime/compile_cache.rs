@@ -70,5 +70,6 @@ impl CompileCache {
 }
 
 pub(crate) fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component> {
+    super::code_size::check(wasm).context("too much code to compile")?;
     Component::new(engine, wasm).map_err(anyhow::Error::from).context("failed to compile wasm component")
 }

@@ -46,11 +46,13 @@ pub(crate) fn build(instances: u32, max_memory: usize) -> Result<Engine> {
         // the first pages by overwriting them instead (contents are still
         // zeroed between calls: no data crosses from one call to the next),
         // only the pages actually touched where the kernel can tell
-        // (PAGEMAP_SCAN, Linux 6.7+), and batch what is still released.
+        // (PAGEMAP_SCAN, Linux 6.7+). What is still released is released at
+        // once: a batch would keep up to that many ended calls' memory
+        // resident (16 × a 64 MiB cap), outside the host-wide budget.
         .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
         .table_keep_resident(64 * 1024)
         .pagemap_scan(Enabled::Auto)
-        .decommit_batch_size(16);
+        .decommit_batch_size(1);
     let mut config = base_config();
     // Reserve only what the cap allows (plus the default guard), not 4 GiB per
     // memory: a thousand slots then fit comfortably in the address space.

@@ -52,13 +52,14 @@ impl HostState {
         outbound: Arc<Outbound>,
         settings: Arc<BTreeMap<String, String>>,
         max_memory: usize,
+        reservation: super::memory_budget::Reservation,
         metrics: Arc<Metrics>,
     ) -> Self {
         HostState {
             // Empty: no preopened dirs, no env, no args, no network.
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            limiter: CallLimiter::new(max_memory),
+            limiter: CallLimiter::new(max_memory, reservation),
             violation: None,
             scope,
             request_budget: policy.remaining_requests,
@@ -100,16 +101,6 @@ fn wit_result(result: Result<OutboundResponse, OutboundError>) -> Result<http::R
         OutboundError::Transport(m) => http::HttpError::Transport(m),
         OutboundError::LimitExceeded(m) => http::HttpError::LimitExceeded(m),
     })
-}
-
-/// The host a request is for, for logs and metrics: never parsed past the
-/// URL length cap, and at most 253 characters (a DNS name's longest).
-fn target_host(url: &str) -> String {
-    if url.len() > super::outbound::MAX_URL_BYTES {
-        return "(url too long)".into();
-    }
-    let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
-    host.chars().take(253).collect()
 }
 
 impl HostState {
@@ -163,8 +154,14 @@ impl http::Host for HostState {
     async fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
         let req = outbound_request(request);
         let started = std::time::Instant::now();
-        let target = target_host(&req.url);
-        let result = self.outbound.send(&mut self.policy, req).await;
+        let (target, result) = match self.outbound.prepare(&mut self.policy, &req) {
+            Ok(prepared) => {
+                let host = prepared.host.clone();
+                (host, self.outbound.execute(&self.policy, prepared.url, req, None).await)
+            }
+            // Refused before it was sent: the reason names what was wrong.
+            Err(e) => (String::new(), Err(e)),
+        };
         self.observe(&target, started.elapsed(), &result);
         wit_result(result)
     }
@@ -179,8 +176,7 @@ impl http::Host for HostState {
                 self.policy.remaining_requests
             );
             let refused = Err(OutboundError::LimitExceeded(reason));
-            let target = requests.first().map(|r| target_host(&r.url)).unwrap_or_default();
-            self.observe(&target, std::time::Duration::ZERO, &refused);
+            self.observe("", std::time::Duration::ZERO, &refused);
             return requests.iter().map(|_| wit_result(refused.clone())).collect();
         }
         // Every request is checked (allow-list, size) before any is sent.
@@ -189,8 +185,9 @@ impl http::Host for HostState {
         let mut prepared = Vec::with_capacity(requests.len());
         for request in requests {
             let req = outbound_request(request);
-            targets.push(target_host(&req.url));
-            prepared.push(self.outbound.prepare(&mut self.policy, &req).map(|url| (url, req)));
+            let checked = self.outbound.prepare(&mut self.policy, &req);
+            targets.push(checked.as_ref().map(|p| p.host.clone()).unwrap_or_default());
+            prepared.push(checked.map(|p| (p, req)));
         }
         let results = self.outbound.execute_all(&self.policy, prepared, SEND_ALL_CONCURRENCY).await;
         let elapsed = started.elapsed();
@@ -289,7 +286,15 @@ mod tests {
         };
         let outbound = Outbound::new(BTreeMap::new(), std::time::Duration::from_secs(1)).unwrap();
         let settings = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        HostState::new(scope, policy, Arc::new(outbound), Arc::new(settings), 1 << 20, Arc::default())
+        HostState::new(
+            scope,
+            policy,
+            Arc::new(outbound),
+            Arc::new(settings),
+            1 << 20,
+            super::super::memory_budget::Reservation::uncounted(),
+            Arc::default(),
+        )
     }
 
     #[tokio::test]

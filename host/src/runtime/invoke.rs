@@ -4,6 +4,7 @@
 use super::adapter::LoadedAdapter;
 use super::engine::EPOCH_TICK;
 use super::host_state::{CallScope, HostState, Violation};
+use super::memory_budget::Reservation;
 use super::outbound::CallPolicy;
 use super::world::Crm;
 use super::{CallLog, Contact, CrmError, Runtime, UserInfo};
@@ -19,6 +20,9 @@ pub enum Containment {
     Trapped,
     /// It tried to grow its memory past its cap.
     MemoryLimit,
+    /// It needed more memory while the host-wide budget was spent by other
+    /// calls (not the adapter's fault: retryable).
+    MemoryBudget,
     /// It used more CPU than its deadline (epoch interruption).
     CpuDeadline,
     /// The call took longer than its wall-clock deadline, host calls included.
@@ -37,6 +41,7 @@ impl Containment {
         match self {
             Containment::Trapped => "ADAPTER_TRAPPED",
             Containment::MemoryLimit => "ADAPTER_MEMORY_LIMIT",
+            Containment::MemoryBudget => "ADAPTER_MEMORY_BUDGET",
             Containment::CpuDeadline => "ADAPTER_CPU_LIMIT",
             Containment::WallDeadline => "ADAPTER_TIMEOUT",
             Containment::OutputTooLarge => "ADAPTER_OUTPUT_TOO_LARGE",
@@ -117,6 +122,7 @@ impl Runtime {
         adapter: &LoadedAdapter,
         scope: CallScope,
         credential: Option<&str>,
+        reservation: Reservation,
     ) -> Store<HostState> {
         let policy = CallPolicy {
             allowed: adapter.allowed.clone(),
@@ -131,6 +137,7 @@ impl Runtime {
             self.outbound.clone(),
             adapter.settings.clone(),
             adapter.limits.memory_bytes,
+            reservation,
             self.metrics.clone(),
         );
         let mut store = Store::new(&self.engine, state);
@@ -165,10 +172,9 @@ impl Runtime {
         let started = Instant::now();
         // Never closed, so acquiring only waits.
         let _permit = self.call_permits.acquire().await.ok();
-        // Never closed either; a cap over the budget waits for the whole of it.
-        let mib = u32::try_from(adapter.limits.memory_bytes >> 20).unwrap_or(u32::MAX).clamp(1, self.memory_budget_mib);
-        let _memory = self.memory_budget.acquire_many(mib).await.ok();
-        let mut store = self.new_store(adapter, scope, credential);
+        // What it needs to start; what it grows into later is taken as it grows.
+        let reservation = self.memory_budget.reserve(adapter.startup_memory).await;
+        let mut store = self.new_store(adapter, scope, credential, reservation);
         let run = async {
             let crm = adapter.pre.instantiate(&mut store).await?;
             f(&crm, &mut store).await
@@ -195,6 +201,16 @@ impl Runtime {
                 format!(
                     "exceeded its memory limit of {} MiB ({})",
                     adapter.limits.memory_bytes >> 20,
+                    trap_summary(&trap)
+                ),
+            )),
+            Ok(Err(trap)) if state.limiter.budget_exhausted => Err(contained(
+                Containment::MemoryBudget,
+                format!(
+                    "was refused more memory than its {} MiB: the host's adapter memory budget of {} MiB is spent \
+                     by the calls in flight ({})",
+                    state.limiter.memory_in_use >> 20,
+                    self.memory_budget.mib(),
                     trap_summary(&trap)
                 ),
             )),

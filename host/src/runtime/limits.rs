@@ -1,6 +1,7 @@
 //! The limits of one adapter call: the operator's `[limits]`, overridden per
 //! adapter by `[adapters.<platform>.limits]`.
 
+use super::memory_budget::Reservation;
 use crate::config::{AdapterLimits, Limits};
 use std::time::Duration;
 use wasmtime::ResourceLimiter;
@@ -32,20 +33,22 @@ impl CallLimits {
 
 /// Caps the linear memory of a call (all its memories together: a component
 /// may declare several) and the number of instances, memories and tables it
-/// may create, and remembers whether the memory cap was hit, so a guest that
-/// dies from a failed allocation is reported as over its memory limit rather
-/// than as a generic trap.
+/// may create, takes what it grows into from the host-wide budget, and
+/// remembers which of the two refused it, so a guest that dies from a failed
+/// allocation is reported for that rather than as a generic trap.
 #[derive(Debug)]
 pub(crate) struct CallLimiter {
     max_memory: usize,
     /// Bytes of every memory of the call, as grown so far.
-    memory_in_use: usize,
+    pub(crate) memory_in_use: usize,
     pub(crate) memory_exceeded: bool,
+    reservation: Reservation,
+    pub(crate) budget_exhausted: bool,
 }
 
 impl CallLimiter {
-    pub(crate) fn new(max_memory: usize) -> Self {
-        CallLimiter { max_memory, memory_in_use: 0, memory_exceeded: false }
+    pub(crate) fn new(max_memory: usize, reservation: Reservation) -> Self {
+        CallLimiter { max_memory, memory_in_use: 0, memory_exceeded: false, reservation, budget_exhausted: false }
     }
 }
 
@@ -64,6 +67,10 @@ impl ResourceLimiter for CallLimiter {
         let total = self.memory_in_use.saturating_sub(current).saturating_add(desired);
         if total > self.max_memory {
             self.memory_exceeded = true;
+            return Ok(false);
+        }
+        if !self.reservation.cover(total) {
+            self.budget_exhausted = true;
             return Ok(false);
         }
         self.memory_in_use = total;
@@ -102,7 +109,7 @@ mod tests {
 
     #[test]
     fn the_limiter_records_a_denied_growth() {
-        let mut l = CallLimiter::new(1024);
+        let mut l = CallLimiter::new(1024, Reservation::uncounted());
         assert!(l.memory_growing(0, 512, None).unwrap());
         assert!(!l.memory_exceeded);
         assert!(!l.memory_growing(512, 2048, None).unwrap());
@@ -111,7 +118,7 @@ mod tests {
 
     #[test]
     fn the_memory_cap_is_for_all_memories_of_a_call_together() {
-        let mut l = CallLimiter::new(1000);
+        let mut l = CallLimiter::new(1000, Reservation::uncounted());
         assert!(l.memory_growing(0, 400, None).unwrap(), "first memory");
         assert!(l.memory_growing(0, 400, None).unwrap(), "second memory: 800 in all");
         assert!(!l.memory_growing(0, 400, None).unwrap(), "a third would make 1200");

@@ -9,6 +9,7 @@ use super::compile_cache::{self, Origin as CompileOrigin};
 use super::host_state::CallScope;
 use super::limits::CallLimits;
 use super::manifest::Manifest;
+use super::memory_budget::Reservation;
 use super::world::{self, AdapterPre};
 use crate::allow_list::AllowList;
 use anyhow::{Context, Result, bail};
@@ -161,7 +162,7 @@ impl Runtime {
         if let Some(narrowed) = self.narrowed_hosts.get(&manifest.platform) {
             allowed = allowed.narrowed_to(narrowed);
         }
-        let adapter = LoadedAdapter {
+        let mut adapter = LoadedAdapter {
             allowed: Arc::new(allowed),
             platform: manifest.platform.as_str().into(),
             version: manifest.version.as_str().into(),
@@ -174,25 +175,34 @@ impl Runtime {
             wit_version,
             loaded_at: SystemTime::now(),
             pre,
+            startup_memory: 0,
         };
-        self.smoke_test(&adapter).await.with_context(|| format!("{} failed its smoke test", path.display()))?;
+        adapter.startup_memory =
+            self.smoke_test(&adapter).await.with_context(|| format!("{} failed its smoke test", path.display()))?;
         Ok(adapter)
     }
 
     /// Instantiates the adapter once under its limits: start-up code runs and
-    /// its memory fits, before any request depends on it.
-    async fn smoke_test(&self, adapter: &LoadedAdapter) -> Result<()> {
+    /// its memory fits, before any request depends on it. Returns the memory
+    /// it took.
+    async fn smoke_test(&self, adapter: &LoadedAdapter) -> Result<usize> {
         let scope = CallScope {
             platform: adapter.platform.clone(),
             version: adapter.version.clone(),
             operation: "smoke-test",
             request_id: String::new(),
         };
-        let mut store = self.new_store(adapter, scope, None);
-        tokio::time::timeout(adapter.limits.wall, adapter.pre.instantiate(&mut store))
+        let mut store = self.new_store(adapter, scope, None, Reservation::uncounted());
+        let instantiated = tokio::time::timeout(adapter.limits.wall, adapter.pre.instantiate(&mut store))
             .await
-            .context("instantiation did not finish within the wall-clock limit")?
-            .map_err(anyhow::Error::from)?;
-        Ok(())
+            .context("instantiation did not finish within the wall-clock limit")?;
+        match instantiated {
+            Ok(_) => Ok(store.data().limiter.memory_in_use),
+            Err(e) if store.data().limiter.memory_exceeded => Err(anyhow::Error::from(e).context(format!(
+                "its memories together need more than its memory limit of {} MiB",
+                adapter.limits.memory_bytes >> 20
+            ))),
+            Err(e) => Err(e.into()),
+        }
     }
 }

@@ -21,6 +21,7 @@
 //! [`Runtime`] itself is defined here; each of those modules adds its part.
 
 pub mod adapter;
+pub(crate) mod code_size;
 pub(crate) mod compile_cache;
 pub(crate) mod engine;
 pub mod host_state;
@@ -28,6 +29,7 @@ pub mod invoke;
 pub(crate) mod limits;
 pub(crate) mod loader;
 pub(crate) mod manifest;
+pub(crate) mod memory_budget;
 pub(crate) mod outbound;
 pub mod registry;
 mod retry_hold;
@@ -75,10 +77,8 @@ pub struct Runtime {
     pub(super) metrics: Arc<Metrics>,
     /// One permit per pooled instance: calls past the pool's size wait.
     pub(super) call_permits: tokio::sync::Semaphore,
-    /// The host-wide adapter memory budget, one permit per MiB: a call holds
-    /// its memory cap's worth while it runs.
-    pub(super) memory_budget: tokio::sync::Semaphore,
-    pub(super) memory_budget_mib: u32,
+    /// The host-wide adapter memory budget: see `memory_budget`.
+    pub(super) memory_budget: memory_budget::MemoryBudget,
     dir: PathBuf,
     adapters: RwLock<Arc<AdapterMap>>,
     files: RwLock<BTreeMap<String, FileStatus>>,
@@ -95,9 +95,6 @@ impl Runtime {
             .chain([config.limits.adapter_memory_mib])
             .max()
             .unwrap_or(config.limits.adapter_memory_mib);
-        // Every call must fit the budget on its own, else it would wait for ever.
-        let memory_budget_mib = u32::try_from(config.limits.adapter_memory_budget_mib.max(max_memory_mib))
-            .context("limits.adapter_memory_budget_mib is too large")?;
         let engine = engine::build(config.limits.max_concurrent_calls.max(1), (max_memory_mib * 1024 * 1024) as usize)?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         // A wasm32-wasip2 guest imports the WASI interfaces even when it uses
@@ -125,8 +122,7 @@ impl Runtime {
             insecure_hosts_allowed: config.allow_insecure_adapter_hosts,
             metrics,
             call_permits: tokio::sync::Semaphore::new(config.limits.max_concurrent_calls.max(1) as usize),
-            memory_budget: tokio::sync::Semaphore::new(memory_budget_mib as usize),
-            memory_budget_mib,
+            memory_budget: memory_budget::MemoryBudget::new(config.limits.adapter_memory_budget_mib),
             dir: config.adapters_dir.clone(),
             adapters: RwLock::new(Arc::new(BTreeMap::new())),
             files: RwLock::new(BTreeMap::new()),

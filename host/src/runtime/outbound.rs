@@ -96,8 +96,9 @@ impl Outbound {
         }
     }
 
-    /// Checks the request against the policy and rewrites it for the wire.
-    pub(crate) fn prepare(&self, policy: &mut CallPolicy, req: &OutboundRequest) -> Result<Url, OutboundError> {
+    /// Checks the request against the policy and rewrites it for the wire;
+    /// the URL is parsed here once, after its length is checked.
+    pub(crate) fn prepare(&self, policy: &mut CallPolicy, req: &OutboundRequest) -> Result<Prepared, OutboundError> {
         if policy.remaining_requests == 0 {
             return Err(OutboundError::LimitExceeded("too many outbound requests in one call".into()));
         }
@@ -126,19 +127,13 @@ impl Outbound {
             )));
         }
         policy.remaining_requests -= 1;
-        Ok(match self.overrides.get(&origin) {
+        // An allowed host: one of a fixed set, at most a DNS name long.
+        let host = url.host_str().unwrap_or_default().chars().take(253).collect();
+        let url = match self.overrides.get(&origin) {
             Some(base) => rebase(&url, base),
             None => url,
-        })
-    }
-
-    pub(crate) async fn send(
-        &self,
-        policy: &mut CallPolicy,
-        req: OutboundRequest,
-    ) -> Result<OutboundResponse, OutboundError> {
-        let url = self.prepare(policy, &req)?;
-        self.execute(policy, url, req, None).await
+        };
+        Ok(Prepared { url, host })
     }
 
     /// Sends requests that [`Outbound::prepare`] already accepted, at most
@@ -149,7 +144,7 @@ impl Outbound {
     pub(crate) async fn execute_all(
         &self,
         policy: &CallPolicy,
-        prepared: Vec<Result<(Url, OutboundRequest), OutboundError>>,
+        prepared: Vec<Result<(Prepared, OutboundRequest), OutboundError>>,
         concurrency: usize,
     ) -> Vec<Result<OutboundResponse, OutboundError>> {
         use futures_util::StreamExt;
@@ -157,8 +152,8 @@ impl Outbound {
         let batch = &batch;
         futures_util::stream::iter(prepared)
             .map(|p| async move {
-                let (url, req) = p?;
-                self.execute(policy, url, req, Some(batch)).await
+                let (prepared, req) = p?;
+                self.execute(policy, prepared.url, req, Some(batch)).await
             })
             .buffered(concurrency.max(1))
             .collect()
@@ -228,6 +223,15 @@ impl Outbound {
 /// The host's own 429 for a request to a CRM origin on hold.
 /// The longest URL an adapter may send, in bytes (browsers and CRMs stop
 /// well before: 8 KiB is the common server limit).
+/// A request [`Outbound::prepare`] accepted.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// Where it goes on the wire (after the operator's upstream override).
+    pub(crate) url: Url,
+    /// The host the adapter asked for, for logs and metric labels.
+    pub(crate) host: String,
+}
+
 pub(crate) const MAX_URL_BYTES: usize = 8 * 1024;
 /// At most this many headers, of at most this many bytes in all, per request.
 const MAX_HEADERS: usize = 64;
@@ -382,8 +386,9 @@ mod tests {
             ("https://other.example", "http://127.0.0.1:9001"),
         ]);
         let mut p = policy(&["https://api.crm.example"]);
-        let url = o.prepare(&mut p, &get("https://API.crm.example/v1/contacts?phone=%2B1")).unwrap();
-        assert_eq!(url.as_str(), "http://127.0.0.1:9000/fake/v1/contacts?phone=%2B1");
+        let prepared = o.prepare(&mut p, &get("https://API.crm.example/v1/contacts?phone=%2B1")).unwrap();
+        assert_eq!(prepared.url.as_str(), "http://127.0.0.1:9000/fake/v1/contacts?phone=%2B1");
+        assert_eq!(prepared.host, "api.crm.example", "logs and labels name the host the adapter asked for");
         assert!(matches!(o.prepare(&mut p, &get("https://other.example/")), Err(OutboundError::Denied(_))));
     }
 

@@ -35,6 +35,10 @@ pub(crate) struct AdapterStatus {
     pub(crate) wit_version: Option<String>,
     #[serde(rename = "contentHash")]
     pub(crate) content_hash: Option<String>,
+    /// Linear memory one instance takes at its start (what each call waits
+    /// for in the host-wide memory budget; it holds twice what it uses).
+    #[serde(rename = "startupMemoryBytes")]
+    pub(crate) startup_memory_bytes: Option<usize>,
     /// Unix seconds.
     #[serde(rename = "loadedAt")]
     pub(crate) loaded_at: Option<u64>,
@@ -235,6 +239,7 @@ impl Runtime {
                 version: serving.map(|a| a.manifest.version.clone()),
                 wit_version: serving.map(|a| a.wit_version.clone()),
                 content_hash: serving.map(|a| a.content_hash.clone()),
+                startup_memory_bytes: serving.map(|a| a.startup_memory),
                 loaded_at: serving.map(|a| unix_secs(a.loaded_at)),
                 last_error: status.error.clone(),
                 last_error_at: status.error_at.map(unix_secs),

@@ -15,12 +15,16 @@
 //!    hot-reload swap (also under load, counting failed requests), an OAuth
 //!    refresh, and the host process's resident memory idle and under load;
 //! 4. which stores were measured (PostgreSQL is skipped, saying why, when the
-//!    server cannot be reached).
+//!    server cannot be reached);
+//! 5. attacks (issue 12's hostile adapters and clients) against one host, each
+//!    beside a healthy client, with the host's resident memory during each.
 //!
 //! Every figure is the median of several runs with the spread (min..max).
 //! Timed figures are printed, never asserted. Usage:
-//! `switchboard-bench [adapters dir]` (default `target/adapters`).
+//! `switchboard-bench [adapters dir]` (default `target/adapters`);
+//! `SWITCHBOARD_BENCH_ONLY=attacks` runs section 5 alone.
 
+mod attacks;
 mod concurrency;
 mod loadgen;
 mod overhead;
@@ -92,6 +96,18 @@ async fn main() -> Result<()> {
     let fast = procs::fake_crm(&bins, Duration::ZERO, &work.path().join("testcrm-fast.log"))?;
     let slow = procs::fake_crm(&bins, UPSTREAM_DELAY, &work.path().join("testcrm-slow.log"))?;
 
+    let only_attacks = std::env::var("SWITCHBOARD_BENCH_ONLY").is_ok_and(|v| v == "attacks");
+    let attack = || {
+        eprintln!("switchboard-bench: attacks");
+        attacks::measure(&bins, work.path(), &bundled, &fast)
+    };
+    if only_attacks {
+        let measured = attack().await;
+        r.attacks = Some(measured.map_err(|e| format!("{e:#}")));
+        r.print_attacks();
+        return Ok(());
+    }
+
     eprintln!("switchboard-bench: the floor (straight to the fake CRM)");
     let floor = overhead::Path { addr: fast.addr, host_pid: None, crm_pid: fast.pid };
     r.floor_get =
@@ -141,6 +157,7 @@ async fn main() -> Result<()> {
         }
         r.stores.push(report::StoreRun { label, detail, figures: figures.map_err(|e| format!("failed: {e:#}")) });
     }
+    r.attacks = Some(attack().await.map_err(|e| format!("{e:#}")));
     drop((fast, slow));
 
     eprintln!("switchboard-bench: runtime costs (in-process)");

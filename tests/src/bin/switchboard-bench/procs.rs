@@ -207,6 +207,10 @@ pub struct HostSpec<'a> {
     /// `host:port` of the fake CRM the testcrm origin is mapped to.
     pub crm: &'a str,
     pub max_concurrent_calls: Option<u32>,
+    /// More `key = value` lines for `[limits]`.
+    pub limits: &'a str,
+    /// More TOML tables (`[adapters.<platform>...]`).
+    pub tables: &'a str,
 }
 
 /// The `switchboard` binary with a generated TOML config, listening on a free
@@ -220,10 +224,13 @@ pub fn host(bins: &Path, spec: &HostSpec, dir: &Path) -> Result<Served> {
     file += &format!("adapters_dir = {}\n", q(spec.adapters_dir));
     file += &format!("admin_token = {ADMIN_TOKEN:?}\n");
     file += "watch_adapters = false\ncompile_cache = true\n";
+    file += "[limits]\n";
     if let Some(n) = spec.max_concurrent_calls {
-        file += &format!("[limits]\nmax_concurrent_calls = {n}\n");
+        file += &format!("max_concurrent_calls = {n}\n");
     }
-    file += &format!("[upstream_overrides]\n{TESTCRM_ORIGIN:?} = \"http://{}\"\n", spec.crm);
+    file += spec.limits;
+    file += &format!("\n[upstream_overrides]\n{TESTCRM_ORIGIN:?} = \"http://{}\"\n", spec.crm);
+    file += spec.tables;
     let config = dir.join("switchboard.toml");
     std::fs::write(&config, file)?;
     let mut cmd = Command::new(bins.join("switchboard"));

@@ -1,10 +1,11 @@
 //! The printed tables.
 
+use crate::attacks::{self, Attacks};
 use crate::concurrency::Row;
 use crate::overhead::{CRM, Figures, HOST, LOADGEN, SATURATING_CLIENTS};
 use crate::runtime_costs::Costs;
 use crate::stats::{Stat, added, ratio};
-use crate::stores::{CONCURRENCY_POOL, StoreFigures};
+use crate::stores::{CONCURRENCY_BUDGET_MIB, CONCURRENCY_POOL, StoreFigures};
 use crate::{UPSTREAM_DELAY, workload};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,6 +29,8 @@ pub struct Report {
     pub floor_concurrency: Vec<Row>,
     pub stores: Vec<StoreRun>,
     pub costs: Option<Costs>,
+    /// `Err` holds why the attacks were not run.
+    pub attacks: Option<Result<Attacks, String>>,
     pub elapsed: Duration,
 }
 
@@ -85,6 +88,7 @@ impl Report {
         self.print_concurrency();
         self.print_costs();
         self.print_stores();
+        self.print_attacks();
         self.print_checks();
         println!("\n(whole run: {:.0} s)", self.elapsed.as_secs_f64());
     }
@@ -178,7 +182,7 @@ impl Report {
         );
         println!(
             "   host instance pool: max_concurrent_calls = {CONCURRENCY_POOL} (the default, 1000, caps any C at 1000/L \
-             = {:.0}/s)\n   cores = CPU seconds / wall seconds of the host, the fake CRM, the load generator, the PostgreSQL \
+             = {:.0}/s), adapter_memory_budget_mib = {CONCURRENCY_BUDGET_MIB}\n   cores = CPU seconds / wall seconds of the host, the fake CRM, the load generator, the PostgreSQL \
              server (DB) and every other process on the machine",
             1000.0 / UPSTREAM_DELAY.as_secs_f64()
         );
@@ -318,5 +322,45 @@ impl Report {
             "  its CPU per request is printed beside the host's (section 1); in the concurrency runs it used at most \
              {max_gen_cores:.2} of one core"
         );
+    }
+
+    pub fn print_attacks(&self) {
+        let Some(attacks) = &self.attacks else { return };
+        println!(
+            "\n5. ATTACKS — one host on SQLite, limits.adapter_memory_budget_mib = {}; each attack while one healthy \
+             client loops GET /contact (testcrm)",
+            attacks::BUDGET_MIB
+        );
+        let a = match attacks {
+            Ok(a) => a,
+            Err(why) => {
+                println!("  not run: {why}");
+                return;
+            }
+        };
+        println!(
+            "  host RSS idle {:.0} MiB; the budget line (idle + adapter memory budget) {:.0} MiB; /metrics {} bytes \
+             before the attacks, {} after",
+            a.idle_mib,
+            a.budget_line_mib(),
+            a.metrics_bytes_before,
+            a.metrics_bytes_after
+        );
+        for r in &a.rows {
+            let answers: Vec<String> = r.answers.iter().map(|(k, v)| format!("{v} × {k}")).collect();
+            println!("\n  {}", r.attack);
+            println!("    hostile requests got: {}", answers.join(", "));
+            println!(
+                "    healthy client: {} answered, {} failed, slowest {:.0} ms",
+                r.healthy_ok, r.healthy_failed, r.healthy_max_ms
+            );
+            println!(
+                "    host RSS: {:.0} MiB before, {:.0} MiB at most during ({}), {:.0} MiB after",
+                r.rss_before_mib,
+                r.rss_max_mib,
+                if r.rss_max_mib <= a.budget_line_mib() { "under the budget line" } else { "OVER the budget line" },
+                r.rss_after_mib
+            );
+        }
     }
 }

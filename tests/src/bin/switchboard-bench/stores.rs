@@ -20,6 +20,10 @@ use switchboard_e2e::testcrm::DEMO_API_KEY;
 /// The instance pool the concurrency host gets: room for every client (the
 /// default, 1000, would cap C = 2000 at 1000 / L).
 pub const CONCURRENCY_POOL: u32 = 2048;
+/// And a memory budget for every client (a testcrm call starts at 2.1 MiB of
+/// memory and holds twice that of the budget: the default 4096 MiB would
+/// hold under a thousand at once).
+pub const CONCURRENCY_BUDGET_MIB: u32 = 16384;
 const RELOADS: usize = 3;
 pub const RELOAD_CLIENTS: usize = 32;
 /// The load runs at least this long, and until the reloads are done.
@@ -84,12 +88,15 @@ pub struct Setup<'a> {
 impl Setup<'_> {
     fn spawn(&self, data: &Path, crm: &Served, pool: Option<u32>) -> Result<Served> {
         std::fs::create_dir_all(data)?;
+        let budget = format!("adapter_memory_budget_mib = {CONCURRENCY_BUDGET_MIB}\n");
         let spec = HostSpec {
             database_url: self.database_url,
             data_dir: data,
             adapters_dir: self.adapters,
             crm: &crm.hostport(),
             max_concurrent_calls: pool,
+            limits: if pool.is_some() { &budget } else { "" },
+            tables: "",
         };
         procs::host(self.bins, &spec, data)
     }
