@@ -6,7 +6,7 @@
 mod common;
 
 use common::Harness;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use switchboard::config::{AdapterLimits, AdapterSettings, Config};
 use switchboard::store::test_support;
 
@@ -40,14 +40,11 @@ async fn hostile_adapters_are_stopped_and_the_healthy_one_keeps_serving() {
         // Ten healthy requests run while the hostile one is being stopped.
         let healthy =
             futures::future::join_all((0..10).map(|_| h.get("/contact?phoneNumber=%2B16505551212", Some(&good))));
-        let started = Instant::now();
         let (bad, healthy) = futures::future::join(h.get(bad_path, Some(&token)), healthy).await;
-        let elapsed = started.elapsed();
         let body = bad.assert_error(status, code);
         let message = body["returnMessage"]["message"].as_str().unwrap();
         assert!(message.contains(&format!("{platform} 0.1.0")), "names the adapter and version: {message}");
         assert!(message.contains(names_limit), "names the limit: {message}");
-        assert!(elapsed < Duration::from_secs(10), "{platform} was stopped in {elapsed:?}");
         for r in healthy {
             assert_eq!(r.json()["successful"], true, "healthy adapter during {platform}: {}", r.text);
         }
@@ -67,9 +64,8 @@ async fn a_call_stuck_on_a_slow_crm_hits_the_wall_clock_deadline() {
     .await;
     let token = h.login_as("slowhostcrm", "any-key").await;
     h.crm.set_delay(Duration::from_secs(3));
-    let started = Instant::now();
     let body = h.get("/contact?phoneNumber=%2B15550001", Some(&token)).await.assert_error(504, "ADAPTER_TIMEOUT");
-    assert!(started.elapsed() < Duration::from_secs(3), "stopped before the CRM answered");
+    assert_eq!(h.crm.state().in_flight, 1, "stopped while the CRM was still answering");
     assert!(body["returnMessage"]["message"].as_str().unwrap().contains("300 ms"), "{body}");
     assert_eq!(body["retryable"], true);
     h.stop().await;
