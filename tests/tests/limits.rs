@@ -57,6 +57,21 @@ async fn hostile_adapters_are_stopped_and_the_healthy_one_keeps_serving() {
 }
 
 #[tokio::test]
+async fn a_slow_crm_is_not_a_looping_adapter_waits_do_not_count_as_cpu() {
+    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &[], |c| {
+        let limits = AdapterLimits { cpu_ms: Some(500), wall_ms: Some(10_000), ..Default::default() };
+        c.adapters.insert("testcrm".into(), AdapterSettings { limits, ..Default::default() });
+    })
+    .await;
+    // Logging in and finding a contact each wait on the CRM four times the CPU deadline.
+    h.crm.set_delay(Duration::from_secs(2));
+    let token = h.login().await;
+    let r = h.get("/contact?phoneNumber=%2B16505551212", Some(&token)).await;
+    assert_eq!(r.json()["contact"][0]["name"], "Luke Skywalker", "{}", r.text);
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn a_call_stuck_on_a_slow_crm_hits_the_wall_clock_deadline() {
     let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &["slowhostcrm"], |c| {
         hostile(c, "slowhostcrm", "slow-host", AdapterLimits { wall_ms: Some(300), ..Default::default() });

@@ -32,6 +32,8 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(super) limiter: CallLimiter,
+    /// The guest's running time, paused while the host works for it.
+    pub(super) cpu: super::cpu_meter::CpuMeter,
     /// The last request the host refused during this call.
     pub(super) violation: Option<Violation>,
     scope: CallScope,
@@ -60,6 +62,7 @@ impl HostState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
             limiter: CallLimiter::new(max_memory, reservation),
+            cpu: Default::default(),
             violation: None,
             scope,
             request_budget: policy.remaining_requests,
@@ -153,6 +156,8 @@ impl HostState {
 impl http::Host for HostState {
     async fn send(&mut self, request: http::Request) -> Result<http::Response, http::HttpError> {
         let req = outbound_request(request);
+        // The wait for the CRM is not the adapter's CPU time.
+        self.cpu.pause();
         let started = std::time::Instant::now();
         let (target, result) = match self.outbound.prepare(&mut self.policy, &req) {
             Ok(prepared) => {
@@ -163,6 +168,7 @@ impl http::Host for HostState {
             Err(e) => (String::new(), Err(e)),
         };
         self.observe(&target, started.elapsed(), &result);
+        self.cpu.resume();
         wit_result(result)
     }
 
@@ -180,6 +186,7 @@ impl http::Host for HostState {
             return requests.iter().map(|_| wit_result(refused.clone())).collect();
         }
         // Every request is checked (allow-list, size) before any is sent.
+        self.cpu.pause();
         let started = std::time::Instant::now();
         let mut targets = Vec::with_capacity(requests.len());
         let mut prepared = Vec::with_capacity(requests.len());
@@ -194,6 +201,7 @@ impl http::Host for HostState {
         for (target, result) in targets.iter().zip(&results) {
             self.observe(target, elapsed, result);
         }
+        self.cpu.resume();
         results.into_iter().map(wit_result).collect()
     }
 }

@@ -2,7 +2,6 @@
 //! call can fail turned into a distinct, documented error.
 
 use super::adapter::LoadedAdapter;
-use super::engine::EPOCH_TICK;
 use super::host_state::{CallScope, HostState, Violation};
 use super::memory_budget::Reservation;
 use super::outbound::CallPolicy;
@@ -11,7 +10,7 @@ use super::{CallLog, Contact, CrmError, Runtime, UserInfo};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 /// How an adapter call was stopped by the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,11 +139,29 @@ impl Runtime {
             reservation,
             self.metrics.clone(),
         );
+        let meter = state.cpu.clone();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        let ticks = (adapter.limits.cpu.as_millis() as u64).div_ceil(EPOCH_TICK.as_millis() as u64).max(1);
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // Every tick of guest execution: over the CPU deadline, interrupted;
+        // under it, one yield to the executor (see `cpu_meter`).
+        store.set_epoch_deadline(1);
+        let cpu = adapter.limits.cpu;
+        let reader = meter.clone();
+        store.epoch_deadline_callback(move |_| {
+            reader.pause();
+            if reader.used() >= cpu {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            let meter = reader.clone();
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(async move {
+                    tokio::task::yield_now().await;
+                    meter.resume();
+                }),
+            ))
+        });
+        meter.resume();
         store
     }
 

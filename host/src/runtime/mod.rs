@@ -23,6 +23,7 @@
 pub mod adapter;
 pub(crate) mod code_size;
 pub(crate) mod compile_cache;
+pub(crate) mod cpu_meter;
 pub(crate) mod engine;
 pub mod host_state;
 pub mod invoke;
