@@ -285,6 +285,20 @@ impl Default for Config {
 }
 
 impl Config {
+    /// How long a logging reservation is leased: the longest wall-clock
+    /// deadline any adapter call has, and 5 s more for the database writes
+    /// around it. A request that finds a lease ended takes the work over.
+    pub fn reservation_lease(&self) -> std::time::Duration {
+        let longest = self
+            .adapters
+            .values()
+            .filter_map(|a| a.limits.wall_ms)
+            .chain([self.limits.adapter_wall_ms])
+            .max()
+            .unwrap_or(self.limits.adapter_wall_ms);
+        std::time::Duration::from_millis(longest) + std::time::Duration::from_secs(5)
+    }
+
     /// Loads the file (if any), applies environment overrides and validates.
     pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config> {
         let mut config = match file {

@@ -29,7 +29,8 @@ impl Server {
         let url = config.database_url();
         let store = Store::connect(&url, sealer)
             .await
-            .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+            .with_context(|| format!("cannot open the database {}", redact_url(&url)))?
+            .with_lease(config.reservation_lease());
         let metrics = Arc::new(Metrics::default());
         let runtime = Arc::new(Runtime::new(&config, metrics.clone())?);
         let report = runtime.reload().await?;

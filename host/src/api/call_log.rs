@@ -103,8 +103,8 @@ pub(crate) async fn create(
     // client goes away, so the reservation is never left behind.
     let work = async move {
         let key = Ledger::Call { session_id: &session_id, contact_id: &contact_id };
-        match state.store.reserve(&user_id, key).await? {
-            Reservation::Reserved => {}
+        let lease = match state.store.reserve(&user_id, key).await? {
+            Reservation::Reserved(lease) => lease,
             Reservation::Pending => {
                 return Err(ApiError::unsuccessful(
                     ErrorCode::CallLogInProgress,
@@ -116,7 +116,7 @@ pub(crate) async fn create(
                 return Err(ApiError::unsuccessful(ErrorCode::CallLogExists, "This call has already been logged.")
                     .with("logId", json!(log_id)));
             }
-        }
+        };
         let created = crm
             .call("create-call-log", move |ctx, a, s| {
                 Box::pin(async move { a.call_create_call_log(s, &ctx, &input).await })
@@ -129,7 +129,7 @@ pub(crate) async fn create(
                 Ok(log_id)
             }
             Err(e) => {
-                state.store.release(&user_id, key).await?;
+                state.store.release(&user_id, key, &lease).await?;
                 Err(e)
             }
         }

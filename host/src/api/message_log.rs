@@ -94,9 +94,9 @@ pub(crate) async fn create(
         for message in messages {
             let (message_id, conversation_id) = (message.id.clone(), message.conversation_id.clone());
             let message_key = Ledger::Message { message_id: &message_id, conversation_id: &conversation_id };
-            if state.store.reserve(&user_id, message_key).await? != Reservation::Reserved {
+            let Reservation::Reserved(message_lease) = state.store.reserve(&user_id, message_key).await? else {
                 continue; // logged before, or being logged
-            }
+            };
             let conversation = Ledger::Conversation { conversation_id: &conversation_id };
             let input = MessageLogInput {
                 idempotency_key: conversation.idempotency_key(&user_id),
@@ -107,7 +107,7 @@ pub(crate) async fn create(
                 additional_submission_json: additional.clone(),
             };
             let outcome = match state.store.reserve(&user_id, conversation).await? {
-                Reservation::Reserved => {
+                Reservation::Reserved(lease) => {
                     let created = crm
                         .call("create-message-log", move |ctx, a, s| {
                             Box::pin(async move { a.call_create_message_log(s, &ctx, &input).await })
@@ -119,7 +119,7 @@ pub(crate) async fn create(
                             Ok(id)
                         }
                         Err(e) => {
-                            state.store.release(&user_id, conversation).await?;
+                            state.store.release(&user_id, conversation, &lease).await?;
                             Err(e)
                         }
                     }
@@ -150,7 +150,7 @@ pub(crate) async fn create(
                 }
                 Err(e) => {
                     // Nothing is lost: the message can be logged by a retry.
-                    state.store.release(&user_id, message_key).await?;
+                    state.store.release(&user_id, message_key, &message_lease).await?;
                     return Err(e.with("logIds", json!(log_ids)));
                 }
             }

@@ -26,7 +26,7 @@ pub mod test_support;
 mod users;
 
 pub(crate) use audit::{AuditEvent, AuditKind};
-pub(crate) use reservations::{Ledger, Reservation};
+pub(crate) use reservations::{Lease, Ledger, Reservation};
 pub(crate) use users::{AuthKind, ConnectionState, ConnectionStatus, User};
 
 use crate::crypto::{CryptoError, Sealer};
@@ -57,11 +57,16 @@ pub(crate) enum Backend {
     Postgres,
 }
 
+/// The lease of a store not told otherwise (the server sets its own).
+const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[derive(Clone)]
 pub(crate) struct Store {
     pool: AnyPool,
     sealer: Sealer,
     backend: Backend,
+    /// How long a reservation is leased (see `reservations`).
+    lease: std::time::Duration,
 }
 
 impl Store {
@@ -96,7 +101,14 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
-        Ok(Store { pool, sealer, backend })
+        Ok(Store { pool, sealer, backend, lease: DEFAULT_LEASE })
+    }
+
+    /// Leases reservations for `lease`: longer than the work a reservation
+    /// guards may take, so only an owner that is gone loses its lease.
+    pub(crate) fn with_lease(mut self, lease: std::time::Duration) -> Store {
+        self.lease = lease;
+        self
     }
 
     #[cfg(test)]

@@ -7,6 +7,15 @@
 //! number of concurrent callers exactly one gets [`Reservation::Reserved`];
 //! that caller then **completes** it with the CRM's id (`logged`) or
 //! **releases** it after a failed CRM call, so a retry can take it again.
+//!
+//! A reservation is **leased** (`Store::with_lease`, longer than the CRM call
+//! it guards may take): an owner that crashed or was killed never completes
+//! nor releases, and a request that finds its lease ended takes the work over
+//! with a lease of its own. The CRM create it then makes carries the same
+//! idempotency key as the first attempt's, so a CRM that honours it returns
+//! the record the first attempt may have created. Only the current owner
+//! can release: a late owner whose lease was taken cannot delete the new
+//! owner's reservation.
 
 use super::{Store, StoreResult};
 use crate::clock::now_secs;
@@ -28,7 +37,7 @@ pub(crate) enum Ledger<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Reservation {
     /// This caller owns the key and must complete or release it.
-    Reserved,
+    Reserved(Lease),
     /// Another request is logging it right now.
     Pending,
     /// Already logged in the CRM under this id.
@@ -74,6 +83,14 @@ impl<'a> Ledger<'a> {
     }
 }
 
+/// An owner's hold on a pending reservation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Lease {
+    token: String,
+    /// Whether it was taken over from an owner whose lease had ended.
+    pub(crate) taken_over: bool,
+}
+
 fn reservation_of(row: Option<AnyRow>) -> Result<Reservation, sqlx::Error> {
     // A row that vanished between the insert and the select was a pending
     // reservation released by a failed attempt: report it as in progress.
@@ -89,23 +106,48 @@ fn reservation_of(row: Option<AnyRow>) -> Result<Reservation, sqlx::Error> {
 }
 
 impl Store {
-    /// Reserves `key` for `user_id` before the CRM is called.
+    /// Reserves `key` for `user_id` before the CRM is called: a new key, or
+    /// a pending one whose owner's lease has ended.
     pub(crate) async fn reserve(&self, user_id: &str, key: Ledger<'_>) -> StoreResult<Reservation> {
         let (table, key_column, key_value, detail) = key.parts();
         let (detail_column, detail_param) = match detail {
-            Some((column, _)) => (format!(", {column}"), ", $4"),
+            Some((column, _)) => (format!(", {column}"), ", $6"),
             None => (String::new(), ""),
         };
+        let now = now_secs();
+        let expires = now.saturating_add(i64::try_from(self.lease.as_secs()).unwrap_or(i64::MAX));
+        let token = uuid::Uuid::new_v4().to_string();
         let insert = format!(
-            "INSERT INTO {table} (user_id, {key_column}, state, created_at, updated_at{detail_column})
-             VALUES ($1, $2, 'pending', $3, $3{detail_param}) ON CONFLICT (user_id, {key_column}) DO NOTHING"
+            "INSERT INTO {table} (user_id, {key_column}, state, created_at, updated_at, lease_token, \
+             lease_expires_at{detail_column})
+             VALUES ($1, $2, 'pending', $3, $3, $4, $5{detail_param}) ON CONFLICT (user_id, {key_column}) DO NOTHING"
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(insert)).bind(user_id).bind(key_value).bind(now_secs());
+        let mut query =
+            sqlx::query(sqlx::AssertSqlSafe(insert)).bind(user_id).bind(key_value).bind(now).bind(&token).bind(expires);
         if let Some((_, value)) = detail {
             query = query.bind(value);
         }
         if query.execute(&self.pool).await?.rows_affected() == 1 {
-            return Ok(Reservation::Reserved);
+            return Ok(Reservation::Reserved(Lease { token, taken_over: false }));
+        }
+        // One statement: of several requests finding the same ended lease,
+        // exactly one takes it.
+        let take_over = format!(
+            "UPDATE {table} SET lease_token = $3, lease_expires_at = $4, updated_at = $5
+             WHERE user_id = $1 AND {key_column} = $2 AND state = 'pending'
+               AND (lease_expires_at IS NULL OR lease_expires_at <= $5)"
+        );
+        let taken = sqlx::query(sqlx::AssertSqlSafe(take_over))
+            .bind(user_id)
+            .bind(key_value)
+            .bind(&token)
+            .bind(expires)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        if taken.rows_affected() == 1 {
+            tracing::warn!(ledger = table, "took over a reservation whose owner's lease had ended (a crash or a kill)");
+            return Ok(Reservation::Reserved(Lease { token, taken_over: true }));
         }
         Ok(reservation_of(self.ledger_row(user_id, key).await?)?)
     }
@@ -126,11 +168,19 @@ impl Store {
         Ok(())
     }
 
-    /// Gives a reservation back after the CRM call failed, so a retry can take it.
-    pub(crate) async fn release(&self, user_id: &str, key: Ledger<'_>) -> StoreResult<()> {
+    /// Gives a reservation back after the CRM call failed, so a retry can
+    /// take it; nothing if another request has taken the lease over since.
+    pub(crate) async fn release(&self, user_id: &str, key: Ledger<'_>, lease: &Lease) -> StoreResult<()> {
         let (table, key_column, key_value, _) = key.parts();
-        let delete = format!("DELETE FROM {table} WHERE user_id = $1 AND {key_column} = $2 AND state = 'pending'");
-        sqlx::query(sqlx::AssertSqlSafe(delete)).bind(user_id).bind(key_value).execute(&self.pool).await?;
+        let delete = format!(
+            "DELETE FROM {table} WHERE user_id = $1 AND {key_column} = $2 AND state = 'pending' AND lease_token = $3"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(delete))
+            .bind(user_id)
+            .bind(key_value)
+            .bind(&lease.token)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -86,9 +86,9 @@ async fn concurrent_call_log_reservations_have_one_winner() {
         for a in attempts {
             results.push(a.await.unwrap());
         }
-        let winners = results.iter().filter(|r| **r == Reservation::Reserved).count();
+        let winners = results.iter().filter(|r| matches!(r, Reservation::Reserved(_))).count();
         assert_eq!(winners, 1, "{:?}: {results:?}", store.backend());
-        assert!(results.iter().all(|r| matches!(r, Reservation::Reserved | Reservation::Pending)));
+        assert!(results.iter().all(|r| matches!(r, Reservation::Reserved(_) | Reservation::Pending)));
 
         store.complete("3-testcrm", call("session-1", "c1"), "A-77").await.unwrap();
         assert_eq!(
@@ -101,32 +101,68 @@ async fn concurrent_call_log_reservations_have_one_winner() {
     }
 }
 
+/// The lease of a reservation this caller got; panics on anything else.
+fn leased(r: Reservation) -> Lease {
+    match r {
+        Reservation::Reserved(lease) => lease,
+        other => panic!("expected a reservation, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn a_released_reservation_can_be_taken_again() {
     for store in stores().await {
-        assert_eq!(store.reserve("4-testcrm", call("s", "c")).await.unwrap(), Reservation::Reserved);
-        store.release("4-testcrm", call("s", "c")).await.unwrap();
-        assert_eq!(store.reserve("4-testcrm", call("s", "c")).await.unwrap(), Reservation::Reserved);
+        let lease = leased(store.reserve("4-testcrm", call("s", "c")).await.unwrap());
+        store.release("4-testcrm", call("s", "c"), &lease).await.unwrap();
+        leased(store.reserve("4-testcrm", call("s", "c")).await.unwrap());
         // Other users' sessions with the same id are independent.
-        assert_eq!(store.reserve("5-testcrm", call("s", "c")).await.unwrap(), Reservation::Reserved);
+        leased(store.reserve("5-testcrm", call("s", "c")).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn an_ended_lease_is_taken_over_once_and_its_late_owner_cannot_release_it() {
+    for store in stores().await {
+        // An owner that crashed: its lease ends at once.
+        let gone = store.clone().with_lease(std::time::Duration::ZERO);
+        let first = leased(gone.reserve("9-testcrm", call("s", "c")).await.unwrap());
+        assert!(!first.taken_over);
+        // Concurrent retries: exactly one takes the work over, the others wait for it.
+        let retries = (0..6).map(|_| {
+            let s = store.clone();
+            tokio::spawn(async move { s.reserve("9-testcrm", call("s", "c")).await.unwrap() })
+        });
+        let results: Vec<Reservation> =
+            futures_util::future::join_all(retries).await.into_iter().map(Result::unwrap).collect();
+        let owners: Vec<&Lease> =
+            results.iter().filter_map(|r| if let Reservation::Reserved(l) = r { Some(l) } else { None }).collect();
+        assert_eq!(owners.len(), 1, "{results:?}");
+        assert!(owners[0].taken_over);
+        // The late first owner's release leaves the new owner's reservation alone.
+        gone.release("9-testcrm", call("s", "c"), &first).await.unwrap();
+        assert_eq!(store.reserve("9-testcrm", call("s", "c")).await.unwrap(), Reservation::Pending);
+        assert_eq!(store.lookup("9-testcrm", Ledger::session("s")).await.unwrap(), Some(Reservation::Pending));
+        store.complete("9-testcrm", call("s", "c"), "A-9").await.unwrap();
+        assert_eq!(store.reserve("9-testcrm", call("s", "c")).await.unwrap(), Reservation::Logged("A-9".into()));
+        // A logged key is never taken over, whatever its lease said.
+        assert_eq!(gone.reserve("9-testcrm", call("s", "c")).await.unwrap(), Reservation::Logged("A-9".into()));
     }
 }
 
 #[tokio::test]
 async fn messages_dedupe_and_conversations_map_to_one_record() {
     for store in stores().await {
-        let reserved = |r: Reservation| r == Reservation::Reserved;
+        let reserved = |r: Reservation| matches!(r, Reservation::Reserved(_));
         assert!(reserved(store.reserve("6-testcrm", message("m1", "conv")).await.unwrap()));
         assert!(!reserved(store.reserve("6-testcrm", message("m1", "conv")).await.unwrap()));
-        assert_eq!(store.reserve("6-testcrm", conversation("conv")).await.unwrap(), Reservation::Reserved);
+        leased(store.reserve("6-testcrm", conversation("conv")).await.unwrap());
         assert_eq!(store.reserve("6-testcrm", conversation("conv")).await.unwrap(), Reservation::Pending);
         store.complete("6-testcrm", conversation("conv"), "L1").await.unwrap();
         store.complete("6-testcrm", message("m1", "conv"), "L1").await.unwrap();
         assert_eq!(store.reserve("6-testcrm", conversation("conv")).await.unwrap(), Reservation::Logged("L1".into()));
         // A failed message is released and can be logged later; a logged one cannot.
-        assert!(reserved(store.reserve("6-testcrm", message("m2", "conv")).await.unwrap()));
-        store.release("6-testcrm", message("m2", "conv")).await.unwrap();
-        store.release("6-testcrm", message("m1", "conv")).await.unwrap();
+        let m2 = leased(store.reserve("6-testcrm", message("m2", "conv")).await.unwrap());
+        store.release("6-testcrm", message("m2", "conv"), &m2).await.unwrap();
         assert!(reserved(store.reserve("6-testcrm", message("m2", "conv")).await.unwrap()));
         assert!(!reserved(store.reserve("6-testcrm", message("m1", "conv")).await.unwrap()));
     }
