@@ -26,7 +26,7 @@ pub mod test_support;
 mod users;
 
 pub(crate) use audit::{AuditEvent, AuditKind};
-pub(crate) use reservations::{Lease, Ledger, Reservation};
+pub(crate) use reservations::{Ledger, Reservation};
 pub(crate) use users::{AuthKind, ConnectionState, ConnectionStatus, User};
 
 use crate::crypto::{CryptoError, Sealer};

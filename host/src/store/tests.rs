@@ -1,5 +1,6 @@
 //! The same storage tests on SQLite and PostgreSQL.
 
+use super::reservations::Lease;
 use super::*;
 use crate::crypto::Sealer;
 use std::collections::BTreeMap;
