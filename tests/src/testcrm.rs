@@ -106,6 +106,10 @@ pub struct CrmState {
     pub retry_after_secs: u32,
     /// Delay before every answer (to widen race windows in tests).
     pub delay: Duration,
+    /// Delay after a request is handled, before its answer is sent: what a
+    /// create did is done, its answer late (a client that dies meanwhile
+    /// never learns the record's id).
+    pub answer_delay: Duration,
     /// Keep no record of requests in `seen` (long benchmarks: memory stays flat).
     pub forget_requests: bool,
     /// Requests being answered now, and the most seen at once.
@@ -204,6 +208,10 @@ impl TestCrm {
     pub fn set_delay(&self, delay: Duration) {
         self.state().delay = delay;
     }
+
+    pub fn set_answer_delay(&self, delay: Duration) {
+        self.state().answer_delay = delay;
+    }
 }
 
 type Shared = Arc<Mutex<CrmState>>;
@@ -271,7 +279,12 @@ async fn gate(State(state): State<Shared>, mut req: Request, next: Next) -> Resp
         r
     } else if let Some(user) = user {
         req.extensions_mut().insert(user);
-        next.run(req).await
+        let response = next.run(req).await;
+        let answer_delay = lock(&state).answer_delay;
+        if !answer_delay.is_zero() {
+            tokio::time::sleep(answer_delay).await;
+        }
+        response
     } else {
         error(StatusCode::UNAUTHORIZED, "invalid_api_key", "missing or unknown x-api-key")
     };

@@ -263,7 +263,9 @@ impl HostProcess {
         file += &format!("database_url = {:?}\n", config.database_url);
         file += &format!("data_dir = {:?}\n", dir.path().display().to_string());
         file += &format!("adapters_dir = {:?}\n", config.adapters_dir.display().to_string());
-        file += "watch_adapters = false\n[upstream_overrides]\n";
+        file += "watch_adapters = false\n";
+        file += &format!("[limits]\nadapter_wall_ms = {}\n", config.limits.adapter_wall_ms);
+        file += "[upstream_overrides]\n";
         for (from, to) in &config.upstream_overrides {
             file += &format!("{from:?} = {to:?}\n");
         }
