@@ -71,6 +71,8 @@ fn main() -> ExitCode {
             }
         });
     }
+    // Calls in flight may finish within their wall deadline (+ 5 s).
+    let grace = config.reservation_lease();
     runtime.block_on(async {
         let server = match Server::start(config).await {
             Ok(s) => s,
@@ -80,19 +82,35 @@ fn main() -> ExitCode {
             }
         };
         println!("switchboard listening on http://{}", server.addr);
-        tokio::select! {
-            r = server.wait() => {
-                if let Err(e) = r {
-                    eprintln!("switchboard: server failed: {e:#}");
-                    return ExitCode::FAILURE;
-                }
-            }
-            _ = tokio::signal::ctrl_c() => {
-                tracing::info!("shutting down");
-            }
+        if let Err(e) = server.serve_until(termination(), grace).await {
+            eprintln!("switchboard: server failed: {e:#}");
+            return ExitCode::FAILURE;
         }
         ExitCode::SUCCESS
     })
+}
+
+/// SIGTERM (what process managers and orchestrators send) or SIGINT (Ctrl-C).
+async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn usage_error(msg: &str) -> ExitCode {

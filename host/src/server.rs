@@ -8,7 +8,7 @@ use crate::store::Store;
 use anyhow::{Context, Result};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 /// A running server.
@@ -72,6 +72,27 @@ impl Server {
     /// Serves until the task ends (it does not on its own).
     pub async fn wait(self) -> Result<()> {
         self.task.await??;
+        Ok(())
+    }
+
+    /// Serves until `signal`, then shuts down gracefully: no new connections,
+    /// requests in flight (and the CRM calls they wait on) finish within
+    /// `grace`, the database is closed. A call still running after `grace`
+    /// is abandoned; its reservation's lease lets a retry take it over.
+    pub async fn serve_until(mut self, signal: impl std::future::Future<Output = ()>, grace: Duration) -> Result<()> {
+        tokio::select! {
+            r = &mut self.task => r??,
+            () = signal => {
+                tracing::info!(grace_ms = grace.as_millis() as u64, "shutting down: finishing the requests in flight");
+                let _ = self.shutdown.send(());
+                match tokio::time::timeout(grace, &mut self.task).await {
+                    Ok(r) => r??,
+                    Err(_) => tracing::warn!("requests still in flight after the grace period: abandoned"),
+                }
+            }
+        }
+        self.state.store.close().await;
+        tracing::info!("shut down");
         Ok(())
     }
 }

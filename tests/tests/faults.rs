@@ -133,3 +133,40 @@ async fn a_host_killed_while_logging_loses_nothing_and_duplicates_nothing_postgr
     let Some(url) = test_support::postgres_url().await else { return };
     kill_mid_logging_then_retry(url).await;
 }
+
+#[tokio::test]
+async fn sigterm_lets_the_calls_in_flight_finish_then_exits() {
+    let h = Harness::start().await;
+    let token = h.login().await;
+    let client = reqwest::Client::new();
+    h.crm.set_delay(Duration::from_millis(1500));
+    let mut host = HostProcess::spawn(&h.config);
+    let call = {
+        let (client, base, token) = (client.clone(), host.base.clone(), token.clone());
+        tokio::spawn(
+            async move { post(&client, &base, &token, "/callLog", &call_log_body("graceful-1", "c-1001")).await },
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.crm.state().in_flight == 0 {
+        assert!(Instant::now() < deadline, "the call never reached the CRM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    host.terminate();
+    // The call in flight is answered: logged, not cut off.
+    let answer = call.await.unwrap().expect("an answer, not a dropped connection");
+    assert_eq!(answer["successful"], true, "{answer}");
+    let status = tokio::task::spawn_blocking(move || {
+        let status = host.wait_exit(Duration::from_secs(60));
+        drop(host);
+        status
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "a clean exit: {status}");
+    // What it logged is recorded: another host sees the call as logged.
+    let r = h.get("/callLog?sessionIds=graceful-1", Some(&token)).await;
+    assert_eq!(r.json()["logs"][0]["matched"], true, "{}", r.text);
+    assert_eq!(r.json()["logs"][0]["logId"], answer["logId"], "{}", r.text);
+    h.stop().await;
+}
