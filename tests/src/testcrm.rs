@@ -103,6 +103,8 @@ pub struct CrmState {
     pub seen: Vec<SeenRequest>,
     /// Answer the next N requests with 429.
     pub throttle_next: u32,
+    /// Answer the next N requests with 500 (an outage; nothing is done).
+    pub fail_next: u32,
     pub retry_after_secs: u32,
     /// Delay before every answer (to widen race windows in tests).
     pub delay: Duration,
@@ -209,6 +211,11 @@ impl TestCrm {
         self.state().delay = delay;
     }
 
+    /// The next `n` requests fail with 500 before they are handled.
+    pub fn fail_next(&self, n: u32) {
+        self.state().fail_next = n;
+    }
+
     pub fn set_answer_delay(&self, delay: Duration) {
         self.state().answer_delay = delay;
     }
@@ -245,7 +252,7 @@ async fn gate(State(state): State<Shared>, mut req: Request, next: Next) -> Resp
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
-    let (delay, throttled, user, used) = {
+    let (delay, throttled, user, used, failing) = {
         let mut s = lock(&state);
         if !s.forget_requests {
             s.seen.push(SeenRequest {
@@ -257,6 +264,8 @@ async fn gate(State(state): State<Shared>, mut req: Request, next: Next) -> Resp
         }
         s.in_flight += 1;
         s.max_in_flight = s.max_in_flight.max(s.in_flight);
+        let failing = s.fail_next > 0;
+        s.fail_next = s.fail_next.saturating_sub(1);
         let throttled = (s.throttle_next > 0).then(|| {
             s.throttle_next -= 1;
             s.retry_after_secs
@@ -267,13 +276,15 @@ async fn gate(State(state): State<Shared>, mut req: Request, next: Next) -> Resp
             .and_then(|(t, o)| crate::oauth::user_of(o, t))
             .and_then(|id| s.keys.values().find(|u| u.id == id).cloned());
         let user = api_key.as_ref().and_then(|k| s.keys.get(k).cloned()).or(by_bearer);
-        (s.delay, throttled, user, s.seen.len() as u32)
+        (s.delay, throttled, user, s.seen.len() as u32, failing)
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     let remaining = RATE_LIMIT.saturating_sub(used);
-    let mut response = if let Some(retry_after) = throttled {
+    let mut response = if failing {
+        error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "the CRM failed")
+    } else if let Some(retry_after) = throttled {
         let mut r = error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "too many requests");
         r.headers_mut().insert("retry-after", HeaderValue::from(retry_after));
         r

@@ -170,3 +170,53 @@ async fn sigterm_lets_the_calls_in_flight_finish_then_exits() {
     assert_eq!(r.json()["logs"][0]["logId"], answer["logId"], "{}", r.text);
     h.stop().await;
 }
+
+/// `POST /callLog` until it is logged (a client retrying a retryable failure).
+async fn log_until_done(h: &Harness, token: &str, session: &str) -> Value {
+    let body = call_log_body(session, "c-1001");
+    for _ in 0..20 {
+        let r = h.post("/callLog", Some(token), &body).await.json();
+        if r["successful"] == true {
+            return r;
+        }
+        assert_eq!(r["retryable"], true, "a CRM failure is worth a retry: {r}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{session} was never logged");
+}
+
+#[tokio::test]
+async fn a_crm_that_fails_or_times_out_mid_create_leaves_nothing_stuck_and_nothing_twice() {
+    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &[], |c| {
+        c.limits.outbound_timeout_ms = 500;
+    })
+    .await;
+    let token = h.login().await;
+    let before = h.crm.activities().len();
+
+    // An outage: the create answers 500, nothing is created; the key is released.
+    h.crm.fail_next(1);
+    let failed = h.post("/callLog", Some(&token), &call_log_body("outage-1", "c-1001")).await.json();
+    assert_eq!(failed["successful"], false, "{failed}");
+    let r = h.get("/callLog?sessionIds=outage-1", Some(&token)).await.json();
+    assert_eq!(r["logs"][0]["matched"], false, "not logged, and not stuck: {r}");
+    let logged = log_until_done(&h, &token, "outage-1").await;
+    assert_eq!(h.crm.activities().len(), before + 1);
+
+    // A create the CRM did but answered too late: the host gave up (timeout),
+    // the retry's idempotency key finds the record the first attempt made.
+    h.crm.set_answer_delay(Duration::from_secs(1));
+    let timed_out = h.post("/callLog", Some(&token), &call_log_body("late-1", "c-1001")).await.json();
+    assert_eq!(timed_out["successful"], false, "{timed_out}");
+    assert_eq!(h.crm.activities().len(), before + 2, "the CRM did create it");
+    h.crm.set_answer_delay(Duration::ZERO);
+    let late = log_until_done(&h, &token, "late-1").await;
+    let activities = h.crm.activities();
+    assert_eq!(activities.len(), before + 2, "no second record");
+    assert!(activities.iter().any(|a| a.id == late["logId"]), "{late}");
+    assert_ne!(late["logId"], logged["logId"]);
+    let r = h.get("/callLog?sessionIds=outage-1,late-1", Some(&token)).await.json();
+    assert_eq!(r["logs"][0]["logId"], logged["logId"], "{r}");
+    assert_eq!(r["logs"][1]["logId"], late["logId"], "{r}");
+    h.stop().await;
+}
