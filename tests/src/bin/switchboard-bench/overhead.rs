@@ -10,6 +10,8 @@ use std::time::Duration;
 
 /// Clients of the saturated run: enough to keep two cores busy.
 pub const SATURATING_CLIENTS: usize = 32;
+/// Clients of the tail-latency run (the App Connect comparison's wrk -c 10).
+pub const TAIL_CLIENTS: usize = 10;
 const WARMUP: Duration = Duration::from_millis(200);
 const WINDOW: Duration = Duration::from_millis(1000);
 
@@ -34,6 +36,9 @@ pub struct Figures {
     /// Latency of one client, µs.
     pub p50: Stat,
     pub p99: Stat,
+    /// Latency p50 / p99 / p99.9, µs, with [`TAIL_CLIENTS`] and with
+    /// [`SATURATING_CLIENTS`] clients.
+    pub tail: [[Stat; 3]; 2],
     /// CPU µs per request (host, fake CRM, load generator), one client.
     pub cpu_one: [Stat; 3],
     /// The same with [`SATURATING_CLIENTS`] clients.
@@ -71,6 +76,7 @@ pub async fn measure(path: Path, make: MakeRequest, check: Check, runs: usize) -
     let watch: Vec<u32> = path.host_pid.into_iter().chain([path.crm_pid]).collect();
     let plan = Plan { warmup: WARMUP, window: WINDOW, watch: &watch, sample_rss_of: None, until: None };
     let mut one = loadgen::open(path.addr, 1).await?;
+    let mut ten = loadgen::open(path.addr, TAIL_CLIENTS).await?;
     let mut many = loadgen::open(path.addr, SATURATING_CLIENTS).await?;
     let mut f = Figures::default();
     for _ in 0..runs {
@@ -83,9 +89,18 @@ pub async fn measure(path: Path, make: MakeRequest, check: Check, runs: usize) -
         for (stat, v) in f.cpu_one.iter_mut().zip(cpu_triple(&path, &o)) {
             stat.push(v);
         }
+        let (o, back) = loadgen::run(ten, make.clone(), check, &plan).await?;
+        ten = back;
+        f.note(&o);
+        for (stat, pct) in f.tail[0].iter_mut().zip([50.0, 99.0, 99.9]) {
+            stat.push(o.p(pct));
+        }
         let (o, back) = loadgen::run(many, make.clone(), check, &plan).await?;
         many = back;
         f.note(&o);
+        for (stat, pct) in f.tail[1].iter_mut().zip([50.0, 99.0, 99.9]) {
+            stat.push(o.p(pct));
+        }
         f.rps.push(o.per_second());
         f.others.push(o.other_cores());
         f.db_many.push(o.db_us_per_request());

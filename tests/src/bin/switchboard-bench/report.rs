@@ -2,7 +2,7 @@
 
 use crate::attacks::{self, Attacks};
 use crate::concurrency::Row;
-use crate::overhead::{CRM, Figures, HOST, LOADGEN, SATURATING_CLIENTS};
+use crate::overhead::{CRM, Figures, HOST, LOADGEN, SATURATING_CLIENTS, TAIL_CLIENTS};
 use crate::runtime_costs::Costs;
 use crate::stats::{Stat, added, ratio};
 use crate::stores::{CONCURRENCY_BUDGET_MIB, CONCURRENCY_POOL, StoreFigures};
@@ -145,6 +145,16 @@ impl Report {
             vs_floor("  added above the floor (ratio)", &|f| f.p50.median(), true);
             row("latency p99 µs, 1 client", &|f| &f.p99, 0);
             vs_floor("  added above the floor (ratio)", &|f| f.p99.median(), true);
+            for (i, clients) in [TAIL_CLIENTS, SATURATING_CLIENTS].into_iter().enumerate() {
+                for (j, label) in ["p50", "p99", "p99.9"].into_iter().enumerate() {
+                    row(&format!("latency {label} µs, {clients} clients"), &|f| &f.tail[i][j], 0);
+                }
+                let cells: Vec<String> = paths
+                    .iter()
+                    .map(|(_, f)| format!("{:.1}×", f.tail[i][1].median() / f.tail[i][0].median()))
+                    .collect();
+                line("  p99 / p50", &cells);
+            }
             for (clients, pick) in [(1usize, 0usize), (SATURATING_CLIENTS, 1)] {
                 let cpu =
                     move |f: &Figures, i: usize| if pick == 0 { f.cpu_one[i].clone() } else { f.cpu_many[i].clone() };
