@@ -26,7 +26,7 @@ impl Store {
         account_hash: &str,
         update: Map<String, Value>,
     ) -> StoreResult<Map<String, Value>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let row = sqlx::query("SELECT settings FROM admin_settings WHERE account_hash = $1")
             .bind(account_hash)
             .fetch_optional(&mut *tx)

@@ -57,7 +57,7 @@ impl Store {
         .bind(event.ip.map(str::to_owned))
         .bind(event.user_agent.map(str::to_owned))
         .bind(event.detail.map(str::to_owned))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -20,9 +20,9 @@ impl Store {
         .bind(session_id)
         .bind(note)
         .bind(now + KEEP_SECS)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
-        sqlx::query("DELETE FROM call_notes WHERE expires_at < $1").bind(now).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM call_notes WHERE expires_at < $1").bind(now).execute(&self.writer).await?;
         Ok(())
     }
 
@@ -43,7 +43,7 @@ impl Store {
         sqlx::query("DELETE FROM call_notes WHERE user_id = $1 AND session_id = $2")
             .bind(user_id)
             .bind(session_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

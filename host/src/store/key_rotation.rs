@@ -29,13 +29,13 @@ impl Store {
                     .bind(&id)
                     .bind(sealed)
                     .bind(&current)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?;
                 count += 1;
             }
         }
         // Login states live minutes: drop the old-key ones rather than re-encrypt them.
-        sqlx::query("DELETE FROM oauth_states WHERE key_id <> $1").bind(&current).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM oauth_states WHERE key_id <> $1").bind(&current).execute(&self.writer).await?;
         Ok(count)
     }
 }

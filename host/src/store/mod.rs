@@ -63,6 +63,10 @@ const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 #[derive(Clone)]
 pub(crate) struct Store {
     pool: AnyPool,
+    /// Where writes go: on SQLite one connection, so writers queue here in
+    /// order instead of sleeping in SQLite's busy handler (which made the
+    /// tail of `POST /callLog` 16× its median); on PostgreSQL the pool.
+    writer: AnyPool,
     sealer: Sealer,
     backend: Backend,
     /// How long a reservation is leased (see `reservations`).
@@ -78,30 +82,18 @@ impl Store {
         if let Some(parent) = sqlite_path(url).as_deref().and_then(|p| std::path::Path::new(p).parent()) {
             let _ = std::fs::create_dir_all(parent);
         }
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
-            // A SQLite connection is a file handle that cannot drop, so pinging it
-            // before each use is only an extra round trip to its worker thread
-            // (a context switch each way: the host's largest cost per request).
-            // A PostgreSQL connection can die with its server: keep the check.
-            .test_before_acquire(backend == Backend::Postgres)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(url)
-            .await?;
+        let pool =
+            options(backend).max_connections(if backend == Backend::Sqlite { 8 } else { 16 }).connect(url).await?;
         match backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
-        Ok(Store { pool, sealer, backend, lease: DEFAULT_LEASE })
+        let writer = match backend {
+            // (An in-memory database is one per connection: it keeps its one pool.)
+            Backend::Sqlite if sqlite_path(url).is_some() => options(backend).max_connections(1).connect(url).await?,
+            _ => pool.clone(),
+        };
+        Ok(Store { pool, writer, sealer, backend, lease: DEFAULT_LEASE })
     }
 
     /// Leases reservations for `lease`: longer than the work a reservation
@@ -117,6 +109,7 @@ impl Store {
     }
 
     pub(crate) async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -137,6 +130,26 @@ impl Store {
             _ => None,
         })
     }
+}
+
+/// The connection settings both pools share.
+fn options(backend: Backend) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        // A SQLite connection is a file handle that cannot drop, so pinging it
+        // before each use is only an extra round trip to its worker thread
+        // (a context switch each way: the host's largest cost per request).
+        // A PostgreSQL connection can die with its server: keep the check.
+        .test_before_acquire(backend == Backend::Postgres)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        })
 }
 
 /// Where a sealed value lives: its associated data binds the ciphertext to

@@ -45,12 +45,12 @@ impl Store {
         .bind(sealed)
         .bind(self.sealer.key_id())
         .bind(now_secs() + ttl_secs)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         // Expired states are of no use to anyone.
         sqlx::query("DELETE FROM oauth_states WHERE expires_at < $1")
             .bind(now_secs() - KEEP_EXPIRED_SECS)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -62,7 +62,7 @@ impl Store {
             "DELETE FROM oauth_states WHERE state = $1 RETURNING platform, hostname, pkce_verifier, key_id, expires_at",
         )
         .bind(state)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let expires_at: i64 = row.try_get("expires_at")?;
@@ -84,11 +84,11 @@ impl Store {
         .bind(hash)
         .bind(platform)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         // Codes live minutes at the CRM; a day's worth of hashes is plenty.
-        sqlx::query("DELETE FROM oauth_codes WHERE used_at < $1").bind(now - 86_400).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM oauth_codes WHERE used_at < $1").bind(now - 86_400).execute(&self.writer).await?;
         Ok(claimed == 1)
     }
 }

@@ -127,7 +127,7 @@ impl Store {
         if let Some((_, value)) = detail {
             query = query.bind(value);
         }
-        if query.execute(&self.pool).await?.rows_affected() == 1 {
+        if query.execute(&self.writer).await?.rows_affected() == 1 {
             return Ok(Reservation::Reserved(Lease { token, taken_over: false }));
         }
         // One statement: of several requests finding the same ended lease,
@@ -143,7 +143,7 @@ impl Store {
             .bind(&token)
             .bind(expires)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if taken.rows_affected() == 1 {
             tracing::warn!(ledger = table, "took over a reservation whose owner's lease had ended (a crash or a kill)");
@@ -163,7 +163,7 @@ impl Store {
             .bind(key_value)
             .bind(log_id)
             .bind(now_secs())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -179,7 +179,7 @@ impl Store {
             .bind(user_id)
             .bind(key_value)
             .bind(&lease.token)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

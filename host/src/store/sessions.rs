@@ -30,7 +30,7 @@ impl Store {
             .bind(&sid)
             .bind(user_id)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(sid)
     }
@@ -64,7 +64,7 @@ impl Store {
         sqlx::query("UPDATE sessions SET last_used_at = $2 WHERE sid = $1 AND revoked_at IS NULL")
             .bind(sid)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -74,7 +74,7 @@ impl Store {
         sqlx::query("UPDATE sessions SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
             .bind(user_id)
             .bind(now_secs())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

@@ -27,7 +27,7 @@ impl Store {
         set: &BTreeMap<String, Value>,
         remove: &[String],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for (key, value) in set {
             sqlx::query(
                 "INSERT INTO user_settings (user_id, key, value_json) VALUES ($1, $2, $3)

@@ -148,7 +148,7 @@ impl Store {
         .bind(refresh_key)
         .bind(user.expires_at)
         .bind(now_secs())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() != 1 {
             // Another identity took the id between the lookup and the write.
@@ -244,7 +244,7 @@ impl Store {
                 .bind(self.seal(refresh_place(user_id), r))
                 .bind(expires_at)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
             }
             None => {
@@ -257,7 +257,7 @@ impl Store {
                 .bind(&key)
                 .bind(expires_at)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
             }
         }
@@ -275,7 +275,7 @@ impl Store {
         .bind(error)
         .bind(revoked)
         .bind(now_secs())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -288,7 +288,7 @@ impl Store {
         )
         .bind(user_id)
         .bind(now_secs())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
