@@ -289,14 +289,14 @@ impl Config {
     /// deadline any adapter call has, and 5 s more for the database writes
     /// around it. A request that finds a lease ended takes the work over.
     pub fn reservation_lease(&self) -> std::time::Duration {
-        let longest = self
-            .adapters
-            .values()
-            .filter_map(|a| a.limits.wall_ms)
-            .chain([self.limits.adapter_wall_ms])
-            .max()
-            .unwrap_or(self.limits.adapter_wall_ms);
+        let longest = self.largest_limit(self.limits.adapter_wall_ms, |l| l.wall_ms);
         std::time::Duration::from_millis(longest) + std::time::Duration::from_secs(5)
+    }
+
+    /// The largest value of one per-call limit: the default, or an adapter's
+    /// override above it.
+    pub(crate) fn largest_limit(&self, default: u64, of: impl Fn(&AdapterLimits) -> Option<u64>) -> u64 {
+        self.adapters.values().filter_map(|a| of(&a.limits)).fold(default, u64::max)
     }
 
     /// Loads the file (if any), applies environment overrides and validates.

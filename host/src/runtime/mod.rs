@@ -89,13 +89,7 @@ pub struct Runtime {
 impl Runtime {
     pub(crate) fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Runtime> {
         // The pool's memory slots must fit the largest cap any adapter is given.
-        let max_memory_mib = config
-            .adapters
-            .values()
-            .filter_map(|a| a.limits.memory_mib)
-            .chain([config.limits.adapter_memory_mib])
-            .max()
-            .unwrap_or(config.limits.adapter_memory_mib);
+        let max_memory_mib = config.largest_limit(config.limits.adapter_memory_mib, |l| l.memory_mib);
         let engine = engine::build(config.limits.max_concurrent_calls.max(1), (max_memory_mib * 1024 * 1024) as usize)?;
         let mut linker: Linker<HostState> = Linker::new(&engine);
         // A wasm32-wasip2 guest imports the WASI interfaces even when it uses
