@@ -171,20 +171,6 @@ async fn sigterm_lets_the_calls_in_flight_finish_then_exits() {
     h.stop().await;
 }
 
-/// `POST /callLog` until it is logged (a client retrying a retryable failure).
-async fn log_until_done(h: &Harness, token: &str, session: &str) -> Value {
-    let body = call_log_body(session, "c-1001");
-    for _ in 0..20 {
-        let r = h.post("/callLog", Some(token), &body).await.json();
-        if r["successful"] == true {
-            return r;
-        }
-        assert_eq!(r["retryable"], true, "a CRM failure is worth a retry: {r}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{session} was never logged");
-}
-
 #[tokio::test]
 async fn a_crm_that_fails_or_times_out_mid_create_leaves_nothing_stuck_and_nothing_twice() {
     let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &[], |c| {
@@ -200,7 +186,7 @@ async fn a_crm_that_fails_or_times_out_mid_create_leaves_nothing_stuck_and_nothi
     assert_eq!(failed["successful"], false, "{failed}");
     let r = h.get("/callLog?sessionIds=outage-1", Some(&token)).await.json();
     assert_eq!(r["logs"][0]["matched"], false, "not logged, and not stuck: {r}");
-    let logged = log_until_done(&h, &token, "outage-1").await;
+    let logged = until_done(&h.client, &h.base, &token, "/callLog", &call_log_body("outage-1", "c-1001")).await;
     assert_eq!(h.crm.activities().len(), before + 1);
 
     // A create the CRM did but answered too late: the host gave up (timeout),
@@ -210,7 +196,7 @@ async fn a_crm_that_fails_or_times_out_mid_create_leaves_nothing_stuck_and_nothi
     assert_eq!(timed_out["successful"], false, "{timed_out}");
     assert_eq!(h.crm.activities().len(), before + 2, "the CRM did create it");
     h.crm.set_answer_delay(Duration::ZERO);
-    let late = log_until_done(&h, &token, "late-1").await;
+    let late = until_done(&h.client, &h.base, &token, "/callLog", &call_log_body("late-1", "c-1001")).await;
     let activities = h.crm.activities();
     assert_eq!(activities.len(), before + 2, "no second record");
     assert!(activities.iter().any(|a| a.id == late["logId"]), "{late}");
