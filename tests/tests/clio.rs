@@ -34,6 +34,14 @@ async fn start(settings: &[(&str, &str)]) -> (Harness, FakeClio) {
 }
 
 async fn start_host(regions: &[(&str, &FakeClio)], settings: &[(&str, &str)]) -> Harness {
+    start_host_with(regions, settings, |_| {}).await
+}
+
+async fn start_host_with(
+    regions: &[(&str, &FakeClio)],
+    settings: &[(&str, &str)],
+    tweak: impl FnOnce(&mut Config),
+) -> Harness {
     let overrides: Vec<(String, String)> = regions.iter().map(|(o, f)| (o.to_string(), f.base_url())).collect();
     let settings: BTreeMap<String, String> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     Harness::start_with(test_support::sqlite_url(), &["clio"], &[], move |c: &mut Config| {
@@ -49,6 +57,7 @@ async fn start_host(regions: &[(&str, &FakeClio)], settings: &[(&str, &str)]) ->
             ..Default::default()
         };
         c.adapters.insert("clio".into(), adapter);
+        tweak(c);
     })
     .await
 }
@@ -453,5 +462,117 @@ async fn a_user_of_the_eu_region_only_ever_talks_to_the_eu_host() {
     assert_eq!(eu.communications().len(), 2);
     assert!(us.state().seen.is_empty(), "nothing reached the US region: {:?}", us.state().seen);
     assert!(us.state().token_requests.is_empty());
+    h.stop().await;
+}
+
+/// Posts like a client retrying: again while the answer is a retryable failure.
+async fn until_logged(h: &Harness, jwt: &str, path: &str, body: &Value) -> Value {
+    for _ in 0..120 {
+        let answer = h.post(path, Some(jwt), body).await.json();
+        if answer["successful"] == true {
+            return answer;
+        }
+        assert_eq!(answer["retryable"], true, "{path} failed for good: {answer}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{path} was never logged");
+}
+
+fn sms(conversation: &str, contact: &str) -> Value {
+    json!({"logInfo": {"conversationId": conversation, "messages": [
+            {"id": format!("{conversation}-m1"), "type": "SMS", "direction": "Inbound", "subject": "Help me",
+             "from": {"phoneNumber": "+16505551212"}, "creationTime": "2026-11-22T10:00:00Z"}]},
+        "contactId": contact, "contactName": "Luke Skywalker"})
+}
+
+#[tokio::test]
+async fn a_communication_clio_made_but_answered_too_late_is_found_by_the_retry_not_made_twice() {
+    let us = FakeClio::start(US, 345, "Ada Lovelace").await;
+    let h = start_host_with(&[(US, &us)], &[("time_entries", "true")], |c| c.limits.outbound_timeout_ms = 500).await;
+    let jwt = login(&h, &us, None, US).await;
+    let luke = ok(&h.get(LUKE, Some(&jwt)).await)["contact"][0]["id"].as_str().unwrap().to_owned();
+
+    // Clio makes the communication but answers after the host gave up.
+    us.set_answer_delay(Duration::from_secs(2));
+    let call = common::call_log_body("late-1", &luke);
+    let failed = h.post("/callLog", Some(&jwt), &call).await.json();
+    assert_eq!(failed["successful"], false, "{failed}");
+    assert_eq!(us.communications().len(), 1, "Clio did make it");
+    assert!(us.activities().is_empty(), "the first attempt never got to its time entry");
+    us.set_answer_delay(Duration::ZERO);
+
+    // The retry finds it by its external property, and adds the missing time entry.
+    let logged = until_logged(&h, &jwt, "/callLog", &call).await;
+    let comms = us.communications();
+    assert_eq!(comms.len(), 1, "no second communication: {comms:?}");
+    assert_eq!(logged["logId"], comms[0]["id"].to_string(), "{logged}");
+    let key = comms[0]["external_properties"][0].clone();
+    assert_eq!(key["name"], "switchboard_idempotency_key", "{key}");
+    assert!(key["value"].as_str().is_some_and(|k| k.starts_with("sb-") && k.len() == 35), "{key}");
+    let search = us.seen("/api/v4/communications.json").into_iter().rfind(|s| s.method == "GET").unwrap();
+    assert_eq!(search.param("external_property_value").as_deref(), key["value"].as_str());
+    let entries = us.activities();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(entries[0]["communication"]["id"], comms[0]["id"]);
+    let r = ok(&h.get("/callLog?sessionIds=late-1", Some(&jwt)).await);
+    assert_eq!(r["logs"][0]["matched"], true, "{r}");
+    assert_eq!(r["logs"][0]["logId"], logged["logId"], "{r}");
+
+    // Another call is another key: a communication of its own.
+    let other = ok(&h.post("/callLog", Some(&jwt), &common::call_log_body("late-2", &luke)).await);
+    assert_ne!(other["logId"], logged["logId"]);
+    assert_eq!(us.communications().len(), 2);
+
+    // A conversation the same way.
+    us.set_answer_delay(Duration::from_secs(2));
+    let conversation = sms("late-conv-1", &luke);
+    let failed = h.post("/messageLog", Some(&jwt), &conversation).await.json();
+    assert_eq!(failed["successful"], false, "{failed}");
+    assert_eq!(us.communications().len(), 3, "Clio did make it");
+    us.set_answer_delay(Duration::ZERO);
+    let logged = until_logged(&h, &jwt, "/messageLog", &conversation).await;
+    let comms = us.communications();
+    assert_eq!(comms.len(), 3, "no second communication for the conversation");
+    assert_eq!(logged["logIds"], json!([comms[2]["id"].to_string()]), "{logged}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn the_fake_clio_takes_at_most_five_external_properties_and_filters_by_them() {
+    let (h, fake) = start(&[]).await;
+    let _jwt = login(&h, &fake, None, US).await;
+    let client = reqwest::Client::new();
+    let luke = fake.contact_named("Luke Skywalker").unwrap()["id"].as_u64().unwrap();
+    let create = |n: usize| {
+        let properties: Vec<Value> =
+            (0..n).map(|i| json!({"name": format!("p{i}"), "value": format!("v{i}")})).collect();
+        json!({"data": {"type": "PhoneCommunication", "subject": "s", "senders": [{"id": luke, "type": "Contact"}],
+                        "external_properties": properties}})
+    };
+    let post = |body: Value| {
+        client
+            .post(format!("{}/api/v4/communications.json?fields=id,external_properties{{name,value}}", fake.base_url()))
+            .bearer_auth(access_token(&fake))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(post(create(6)).await.unwrap().status(), 422, "more than 5");
+    let r = post(create(5)).await.unwrap();
+    assert_eq!(r.status(), 201);
+    let made: Value = r.json().await.unwrap();
+    assert_eq!(made["data"]["external_properties"][4], json!({"name": "p4", "value": "v4"}));
+    let list = |query: &str| {
+        client
+            .get(format!("{}/api/v4/communications.json?fields=id&{query}", fake.base_url()))
+            .bearer_auth(access_token(&fake))
+            .send()
+    };
+    let found: Value =
+        list("external_property_name=p2&external_property_value=v2").await.unwrap().json().await.unwrap();
+    assert_eq!(found["data"], json!([{"id": made["data"]["id"]}]), "{found}");
+    assert_eq!(found["meta"]["records"], 1);
+    let none: Value = list("external_property_name=p2&external_property_value=v3").await.unwrap().json().await.unwrap();
+    assert_eq!(none["data"], json!([]));
+    assert_eq!(list("external_property_value=v2").await.unwrap().status(), 400, "a value needs its name");
     h.stop().await;
 }

@@ -5,10 +5,10 @@
 //! | get-user-info        | `GET /api/v4/users/who_am_i.json?fields=id,name`                    |
 //! | find-contact         | `GET /api/v4/contacts.json?query=&fields=` per number variant, paged; open matters per contact: `GET /api/v4/matters.json?client_id=&status=open` (concurrently, `send_all`) |
 //! | create-contact       | `POST /api/v4/contacts.json` (Person or Company)                    |
-//! | create-call-log      | `POST /api/v4/communications.json` (`PhoneCommunication`), optional time entry `POST /api/v4/activities.json` |
+//! | create-call-log      | `GET /api/v4/communications.json?external_property_name=switchboard_idempotency_key&external_property_value=<key>` (an earlier attempt's), else `POST /api/v4/communications.json` (`PhoneCommunication`, the key as an external property); optional time entry `POST /api/v4/activities.json` (after an earlier attempt's communication, only if `GET /api/v4/activities.json?communication_id=` finds none) |
 //! | update-call-log      | `GET` + `PATCH /api/v4/communications/{id}.json`                    |
 //! | get-call-log         | `GET /api/v4/communications/{id}.json?fields=id,subject,body,matter{id}` |
-//! | create-message-log   | `POST /api/v4/communications.json`, one per conversation            |
+//! | create-message-log   | as create-call-log: an earlier attempt's communication by its external property, else `POST /api/v4/communications.json`, one per conversation |
 //! | update-message-log   | `GET` + `PATCH /api/v4/communications/{id}.json` (message appended) |
 //! | unauthorize          | `POST /oauth/deauthorize`                                           |
 //! | find-contact-by-name | `GET /api/v4/contacts.json?query=&fields=` (one page), open matters as for find-contact |
@@ -192,6 +192,71 @@ fn read_communication(base: &str, id: u64) -> Result<Communication, CrmError> {
     Ok(c.data)
 }
 
+/// The communication an earlier attempt with this idempotency key created
+/// (its `switchboard_idempotency_key` external property), if any.
+fn earlier_communication(base: &str, key: &str) -> Result<Option<String>, CrmError> {
+    let key = key.trim();
+    if key.is_empty() {
+        return Ok(None);
+    }
+    let page: Page<Created> = Request::get(format!("{base}/api/v4/communications.json"))
+        .query("external_property_name", IDEMPOTENCY_PROPERTY)
+        .query("external_property_value", key)
+        .query("fields", "id")
+        .query("limit", "1")
+        .send_json()?;
+    Ok(page.data.into_iter().next().map(|c| c.id))
+}
+
+/// A communication for `data`, marked with the log's idempotency key: the one
+/// an earlier attempt created (`true`), else a new one (`false`).
+fn find_or_create_communication(base: &str, data: CommunicationData, key: &str) -> Result<(u64, bool), CrmError> {
+    if let Some(id) = earlier_communication(base, key)? {
+        switchboard_sdk::log::info(&format!("communication {id} was created by an earlier attempt"));
+        return Ok((clio_id(&id, "the earlier communication's id")?, true));
+    }
+    let data = CommunicationData { external_properties: ExternalProperty::idempotency_key(key), ..data };
+    let created: Data<Created> = Request::post(format!("{base}/api/v4/communications.json"))
+        .query("fields", "id")
+        .json(&NewCommunication { data })?
+        .send_json()?;
+    Ok((clio_id(&created.data.id, "the new communication's id")?, false))
+}
+
+/// Whether a time entry is linked to the communication already (an earlier
+/// attempt's). Time entries have no external properties to search by, but
+/// Clio's activities index filters by `communication_id`.
+/// When Clio cannot say, the answer is yes (logged): a missing time entry can
+/// be added by hand, a duplicate would bill the call twice.
+fn has_time_entry(base: &str, communication: u64) -> bool {
+    let page: Result<Page<Created>, CrmError> = Request::get(format!("{base}/api/v4/activities.json"))
+        .query("communication_id", &communication.to_string())
+        .query("fields", "id")
+        .query("limit", "1")
+        .send_json();
+    page.map(|p| !p.data.is_empty()).unwrap_or_else(|e| {
+        switchboard_sdk::log::warn(&format!(
+            "cannot tell whether communication {communication} has its time entry; none is added: {e:?}"
+        ));
+        true
+    })
+}
+
+/// Adds the call's time entry; a refusal is logged, not returned: the call
+/// is logged either way, and failing here would make the client retry.
+fn add_time_entry(base: &str, data: TimeEntryData) {
+    let communication = data.communication.id;
+    let sent = Request::post(format!("{base}/api/v4/activities.json"))
+        .query("fields", "id")
+        .json(&NewTimeEntry { data })
+        .and_then(Request::send);
+    if let Err(e) = sent {
+        switchboard_sdk::log::warn(&format!(
+            "communication {communication} logged, but Clio refused its time entry: {e:?}"
+        ));
+    }
+}
+
 fn patch_communication(base: &str, id: u64, data: PatchData) -> Result<(), CrmError> {
     Request::patch(communication_url(base, id)).query("fields", "id").json(&CommunicationPatch { data })?.send()?;
     Ok(())
@@ -267,27 +332,23 @@ impl Adapter for Clio {
         let extra = Extra::parse(log.additional_submission_json.as_deref())?;
         let (senders, receivers) = parties(log.direction, contact, user_id(&ctx));
         let subject = switchboard_sdk::call_log::subject(&log);
-        let body = NewCommunication {
-            data: CommunicationData {
-                r#type: "PhoneCommunication",
-                subject: subject.clone(),
-                body: CallBody::from_call(&log).render(),
-                date: log.start_time.as_deref().and_then(date_of),
-                received_at: log.start_time.clone(),
-                senders,
-                receivers,
-                matter: extra.matter.map(|id| IdRef { id }),
-            },
+        let data = CommunicationData {
+            r#type: "PhoneCommunication",
+            subject: subject.clone(),
+            body: CallBody::from_call(&log).render(),
+            date: log.start_time.as_deref().and_then(date_of),
+            received_at: log.start_time.clone(),
+            senders,
+            receivers,
+            matter: extra.matter.map(|id| IdRef { id }),
+            external_properties: Vec::new(),
         };
-        let created: Data<Created> = Request::post(format!("{base}/api/v4/communications.json"))
-            .query("fields", "id")
-            .json(&body)?
-            .send_json()?;
-        let communication = clio_id(&created.data.id, "the new communication's id")?;
+        let (communication, earlier) = find_or_create_communication(&base, data, &log.idempotency_key)?;
         let seconds = log.duration_seconds.unwrap_or(0);
-        if extra.wants_time_entry() && seconds > 0 {
-            let entry = NewTimeEntry {
-                data: TimeEntryData {
+        if extra.wants_time_entry() && seconds > 0 && !(earlier && has_time_entry(&base, communication)) {
+            add_time_entry(
+                &base,
+                TimeEntryData {
                     r#type: "TimeEntry",
                     quantity: seconds,
                     date: log.start_time.as_deref().and_then(date_of),
@@ -295,20 +356,9 @@ impl Adapter for Clio {
                     matter: extra.matter.map(|id| IdRef { id }),
                     communication: IdRef { id: communication },
                 },
-            };
-            // The call is logged either way: failing here would make the
-            // client retry and log the call twice.
-            let sent = Request::post(format!("{base}/api/v4/activities.json"))
-                .query("fields", "id")
-                .json(&entry)
-                .and_then(Request::send);
-            if let Err(e) = sent {
-                switchboard_sdk::log::warn(&format!(
-                    "communication {communication} logged, but Clio refused its time entry: {e:?}"
-                ));
-            }
+            );
         }
-        Ok(created.data.id)
+        Ok(communication.to_string())
     }
 
     fn update_call_log(ctx: CallContext, update: CallLogUpdate) -> Result<(), CrmError> {
@@ -369,23 +419,19 @@ impl Adapter for Clio {
         let extra = Extra::parse(log.additional_submission_json.as_deref())?;
         let (senders, receivers) = parties(Some(log.message.direction), contact, user_id(&ctx));
         let started = Some(log.message.creation_time.clone()).filter(|t| !t.is_empty());
-        let body = NewCommunication {
-            data: CommunicationData {
-                r#type: "PhoneCommunication",
-                subject: conversation_subject(&log),
-                body: message_line(&log.message),
-                date: started.as_deref().and_then(date_of),
-                received_at: started,
-                senders,
-                receivers,
-                matter: extra.matter.map(|id| IdRef { id }),
-            },
+        let data = CommunicationData {
+            r#type: "PhoneCommunication",
+            subject: conversation_subject(&log),
+            body: message_line(&log.message),
+            date: started.as_deref().and_then(date_of),
+            received_at: started,
+            senders,
+            receivers,
+            matter: extra.matter.map(|id| IdRef { id }),
+            external_properties: Vec::new(),
         };
-        let created: Data<Created> = Request::post(format!("{base}/api/v4/communications.json"))
-            .query("fields", "id")
-            .json(&body)?
-            .send_json()?;
-        Ok(created.data.id)
+        let (communication, _) = find_or_create_communication(&base, data, &log.idempotency_key)?;
+        Ok(communication.to_string())
     }
 
     fn update_message_log(ctx: CallContext, log_id: String, log: MessageLogInput) -> Result<(), CrmError> {

@@ -35,7 +35,7 @@ fn decode(s: &str) -> String {
         out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
         i += 1;
     }
-    String::from_utf8(out).unwrap()
+    String::from_utf8(out).expect("UTF-8")
 }
 
 /// The path of a sent URL and its decoded query parameters.
@@ -62,6 +62,18 @@ fn path(sent: &Sent) -> String {
 
 fn call_log() -> CallLogInput {
     sample_call_log("1001")
+}
+
+const NO_EARLIER: &str = r#"{"data":[],"meta":{"paging":{},"records":0}}"#;
+
+/// A harness where no earlier attempt made a communication (the search finds none).
+fn no_earlier() -> Harness {
+    Harness::new().on("GET", &format!("{EU}/api/v4/communications.json*"), reply(200, NO_EARLIER))
+}
+
+/// The requests other than the searches for an earlier attempt's communication.
+fn creates(h: &Harness) -> Vec<Sent> {
+    h.requests().into_iter().filter(|s| s.method != "GET").collect()
 }
 
 fn message(id: &str, direction: Direction, text: &str, at: &str) -> MessageLogInput {
@@ -257,12 +269,11 @@ fn create_contact_sends_a_person_or_a_company() {
 
 #[test]
 fn a_call_becomes_a_phone_communication_between_the_contact_and_the_user() {
-    let h =
-        Harness::new().on("POST", &format!("{EU}/api/v4/communications.json*"), reply(201, r#"{"data":{"id":777}}"#));
+    let h = no_earlier().on("POST", &format!("{EU}/api/v4/communications.json*"), reply(201, r#"{"data":{"id":777}}"#));
     let mut log = call_log();
     log.additional_submission_json = Some(r#"{"matters":"55","logTimeEntry":false}"#.into());
     assert_eq!(h.run(|| Clio::create_call_log(eu(), log)).unwrap(), "777");
-    let sent = h.requests();
+    let sent = creates(&h);
     assert_eq!(sent.len(), 1, "logTimeEntry false: no time entry");
     let body = sent[0].json();
     let d = &body["data"];
@@ -289,7 +300,7 @@ fn a_call_becomes_a_phone_communication_between_the_contact_and_the_user() {
     let mut log = call_log();
     log.direction = Some(Direction::Outbound);
     h.run(|| Clio::create_call_log(eu(), log)).unwrap();
-    let d = h.requests()[1].json()["data"].clone();
+    let d = creates(&h)[1].json()["data"].clone();
     assert_eq!(d["senders"], serde_json::json!([{"id":42,"type":"User"}]));
     assert_eq!(d["receivers"], serde_json::json!([{"id":1001,"type":"Contact"}]));
     assert_eq!(d["subject"], "Outbound call to Luke Skywalker");
@@ -298,17 +309,18 @@ fn a_call_becomes_a_phone_communication_between_the_contact_and_the_user() {
 
 #[test]
 fn a_time_entry_follows_the_setting_unless_the_client_says_otherwise() {
-    let h = || {
-        Harness::new()
-            .on("POST", &format!("{EU}/api/v4/communications.json*"), reply(201, r#"{"data":{"id":777}}"#))
-            .on("POST", &format!("{EU}/api/v4/activities.json*"), reply(201, r#"{"data":{"id":9}}"#))
-    };
+    let h =
+        || {
+            no_earlier()
+                .on("POST", &format!("{EU}/api/v4/communications.json*"), reply(201, r#"{"data":{"id":777}}"#))
+                .on("POST", &format!("{EU}/api/v4/activities.json*"), reply(201, r#"{"data":{"id":9}}"#))
+        };
     // The operator turned time entries on.
     let on = h().setting("time_entries", "true");
     let mut log = call_log();
     log.additional_submission_json = Some(r#"{"matters":55}"#.into());
     on.run(|| Clio::create_call_log(eu(), log)).unwrap();
-    let sent = on.requests();
+    let sent = creates(&on);
     assert_eq!(sent.len(), 2);
     assert_eq!(path(&sent[1]), format!("{EU}/api/v4/activities.json"));
     assert_eq!(
@@ -319,21 +331,21 @@ fn a_time_entry_follows_the_setting_unless_the_client_says_otherwise() {
     // Off by default; the client may ask for one.
     let off = h();
     off.run(|| Clio::create_call_log(eu(), call_log())).unwrap();
-    assert_eq!(off.requests().len(), 1);
+    assert_eq!(creates(&off).len(), 1);
     let mut log = call_log();
     log.additional_submission_json = Some(r#"{"logTimeEntry":true}"#.into());
     off.run(|| Clio::create_call_log(eu(), log)).unwrap();
-    assert_eq!(off.requests().len(), 3);
+    assert_eq!(creates(&off).len(), 3);
     // No duration, no time entry.
     let mut log = call_log();
     log.duration_seconds = None;
     on.run(|| Clio::create_call_log(eu(), log)).unwrap();
-    assert_eq!(on.requests().len(), 3);
+    assert_eq!(creates(&on).len(), 3);
 }
 
 #[test]
 fn a_refused_time_entry_does_not_fail_the_logged_call() {
-    let h = Harness::new()
+    let h = no_earlier()
         .on("POST", &format!("{EU}/api/v4/communications.json*"), reply(201, r#"{"data":{"id":777}}"#))
         .on("POST", &format!("{EU}/api/v4/activities.json*"), reply(422, r#"{"error":{"type":"ValidationError"}}"#))
         .setting("time_entries", "true");
@@ -431,7 +443,7 @@ fn get_call_log_reads_the_note_back_out_of_the_body() {
 fn a_conversation_is_one_communication_with_each_message_appended() {
     let stored = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
     let (on_post, on_get, on_patch) = (stored.clone(), stored.clone(), stored.clone());
-    let h = Harness::new()
+    let h = no_earlier()
         .on("POST", &format!("{EU}/api/v4/communications.json*"), move |s: &Sent| {
             *on_post.borrow_mut() = s.json()["data"]["body"].as_str().unwrap().to_owned();
             reply(201, r#"{"data":{"id":888}}"#)(s)
@@ -447,7 +459,7 @@ fn a_conversation_is_one_communication_with_each_message_appended() {
     let second = message("m-2", Direction::Outbound, "On my way", "2026-11-22T10:01:00Z");
     let id = h.run(|| Clio::create_message_log(eu(), first)).unwrap();
     assert_eq!(id, "888");
-    let d = h.requests()[0].json()["data"].clone();
+    let d = h.requests()[1].json()["data"].clone();
     assert_eq!(d["type"], "PhoneCommunication");
     assert_eq!(d["subject"], "SMS conversation with Luke Skywalker");
     assert_eq!(d["received_at"], "2026-11-22T10:00:00Z");
@@ -461,7 +473,7 @@ fn a_conversation_is_one_communication_with_each_message_appended() {
     h.run(|| Clio::update_message_log(eu(), id, second)).unwrap();
     assert_eq!(stored.borrow().lines().count(), 2);
     let methods: Vec<String> = h.requests().into_iter().map(|s| s.method).collect();
-    assert_eq!(methods, ["POST", "GET", "PATCH", "GET"]);
+    assert_eq!(methods, ["GET", "POST", "GET", "PATCH", "GET"], "the search for an earlier attempt's first");
 }
 
 #[test]
@@ -578,4 +590,120 @@ fn a_disposition_files_the_communication_under_the_chosen_matter() {
     let h = Harness::new();
     h.run(|| Clio::set_call_disposition(eu(), "777".into(), r#"{"note":"n"}"#.into())).unwrap();
     assert!(h.requests().is_empty(), "no matter chosen: nothing sent");
+}
+
+// ------------------------------------------------------------ retries after a crash
+
+const KEY: &str = "sb-0123456789abcdef0123456789abcdef";
+
+/// An earlier attempt with `KEY` created communication 777 (and, if `entry`, its time entry).
+fn earlier(entry: bool) -> Harness {
+    let entries = if entry { r#"{"data":[{"id":9}],"meta":{"paging":{},"records":1}}"# } else { NO_EARLIER };
+    Harness::new()
+        .on(
+            "GET",
+            &format!("{EU}/api/v4/communications.json*"),
+            reply(200, r#"{"data":[{"id":777}],"meta":{"paging":{},"records":1}}"#),
+        )
+        .on("GET", &format!("{EU}/api/v4/activities.json*"), reply(200, entries))
+        .on("POST", &format!("{EU}/api/v4/activities.json*"), reply(201, r#"{"data":{"id":10}}"#))
+}
+
+fn keyed_call(key: &str) -> CallLogInput {
+    CallLogInput {
+        idempotency_key: key.into(),
+        additional_submission_json: Some(r#"{"logTimeEntry":true}"#.into()),
+        ..call_log()
+    }
+}
+
+#[test]
+fn a_call_log_is_marked_with_its_idempotency_key_after_searching_for_it() {
+    let h = no_earlier()
+        .on("POST", &format!("{EU}/api/v4/communications.json*"), reply(201, r#"{"data":{"id":777}}"#))
+        .on("POST", &format!("{EU}/api/v4/activities.json*"), reply(201, r#"{"data":{"id":9}}"#));
+    assert_eq!(h.run(|| Clio::create_call_log(eu(), keyed_call(KEY))).unwrap(), "777");
+    let sent = h.requests();
+    let methods: Vec<(String, String)> = sent.iter().map(|s| (s.method.clone(), path(s))).collect();
+    assert_eq!(
+        methods,
+        [
+            ("GET".into(), format!("{EU}/api/v4/communications.json")),
+            ("POST".into(), format!("{EU}/api/v4/communications.json")),
+            ("POST".into(), format!("{EU}/api/v4/activities.json")),
+        ],
+        "no time-entry check for a communication made just now"
+    );
+    assert_eq!(param(&sent[0], "external_property_name").as_deref(), Some("switchboard_idempotency_key"));
+    assert_eq!(param(&sent[0], "external_property_value").as_deref(), Some(KEY));
+    assert_eq!(param(&sent[0], "fields").as_deref(), Some("id"));
+    assert_eq!(param(&sent[0], "limit").as_deref(), Some("1"));
+    assert_eq!(
+        sent[1].json()["data"]["external_properties"],
+        serde_json::json!([{"name": "switchboard_idempotency_key", "value": KEY}])
+    );
+}
+
+#[test]
+fn a_retry_returns_the_earlier_attempts_communication_and_adds_a_missing_time_entry() {
+    let h = earlier(false);
+    assert_eq!(h.run(|| Clio::create_call_log(eu(), keyed_call(KEY))).unwrap(), "777");
+    let sent = h.requests();
+    assert!(
+        !sent.iter().any(|s| s.method == "POST" && s.url.contains("/communications.json")),
+        "no second communication"
+    );
+    assert_eq!(path(&sent[1]), format!("{EU}/api/v4/activities.json"));
+    assert_eq!(sent[1].method, "GET");
+    assert_eq!(param(&sent[1], "communication_id").as_deref(), Some("777"));
+    assert_eq!(param(&sent[1], "fields").as_deref(), Some("id"));
+    assert_eq!(sent[2].method, "POST", "the first attempt died before its time entry");
+    assert_eq!(sent[2].json()["data"]["communication"], serde_json::json!({"id": 777}));
+    assert_eq!(sent.len(), 3);
+
+    // The time entry is there too: nothing is created.
+    let h = earlier(true);
+    assert_eq!(h.run(|| Clio::create_call_log(eu(), keyed_call(KEY))).unwrap(), "777");
+    assert!(h.requests().iter().all(|s| s.method == "GET"), "{:?}", h.requests());
+    assert_eq!(h.requests().len(), 2);
+
+    // Clio cannot say: no time entry rather than a second one.
+    let h = earlier(false).on("GET", &format!("{EU}/api/v4/activities.json*"), reply(500, "{}"));
+    assert_eq!(h.run(|| Clio::create_call_log(eu(), keyed_call(KEY))).unwrap(), "777");
+    assert!(h.requests().iter().all(|s| s.method == "GET"));
+    assert!(h.logs().iter().any(|l| l.contains("none is added")), "{:?}", h.logs());
+}
+
+#[test]
+fn another_calls_key_finds_nothing_and_creates() {
+    let h = Harness::new()
+        .on("GET", &format!("{EU}/api/v4/communications.json*"), |s: &Sent| {
+            let found = param(s, "external_property_value").as_deref() == Some(KEY);
+            reply(200, if found { r#"{"data":[{"id":777}]}"# } else { NO_EARLIER })(s)
+        })
+        .on("POST", &format!("{EU}/api/v4/communications.json*"), reply(201, r#"{"data":{"id":778}}"#));
+    let other = "sb-ffffffffffffffffffffffffffffffff";
+    let log = CallLogInput { idempotency_key: other.into(), ..call_log() };
+    assert_eq!(h.run(|| Clio::create_call_log(eu(), log)).unwrap(), "778");
+    let sent = h.requests();
+    assert_eq!(param(&sent[0], "external_property_value").as_deref(), Some(other));
+    assert_eq!(sent[1].json()["data"]["external_properties"][0]["value"], other);
+    let log = CallLogInput { idempotency_key: KEY.into(), ..call_log() };
+    assert_eq!(h.run(|| Clio::create_call_log(eu(), log)).unwrap(), "777");
+    assert_eq!(h.requests().len(), 3, "the retry of the first call: a search, no create");
+}
+
+#[test]
+fn a_message_log_retry_returns_the_earlier_attempts_communication() {
+    let message = MessageLogInput {
+        idempotency_key: KEY.into(),
+        ..message("m-1", Direction::Inbound, "Help me", "2026-11-22T10:00:00Z")
+    };
+    let h = no_earlier().on("POST", &format!("{EU}/api/v4/communications.json*"), reply(201, r#"{"data":{"id":888}}"#));
+    assert_eq!(h.run(|| Clio::create_message_log(eu(), message.clone())).unwrap(), "888");
+    assert_eq!(param(&h.requests()[0], "external_property_value").as_deref(), Some(KEY));
+    assert_eq!(h.requests()[1].json()["data"]["external_properties"][0]["name"], "switchboard_idempotency_key");
+    let h = earlier(false);
+    assert_eq!(h.run(|| Clio::create_message_log(eu(), message)).unwrap(), "777");
+    assert_eq!(h.requests().len(), 1, "found: nothing created");
 }

@@ -249,6 +249,31 @@ pub struct CommunicationData {
     pub receivers: Vec<Party>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub matter: Option<IdRef>,
+    /// The host's idempotency key ([`ExternalProperty::idempotency_key`]),
+    /// so a retry finds this communication.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub external_properties: Vec<ExternalProperty>,
+}
+
+/// The external property a communication carries the host's idempotency key in.
+pub const IDEMPOTENCY_PROPERTY: &str = "switchboard_idempotency_key";
+
+/// A `{name, value}` external property of a Clio record (at most 5 per record).
+#[derive(Serialize, Debug, PartialEq)]
+pub struct ExternalProperty {
+    pub name: &'static str,
+    pub value: String,
+}
+
+impl ExternalProperty {
+    /// `[{name: "switchboard_idempotency_key", value: key}]`, or nothing for an empty key.
+    pub fn idempotency_key(key: &str) -> Vec<ExternalProperty> {
+        let key = key.trim();
+        if key.is_empty() {
+            return Vec::new();
+        }
+        vec![ExternalProperty { name: IDEMPOTENCY_PROPERTY, value: key.to_owned() }]
+    }
 }
 
 /// `PATCH /api/v4/communications/{id}.json`: only the fields that change.

@@ -23,6 +23,15 @@
 //! - Validation (stricter than anything verified, to catch a wrong field):
 //!   unknown keys in a create/update body are 422s, ids must be numbers that
 //!   name existing records, phone number names are Clio's list.
+//! - External properties: a communication's create body may carry
+//!   `external_properties: [{name, value}]` (at most 5; more, a duplicate name,
+//!   or an entry without a name or a string value is a 422); they are stored as
+//!   `{id, etag, name, value, created_at, updated_at}`, and
+//!   `GET /api/v4/communications.json` filters by `external_property_name`
+//!   (and `external_property_value`, which needs the name: 400 alone).
+//! - `GET /api/v4/activities.json` filters by `communication_id` (an integer, else 400).
+//! - `set_answer_delay`: handle a create (`POST /api/v4/...`), then answer that
+//!   much later (a CRM that made the record but answered after the host's timeout).
 //! - Unknown paths are 404s.
 //!
 //! One long file: a fake is one server whose handlers share one state (records, tokens, the per-
@@ -116,6 +125,8 @@ pub struct ClioState {
     pub throttle_retry_after: u64,
     /// Largest page the fake serves (Clio: 200); lower it to test paging.
     pub page_size: usize,
+    /// How long after handling a create (`POST /api/v4/...`) the fake answers it.
+    pub answer_delay: Duration,
 }
 
 impl ClioState {
@@ -270,6 +281,11 @@ impl FakeClio {
     pub fn set_page_size(&self, n: usize) {
         self.state().page_size = n;
     }
+
+    /// Every create (`POST /api/v4/...`) is handled at once and answered `delay` later.
+    pub fn set_answer_delay(&self, delay: Duration) {
+        self.state().answer_delay = delay;
+    }
 }
 
 fn router(state: Shared) -> Router {
@@ -277,9 +293,9 @@ fn router(state: Shared) -> Router {
         .route("/api/v4/users/who_am_i.json", get(who_am_i))
         .route("/api/v4/contacts.json", get(list_contacts).post(create_contact))
         .route("/api/v4/matters.json", get(list_matters))
-        .route("/api/v4/communications.json", post(create_communication))
+        .route("/api/v4/communications.json", get(list_communications).post(create_communication))
         .route("/api/v4/communications/{file}", get(get_communication).patch(patch_communication))
-        .route("/api/v4/activities.json", post(create_activity))
+        .route("/api/v4/activities.json", get(list_activities).post(create_activity))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate));
     Router::new()
@@ -326,7 +342,15 @@ async fn record(State(state): State<Shared>, req: Request, next: Next) -> Respon
     };
     let response = next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await;
     seen.status = response.status().as_u16();
-    lock(&state).seen.push(seen);
+    let is_create = seen.method == "POST" && seen.path.starts_with("/api/v4/");
+    let delay = {
+        let mut s = lock(&state);
+        s.seen.push(seen);
+        if is_create { s.answer_delay } else { Duration::ZERO }
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     response
 }
 
@@ -832,6 +856,75 @@ const COMMUNICATION_KEYS: &[&str] = &[
     "notification_event_subscribers",
 ];
 
+/// Clio allows at most this many external properties on a record.
+const MAX_EXTERNAL_PROPERTIES: usize = 5;
+
+/// A create body's `external_properties`, as Clio stores them.
+fn external_properties(s: &mut ClioState, v: Option<&Value>) -> Result<Value, Response> {
+    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(json!([])) };
+    let Some(items) = v.as_array() else { return Err(unprocessable("external_properties is an array")) };
+    if items.len() > MAX_EXTERNAL_PROPERTIES {
+        return Err(unprocessable(&format!("external_properties: at most {MAX_EXTERNAL_PROPERTIES} are allowed")));
+    }
+    let mut out: Vec<Value> = Vec::new();
+    for p in items {
+        let Some(p) = p.as_object() else { return Err(unprocessable("external_properties holds objects")) };
+        if let Some(k) = p.keys().find(|k| !["name", "value"].contains(&k.as_str())) {
+            return Err(unprocessable(&format!("unknown external property attribute `{k}`")));
+        }
+        let (Some(name), Some(value)) = (non_empty_str(p, "name"), p.get("value").and_then(Value::as_str)) else {
+            return Err(unprocessable("an external property needs a name and a string value"));
+        };
+        if out.iter().any(|o| o["name"] == name) {
+            return Err(unprocessable(&format!("external property {name:?} is given twice")));
+        }
+        let id = s.next_id();
+        out.push(json!({"id": id, "etag": format!("\"x{id}\""), "name": name, "value": value,
+                        "created_at": now_iso(), "updated_at": now_iso()}));
+    }
+    Ok(Value::Array(out))
+}
+
+fn has_external_property(record: &Value, name: &str, value: Option<&String>) -> bool {
+    record["external_properties"]
+        .as_array()
+        .is_some_and(|ps| ps.iter().any(|p| p["name"] == name && value.is_none_or(|v| p["value"] == v.as_str())))
+}
+
+async fn list_communications(State(state): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let s = lock(&state);
+    let name = q.get("external_property_name");
+    let value = q.get("external_property_value");
+    if value.is_some() && name.is_none() {
+        return clio_error(
+            StatusCode::BAD_REQUEST,
+            "ArgumentError",
+            "external_property_value requires external_property_name",
+        );
+    }
+    let found: Vec<&Value> = s
+        .communications
+        .values()
+        .filter(|c| name.is_none_or(|n| has_external_property(c, n, value)))
+        .filter(|c| q.get("type").is_none_or(|t| c["type"] == t.as_str()))
+        .collect();
+    page(&s, "/api/v4/communications.json", found, &q)
+}
+
+async fn list_activities(State(state): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let s = lock(&state);
+    let communication = match q.get("communication_id").map(|c| c.parse::<u64>()) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(_)) => {
+            return clio_error(StatusCode::BAD_REQUEST, "ArgumentError", "communication_id must be an integer");
+        }
+    };
+    let found: Vec<&Value> =
+        s.activities.values().filter(|a| communication.is_none_or(|c| a["communication"]["id"] == c)).collect();
+    page(&s, "/api/v4/activities.json", found, &q)
+}
+
 fn check_times(data: &Map<String, Value>) -> Result<(), Response> {
     if let Some(d) = data.get("date").filter(|d| !d.as_str().is_some_and(is_date)) {
         return Err(unprocessable(&format!("date {d} is not YYYY-MM-DD")));
@@ -847,7 +940,7 @@ async fn create_communication(
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    let data = match data_of(&body, COMMUNICATION_KEYS) {
+    let data = match data_of(&body, &[COMMUNICATION_KEYS, &["external_properties"]].concat()) {
         Ok(d) => d,
         Err(r) => return r,
     };
@@ -875,9 +968,14 @@ async fn create_communication(
         Ok(m) => m,
         Err(r) => return r,
     };
+    let external_properties = match external_properties(&mut s, data.get("external_properties")) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let id = s.next_id();
     let record = json!({
         "id": id, "etag": format!("\"k{id}\""), "type": kind, "subject": subject,
+        "external_properties": external_properties,
         "body": data.get("body").cloned().unwrap_or(json!("")),
         "date": data.get("date").cloned().unwrap_or(Value::Null),
         "received_at": data.get("received_at").cloned().unwrap_or(Value::Null),
