@@ -344,6 +344,7 @@ async fn two_messages_of_a_conversation_make_one_comment() {
     assert_eq!(
         methods,
         [
+            format!("GET {}", api("/issue/CRM-1/comment")), // an earlier attempt's? none
             format!("POST {}", api("/issue/CRM-1/comment")),
             format!("GET {}", api(&format!("/issue/CRM-1/comment/{id}"))),
             format!("PUT {}", api(&format!("/issue/CRM-1/comment/{id}")))
@@ -531,11 +532,111 @@ async fn the_fake_refuses_what_jira_refuses() {
     // A plain-text comment (REST v2 style) is not ADF.
     let r = post("/issue/CRM-1/comment", json!({"body": "hello"})).await.unwrap();
     assert_eq!(status(r), 400);
+    // Comment properties: a key of 1..=255 characters; comment/list takes 1..=1000 numeric ids.
+    let doc = json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": "hi"}]}]});
+    let r = post("/issue/CRM-1/comment", json!({"body": doc, "properties": [{"key": "", "value": 1}]})).await.unwrap();
+    assert_eq!(status(r), 400);
+    let r = post("/issue/CRM-1/comment", json!({"body": doc, "properties": [{"key": "k", "value": {"a": 1}}]}))
+        .await
+        .unwrap();
+    assert_eq!(status(r), 201);
+    let r = post("/comment/list", json!({"ids": []})).await.unwrap();
+    assert_eq!(status(r), 400);
+    let r = post("/comment/list", json!({"ids": ["x"]})).await.unwrap();
+    assert_eq!(status(r), 400);
+    let r = client
+        .get(format!("{base}{}?orderBy=updated", api("/issue/CRM-1/comment")))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(r), 400);
+    let id = j.fake.issue("CRM-1").unwrap().comments[0].id;
+    let r = client
+        .post(format!("{base}{}?expand=properties", api("/comment/list")))
+        .bearer_auth(&access)
+        .json(&json!({"ids": [id]}))
+        .send()
+        .await
+        .unwrap();
+    let page: Value = r.json().await.unwrap();
+    assert_eq!(page["values"][0]["properties"], json!([{"key": "k", "value": {"a": 1}}]), "{page}");
+    assert_eq!(page["isLast"], true);
     // A field that is not on the create screen.
     let r = post("/issue", json!({"fields": {"project": {"key": "CRM"}, "issuetype": {"name": "Task"}, "summary": "x", "customfield_1": "y"}}))
         .await
         .unwrap();
     let body: Value = r.json().await.unwrap();
     assert!(body["errors"]["customfield_1"].as_str().unwrap().contains("cannot be set"), "{body}");
+    j.h.stop().await;
+}
+
+/// Posts like a client retrying: again while the answer is a retryable failure.
+async fn until_logged(j: &Jira, token: &str, path: &str, body: &Value) -> Value {
+    for _ in 0..120 {
+        let answer = j.h.post(path, Some(token), body).await.json();
+        if answer["successful"] == true {
+            return answer;
+        }
+        assert_eq!(answer["retryable"], true, "{path} failed for good: {answer}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{path} was never logged");
+}
+
+#[tokio::test]
+async fn a_comment_jira_made_but_answered_too_late_is_found_by_the_retry_not_made_twice() {
+    let j = start(|c| c.limits.outbound_timeout_ms = 500).await;
+    let token = login(&j).await;
+    // Someone else's comment on the issue: not ours, never asked about.
+    j.fake.add_comment_by("CRM-1", "557058:someone-else", "Luke called the front desk");
+
+    // Jira makes the comment but answers after the host gave up.
+    j.fake.set_answer_delay(Duration::from_secs(2));
+    let call = common::call_log_body("late-1", "CRM-1");
+    let failed = j.h.post("/callLog", Some(&token), &call).await.json();
+    assert_eq!(failed["successful"], false, "{failed}");
+    let ours = |j: &Jira| -> Vec<fake::FakeComment> {
+        j.fake.issue("CRM-1").unwrap().comments.into_iter().filter(|c| c.author == ACCOUNT_ID).collect()
+    };
+    assert_eq!(ours(&j).len(), 1, "Jira did make it");
+    j.fake.set_answer_delay(Duration::ZERO);
+
+    // The retry finds it among the user's own comments by its property.
+    let logged = until_logged(&j, &token, "/callLog", &call).await;
+    let comments = ours(&j);
+    assert_eq!(comments.len(), 1, "no second comment");
+    assert_eq!(logged["logId"], format!("CRM-1/{}", comments[0].id), "{logged}");
+    let key = comments[0].properties[0]["value"]["idempotencyKey"].as_str().unwrap().to_owned();
+    assert_eq!(comments[0].properties[0]["key"], "switchboard");
+    assert!(key.starts_with("sb-") && key.len() == 35, "{key}");
+    let listed = last(&j, &api("/comment/list"));
+    assert_eq!(listed.query, "expand=properties");
+    assert_eq!(listed.body, json!({"ids": [comments[0].id]}), "only the user's own comment is asked about");
+    let recent = last(&j, &api("/issue/CRM-1/comment"));
+    assert_eq!((recent.method.as_str(), recent.query.as_str()), ("GET", "orderBy=-created&maxResults=50"));
+    let r = j.h.get("/callLog?sessionIds=late-1", Some(&token)).await.json();
+    assert_eq!(r["logs"][0]["matched"], true, "{r}");
+    assert_eq!(r["logs"][0]["logId"], logged["logId"], "{r}");
+
+    // Another call: another key, a comment of its own.
+    let other = j.h.post("/callLog", Some(&token), &common::call_log_body("late-2", "CRM-1")).await.json();
+    assert_eq!(other["successful"], true, "{other}");
+    assert_eq!(ours(&j).len(), 2);
+
+    // A conversation the same way.
+    j.fake.set_answer_delay(Duration::from_secs(2));
+    let sms = json!({"logInfo": {"conversationId": "late-conv", "messages": [
+            {"id": "lm-1", "type": "SMS", "direction": "Inbound", "subject": "Help me",
+             "from": {"phoneNumber": "+16505551212"}, "creationTime": "2026-11-22T10:00:00Z"}]},
+        "contactId": "CRM-1", "contactName": "Luke Skywalker"});
+    let failed = j.h.post("/messageLog", Some(&token), &sms).await.json();
+    assert_eq!(failed["successful"], false, "{failed}");
+    assert_eq!(ours(&j).len(), 3, "Jira did make it");
+    j.fake.set_answer_delay(Duration::ZERO);
+    let logged = until_logged(&j, &token, "/messageLog", &sms).await;
+    let comments = ours(&j);
+    assert_eq!(comments.len(), 3, "no second comment for the conversation");
+    assert_eq!(logged["logIds"], json!([format!("CRM-1/{}", comments[2].id)]), "{logged}");
     j.h.stop().await;
 }

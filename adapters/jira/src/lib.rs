@@ -7,10 +7,10 @@
 //! | get-user-info        | `GET https://api.atlassian.com/oauth/token/accessible-resources`, `GET /myself` |
 //! | find-contact         | `POST /search/jql` (`cf[N] ~ "\"number\""` for every variant), paginated |
 //! | create-contact       | `POST /issue`                                                          |
-//! | create-call-log      | `POST /issue/{key}/comment` → log id `{key}/{commentId}`               |
+//! | create-call-log      | `GET /issue/{key}/comment?orderBy=-created&maxResults=50`, if the user wrote any of them `POST /comment/list?expand=properties` (an earlier attempt's comment, by its `switchboard` property), else `POST /issue/{key}/comment` with the property → log id `{key}/{commentId}` |
 //! | update-call-log      | `GET` + `PUT /issue/{key}/comment/{id}`                                |
 //! | get-call-log         | `GET /issue/{key}/comment/{id}`                                        |
-//! | create-message-log   | `POST /issue/{key}/comment` (one comment per conversation)             |
+//! | create-message-log   | as create-call-log (one comment per conversation)                     |
 //! | update-message-log   | `GET` + `PUT /issue/{key}/comment/{id}` (the message appended)         |
 //! | unauthorize          | nothing at Atlassian: 3LO has no revocation endpoint                   |
 //! | find-contact-by-name | `POST /search/jql` (`summary ~ "\"name\""`), first page              |
@@ -30,6 +30,8 @@ const GATEWAY: &str = "https://api.atlassian.com";
 const PAGE_SIZE: u32 = 50;
 /// Pages followed per search: a phone number matching more issues than this is not a lookup.
 const MAX_PAGES: usize = 4;
+/// The newest comments of an issue searched for an earlier attempt's.
+const RECENT_COMMENTS: &str = "50";
 
 struct Jira;
 
@@ -121,10 +123,40 @@ fn put_comment(ctx: &CallContext, issue: &str, comment: &str, body: &Node) -> Re
     Ok(())
 }
 
-/// Posts a new comment; returns the log id `{issue}/{commentId}`.
-fn add_comment(ctx: &CallContext, issue: &str, body: &Node) -> Result<String, CrmError> {
+/// The comment an earlier attempt with this idempotency key made on the
+/// issue: among the newest comments, the user's own, the one whose
+/// `switchboard` property holds the key. Its log id, if any.
+fn earlier_comment(ctx: &CallContext, issue: &str, key: &str) -> Result<Option<String>, CrmError> {
+    if key.trim().is_empty() {
+        return Ok(None);
+    }
+    let api = api(ctx)?;
+    let recent: CommentPage = send_json(
+        Request::get(format!("{api}/issue/{issue}/comment"))
+            .query("orderBy", "-created")
+            .query("maxResults", RECENT_COMMENTS),
+    )?;
+    let ids: Vec<u64> =
+        recent.comments.iter().filter(|c| c.by(&ctx.crm_user_id)).filter_map(|c| c.id.parse().ok()).collect();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let list: CommentList = send_json(
+        Request::post(format!("{api}/comment/list")).query("expand", "properties").json(&CommentIds { ids })?,
+    )?;
+    Ok(list.values.into_iter().find(|c| c.carries(key.trim())).map(|c| format!("{issue}/{}", c.id)))
+}
+
+/// The earlier attempt's comment, else a new one marked with the idempotency
+/// key; returns the log id `{issue}/{commentId}`.
+fn add_comment(ctx: &CallContext, issue: &str, body: &Node, key: &str) -> Result<String, CrmError> {
+    if let Some(log_id) = earlier_comment(ctx, issue, key)? {
+        switchboard_sdk::log::info(&format!("comment {log_id} was made by an earlier attempt"));
+        return Ok(log_id);
+    }
     let url = format!("{}/issue/{issue}/comment", api(ctx)?);
-    let created: Comment = send_json(Request::post(url).json(&CommentBody { body })?)?;
+    let created: Comment =
+        send_json(Request::post(url).json(&NewComment { body, properties: idempotency_property(key) })?)?;
     Ok(format!("{issue}/{}", created.id))
 }
 
@@ -209,7 +241,7 @@ impl Adapter for Jira {
 
     fn create_call_log(ctx: CallContext, log: CallLogInput) -> Result<String, CrmError> {
         let issue = contact_issue(&log.contact_id)?;
-        add_comment(&ctx, issue, &call_doc(&log))
+        add_comment(&ctx, issue, &call_doc(&log), &log.idempotency_key)
     }
 
     fn update_call_log(ctx: CallContext, update: CallLogUpdate) -> Result<(), CrmError> {
@@ -227,7 +259,7 @@ impl Adapter for Jira {
 
     fn create_message_log(ctx: CallContext, log: MessageLogInput) -> Result<String, CrmError> {
         let issue = contact_issue(&log.contact_id)?;
-        add_comment(&ctx, issue, &message_doc(&log))
+        add_comment(&ctx, issue, &message_doc(&log), &log.idempotency_key)
     }
 
     fn update_message_log(ctx: CallContext, log_id: String, log: MessageLogInput) -> Result<(), CrmError> {

@@ -20,6 +20,13 @@ fn settings() -> Harness {
     Harness::new().setting("project_key", "CRM").setting("phone_field", "customfield_10050")
 }
 
+const NO_COMMENTS: &str = r#"{"startAt":0,"maxResults":50,"total":0,"comments":[]}"#;
+
+/// A harness where the issue has no comments yet (no earlier attempt's).
+fn no_earlier() -> Harness {
+    Harness::new().on("GET", &format!("{API}/issue/CRM-7/comment?*"), reply(200, NO_COMMENTS))
+}
+
 fn call_log(note: Option<&str>) -> CallLogInput {
     CallLogInput {
         contact_type: Some("issue".into()),
@@ -250,14 +257,14 @@ fn create_contact_defaults_to_task_and_needs_a_project() {
 
 #[test]
 fn a_call_log_is_an_adf_comment_on_the_contact_issue() {
-    let h = Harness::new().on(
+    let h = no_earlier().on(
         "POST",
         &format!("{API}/issue/CRM-7/comment"),
         reply(201, r#"{"id":"10001","self":"x","body":{"type":"doc","version":1,"content":[]}}"#),
     );
     let id = h.run(|| Jira::create_call_log(ctx(), call_log(Some("Asked about the plans\nCall back Friday")))).unwrap();
     assert_eq!(id, "CRM-7/10001");
-    let body = h.requests()[0].json()["body"].clone();
+    let body = h.requests()[1].json()["body"].clone();
     assert_eq!(body["type"], "doc");
     assert_eq!(body["version"], 1);
     let content = body["content"].as_array().unwrap();
@@ -307,7 +314,7 @@ fn comment_store(initial: Node) -> (Harness, std::rc::Rc<std::cell::RefCell<Node
         "PUT",
         &url,
         answer(move |sent| {
-            *put.borrow_mut() = serde_json::from_value(sent.json()["body"].clone()).unwrap();
+            *put.borrow_mut() = serde_json::from_value(sent.json()["body"].clone()).expect("an ADF body");
             (200, json!({"id": "10001", "body": *put.borrow()}))
         }),
     );
@@ -402,13 +409,13 @@ fn log_and_contact_ids_are_checked_before_they_reach_a_url() {
 #[test]
 fn a_conversation_is_one_comment_and_later_messages_are_appended() {
     let first = message("m-1", Direction::Inbound, "+16505551212", "Help me", "2026-11-22T10:00:00Z");
-    let h = Harness::new().on(
+    let h = no_earlier().on(
         "POST",
         &format!("{API}/issue/CRM-7/comment"),
         reply(201, r#"{"id":"10001","body":{"type":"doc","version":1,"content":[]}}"#),
     );
     assert_eq!(h.run(|| Jira::create_message_log(ctx(), first.clone())).unwrap(), "CRM-7/10001");
-    let created: Node = serde_json::from_value(h.requests()[0].json()["body"].clone()).unwrap();
+    let created: Node = serde_json::from_value(h.requests()[1].json()["body"].clone()).unwrap();
     assert_eq!(
         created.plain_text(),
         "SMS conversation with Luke Skywalker\n[2026-11-22T10:00:00Z] Inbound SMS from +16505551212: Help me"
@@ -516,4 +523,111 @@ fn a_name_search_is_a_summary_phrase_search_and_dispositions_are_declined() {
     assert_eq!(h.requests()[0].json()["jql"], r#"project = "CRM" AND summary ~ "\"Luke \\\"Red 5\\\"\"""#);
     let declined = h.run(|| Jira::set_call_disposition(ctx(), "CRM-7/1".into(), "{}".into()));
     assert!(matches!(declined, Err(CrmError::Unsupported(_))), "{declined:?}");
+}
+
+// ------------------------------------------------------------ retries after a crash
+
+const KEY: &str = "sb-0123456789abcdef0123456789abcdef";
+const ME: &str = "5b10ac8d82e05b22cc7d4ef5";
+
+/// The newest comments of CRM-7: `(id, author)`.
+fn recent(comments: &[(&str, &str)]) -> String {
+    let comments: Vec<Value> = comments
+        .iter()
+        .map(|(id, author)| {
+            json!({"id": id, "author": {"accountId": author, "displayName": "x"},
+                   "body": {"type": "doc", "version": 1, "content": []}, "created": "2026-01-01T10:00:00.000+0000"})
+        })
+        .collect();
+    json!({"startAt": 0, "maxResults": 50, "total": comments.len(), "comments": comments}).to_string()
+}
+
+/// `POST /comment/list` answering each asked id with the property `key` on comment `marked`.
+fn listed(marked: u64, key: &'static str) -> impl Fn(&Sent) -> Result<HttpResponseWit, HttpErrorWit> {
+    answer(move |sent| {
+        let values: Vec<Value> = sent.json()["ids"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .map(|id| {
+                let props = if id.as_u64() == Some(marked) {
+                    json!([{"key": "switchboard", "value": {"idempotencyKey": key}}])
+                } else {
+                    json!([])
+                };
+                json!({"id": id.to_string(), "properties": props})
+            })
+            .collect();
+        (200, json!({"startAt": 0, "maxResults": 1000, "total": values.len(), "isLast": true, "values": values}))
+    })
+}
+
+fn keyed(key: &str) -> CallLogInput {
+    CallLogInput { idempotency_key: key.into(), ..call_log(None) }
+}
+
+#[test]
+fn a_new_comment_carries_the_idempotency_key_as_a_property() {
+    let h = no_earlier().on(
+        "POST",
+        &format!("{API}/issue/CRM-7/comment"),
+        reply(201, r#"{"id":"10001","body":{"type":"doc","version":1,"content":[]}}"#),
+    );
+    assert_eq!(h.run(|| Jira::create_call_log(ctx(), keyed(KEY))).unwrap(), "CRM-7/10001");
+    let sent = h.requests();
+    assert_eq!(sent.len(), 2, "no comments on the issue: no comment/list");
+    assert_eq!(sent[0].method, "GET");
+    assert_eq!(sent[0].url, format!("{API}/issue/CRM-7/comment?orderBy=-created&maxResults=50"));
+    assert_eq!(sent[1].json()["properties"], json!([{"key": "switchboard", "value": {"idempotencyKey": KEY}}]));
+}
+
+#[test]
+fn a_retry_finds_the_earlier_attempts_comment_among_the_users_own() {
+    let h = Harness::new()
+        .on(
+            "GET",
+            &format!("{API}/issue/CRM-7/comment?*"),
+            reply(200, &recent(&[("10003", "someone-else"), ("10002", ME), ("10001", ME)])),
+        )
+        .on("POST", &format!("{API}/comment/list?expand=properties"), listed(10001, KEY));
+    assert_eq!(h.run(|| Jira::create_call_log(ctx(), keyed(KEY))).unwrap(), "CRM-7/10001");
+    let sent = h.requests();
+    assert_eq!(sent.len(), 2, "found: no comment created");
+    assert_eq!(sent[1].method, "POST");
+    assert_eq!(sent[1].url, format!("{API}/comment/list?expand=properties"));
+    assert_eq!(sent[1].json(), json!({"ids": [10002, 10001]}), "only the user's own comments, as numbers");
+
+    // A message log the same way.
+    let m = MessageLogInput { idempotency_key: KEY.into(), ..message("m-1", Direction::Inbound, "+1", "hi", "t") };
+    assert_eq!(h.run(|| Jira::create_message_log(ctx(), m)).unwrap(), "CRM-7/10001");
+    assert!(!h.requests().iter().any(|s| s.url.ends_with("/issue/CRM-7/comment")), "nothing created");
+}
+
+#[test]
+fn another_calls_key_or_other_authors_comments_lead_to_a_new_comment() {
+    let other = "sb-ffffffffffffffffffffffffffffffff";
+    let h = Harness::new()
+        .on("GET", &format!("{API}/issue/CRM-7/comment?*"), reply(200, &recent(&[("10001", ME)])))
+        .on("POST", &format!("{API}/comment/list?expand=properties"), listed(10001, KEY))
+        .on(
+            "POST",
+            &format!("{API}/issue/CRM-7/comment"),
+            reply(201, r#"{"id":"10002","body":{"type":"doc","version":1,"content":[]}}"#),
+        );
+    assert_eq!(h.run(|| Jira::create_call_log(ctx(), keyed(other))).unwrap(), "CRM-7/10002");
+    let sent = h.requests();
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[2].json()["properties"][0]["value"]["idempotencyKey"], other);
+
+    // Only comments by someone else: not even a comment/list.
+    let h = Harness::new()
+        .on("GET", &format!("{API}/issue/CRM-7/comment?*"), reply(200, &recent(&[("10001", "someone-else")])))
+        .on(
+            "POST",
+            &format!("{API}/issue/CRM-7/comment"),
+            reply(201, r#"{"id":"10002","body":{"type":"doc","version":1,"content":[]}}"#),
+        );
+    assert_eq!(h.run(|| Jira::create_call_log(ctx(), keyed(KEY))).unwrap(), "CRM-7/10002");
+    let methods: Vec<String> = h.requests().iter().map(|s| s.method.clone()).collect();
+    assert_eq!(methods, ["GET", "POST"]);
 }

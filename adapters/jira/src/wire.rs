@@ -236,6 +236,89 @@ pub struct CommentBody<'a> {
     pub body: &'a Node,
 }
 
+/// The body of `POST .../comment`: the ADF and the comment's entity properties.
+#[derive(Debug, Serialize)]
+pub struct NewComment<'a> {
+    pub body: &'a Node,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub properties: Vec<Property>,
+}
+
+/// An entity property of a comment: `{key, value}`, the value any JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Property {
+    pub key: String,
+    #[serde(default)]
+    pub value: Value,
+}
+
+/// The comment property the host's idempotency key is kept in.
+pub const PROPERTY_KEY: &str = "switchboard";
+
+/// `[{key: "switchboard", value: {idempotencyKey}}]`, or nothing for an empty key.
+pub fn idempotency_property(key: &str) -> Vec<Property> {
+    let key = key.trim();
+    if key.is_empty() {
+        return Vec::new();
+    }
+    vec![Property { key: PROPERTY_KEY.into(), value: json!({ "idempotencyKey": key }) }]
+}
+
+/// `GET /issue/{key}/comment` (a page; the fields we use).
+#[derive(Debug, Deserialize)]
+pub struct CommentPage {
+    #[serde(default)]
+    pub comments: Vec<ListedComment>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListedComment {
+    pub id: String,
+    #[serde(default)]
+    pub author: Option<Author>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Author {
+    #[serde(default)]
+    pub account_id: String,
+}
+
+impl ListedComment {
+    /// Whether `account_id` wrote it (an empty id wrote nothing).
+    pub fn by(&self, account_id: &str) -> bool {
+        !account_id.is_empty() && self.author.as_ref().is_some_and(|a| a.account_id == account_id)
+    }
+}
+
+/// The body of `POST /comment/list`: comment ids as numbers.
+#[derive(Debug, Serialize)]
+pub struct CommentIds {
+    pub ids: Vec<u64>,
+}
+
+/// Its answer (a page of comments; with `expand=properties`, their properties).
+#[derive(Debug, Deserialize)]
+pub struct CommentList {
+    #[serde(default)]
+    pub values: Vec<PropertiedComment>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PropertiedComment {
+    pub id: String,
+    #[serde(default)]
+    pub properties: Vec<Property>,
+}
+
+impl PropertiedComment {
+    /// Whether it carries the idempotency key `key` (see [`idempotency_property`]).
+    pub fn carries(&self, key: &str) -> bool {
+        self.properties.iter().any(|p| p.key == PROPERTY_KEY && p.value["idempotencyKey"] == key)
+    }
+}
+
 // ---------------------------------------------------------------- ADF
 
 /// An Atlassian Document Format node. Fields we do not model (the doc's

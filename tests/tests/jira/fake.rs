@@ -11,14 +11,18 @@
 //! | `GET  /ex/jira/{cloudId}/rest/api/3/myself`                 | the user                                 |
 //! | `POST /ex/jira/{cloudId}/rest/api/3/search/jql`             | `{issues, nextPageToken?, isLast}`; a small JQL evaluator, 400 for what it (or Jira) does not accept |
 //! | `POST /ex/jira/{cloudId}/rest/api/3/issue`                  | 201 `{id, key, self}` / 400 `{errorMessages, errors}` |
-//! | `POST /ex/jira/{cloudId}/rest/api/3/issue/{idOrKey}/comment`| 201 comment (the body must be valid ADF) |
+//! | `POST /ex/jira/{cloudId}/rest/api/3/issue/{idOrKey}/comment`| 201 comment (the body must be valid ADF; `properties: [{key, value}]` stored with it, a key of 1..=255 characters) |
+//! | `GET .../issue/{idOrKey}/comment?startAt&maxResults&orderBy`| `{startAt, maxResults, total, comments}`, `orderBy` one of `created`, `+created`, `-created` |
 //! | `GET|PUT .../issue/{idOrKey}/comment/{id}`                  | the comment / 404                        |
+//! | `POST .../comment/list?expand=properties` `{ids: [n, ...]}` | `{startAt, maxResults, total, isLast, values}`, each with its `properties` when expanded; 1 to 1000 numeric ids, else 400 |
 //!
 //! Every gateway route needs a live `Authorization: Bearer` access token
 //! (401 `{code, message}` otherwise); an unknown cloud id is 404; unknown
 //! paths are 404. `throttle_next` makes the gateway answer 429 with
 //! `Retry-After`, `X-RateLimit-*` and `RateLimit-Reason`, as Jira does.
-//! Every request is recorded for assertions.
+//! Every request is recorded for assertions. `set_answer_delay` makes the
+//! comment creates answer late, after they were made (a CRM that answers after
+//! the host's timeout).
 //!
 //! One long file: a fake is one server whose handlers share one state; it mirrors Jira's paths one
 //! by one (and its small JQL evaluator), read side by side with the adapter's `wire.rs`.
@@ -64,6 +68,10 @@ pub struct FakeComment {
     pub body: Value,
     pub created: String,
     pub updated: String,
+    /// The author's accountId.
+    pub author: String,
+    /// The comment's entity properties, `{key, value}`.
+    pub properties: Vec<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +125,8 @@ pub struct JiraState {
     /// Answer the next N gateway requests with 429.
     pub throttle_next: u32,
     pub retry_after_secs: u32,
+    /// How long after making a comment (`POST .../issue/{key}/comment`) the fake answers.
+    pub answer_delay: Duration,
 }
 
 pub type Shared = Arc<Mutex<JiraState>>;
@@ -207,6 +217,23 @@ impl FakeJira {
         s.retry_after_secs = retry_after_secs;
     }
 
+    /// A comment by someone else (`author`, an accountId) on an issue.
+    pub fn add_comment_by(&self, key: &str, author: &str, text: &str) {
+        let mut s = self.state();
+        s.next_comment += 1;
+        let id = s.next_comment;
+        let now = now_jira();
+        let body = json!({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]});
+        let comment =
+            FakeComment { id, body, created: now.clone(), updated: now, author: author.into(), properties: vec![] };
+        find_issue(&mut s, key).expect("the issue exists").comments.push(comment);
+    }
+
+    /// Comment creates are made at once and answered `delay` later.
+    pub fn set_answer_delay(&self, delay: Duration) {
+        self.state().answer_delay = delay;
+    }
+
     /// Every access token stops working at once (as when they expire).
     pub fn expire_access_tokens(&self) {
         self.state().access.clear();
@@ -229,7 +256,8 @@ fn router(state: Shared) -> Router {
         .route("/ex/jira/{cloud}/rest/api/3/myself", get(myself))
         .route("/ex/jira/{cloud}/rest/api/3/search/jql", post(search))
         .route("/ex/jira/{cloud}/rest/api/3/issue", post(create_issue))
-        .route("/ex/jira/{cloud}/rest/api/3/issue/{issue}/comment", post(add_comment))
+        .route("/ex/jira/{cloud}/rest/api/3/issue/{issue}/comment", get(list_comments).post(add_comment))
+        .route("/ex/jira/{cloud}/rest/api/3/comment/list", post(comments_by_id))
         .route("/ex/jira/{cloud}/rest/api/3/issue/{issue}/comment/{id}", get(get_comment).put(update_comment))
         .layer(axum::middleware::from_fn_with_state(state.clone(), gate));
     Router::new()
@@ -407,8 +435,13 @@ async fn gate(State(state): State<Shared>, req: Request, next: Next) -> Response
         h.insert("ratelimit-reason", HeaderValue::from_static("jira-burst-based"));
         return r;
     }
+    let creates_comment = parts.method == axum::http::Method::POST && path.ends_with("/comment");
     let mut response = next.run(Request::from_parts(parts, axum::body::Body::from(bytes))).await;
     response.headers_mut().insert("x-ratelimit-limit", HeaderValue::from(RATE_LIMIT));
+    let delay = if creates_comment { lock(&state).answer_delay } else { Duration::ZERO };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     response
 }
 
@@ -1012,7 +1045,8 @@ fn adf_text_len(v: &Value) -> usize {
 }
 
 fn comment_json(issue_id: u64, c: &FakeComment) -> Value {
-    let author = json!({"accountId": ACCOUNT_ID, "displayName": USER_NAME, "active": true, "accountType": "atlassian"});
+    let name = if c.author == ACCOUNT_ID { USER_NAME } else { "Someone else" };
+    let author = json!({"accountId": c.author, "displayName": name, "active": true, "accountType": "atlassian"});
     json!({
         "self": format!("{}/issue/{issue_id}/comment/{}", site_url(), c.id),
         "id": c.id.to_string(),
@@ -1047,6 +1081,25 @@ fn checked_comment_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Resp
     Ok(doc.clone())
 }
 
+/// A new comment's `properties`: `[{key, value}]`, keys of 1..=255 characters, given once.
+fn comment_properties(body: &Map<String, Value>) -> Result<Vec<Value>, Response> {
+    let bad = |m: &str| jira_error(StatusCode::BAD_REQUEST, &[], &[("properties", m)]);
+    let Some(v) = body.get("properties") else { return Ok(Vec::new()) };
+    let Some(items) = v.as_array() else { return Err(bad("properties must be an array")) };
+    let mut out: Vec<Value> = Vec::new();
+    for p in items {
+        let key = p.get("key").and_then(Value::as_str).unwrap_or_default();
+        if key.is_empty() || key.chars().count() > 255 {
+            return Err(bad("The property key must be between 1 and 255 characters long."));
+        }
+        if out.iter().any(|o| o["key"] == key) {
+            return Err(bad(&format!("The property {key} is given twice.")));
+        }
+        out.push(json!({"key": key, "value": p.get("value").cloned().unwrap_or(Value::Null)}));
+    }
+    Ok(out)
+}
+
 fn now_jira() -> String {
     format!("{}:00.000+0000", iso_minute(SystemTime::now()).trim_end_matches('Z'))
 }
@@ -1061,14 +1114,85 @@ async fn add_comment(
         Ok(d) => d,
         Err(r) => return r,
     };
+    let properties = match json_body(&headers, &body).and_then(|b| comment_properties(&b)) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
     let mut s = lock(&state);
     s.next_comment += 1;
     let id = s.next_comment;
     let Some(issue) = find_issue(&mut s, &issue) else { return no_issue() };
     let now = now_jira();
-    let comment = FakeComment { id, body: doc, created: now.clone(), updated: now };
+    let comment =
+        FakeComment { id, body: doc, created: now.clone(), updated: now, author: ACCOUNT_ID.into(), properties };
     issue.comments.push(comment.clone());
     (StatusCode::CREATED, Json(comment_json(issue.id, &comment))).into_response()
+}
+
+/// `GET .../issue/{key}/comment`: a page of the issue's comments, oldest
+/// first unless `orderBy=-created`.
+async fn list_comments(
+    State(state): State<Shared>,
+    Path((_cloud, issue)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let number = |k: &str, default: usize| q.get(k).map_or(Ok(default), |v| v.parse::<usize>());
+    let (Ok(start_at), Ok(max_results)) = (number("startAt", 0), number("maxResults", 5000)) else {
+        return jira_error(StatusCode::BAD_REQUEST, &["startAt and maxResults must be numbers."], &[]);
+    };
+    let newest_first = match q.get("orderBy").map(String::as_str) {
+        None | Some("created" | "+created") => false,
+        Some("-created") => true,
+        Some(other) => {
+            return jira_error(StatusCode::BAD_REQUEST, &[&format!("Invalid orderBy value: {other}.")], &[]);
+        }
+    };
+    let mut s = lock(&state);
+    let Some(issue) = find_issue(&mut s, &issue) else { return no_issue() };
+    let mut comments: Vec<&FakeComment> = issue.comments.iter().collect();
+    if newest_first {
+        comments.reverse();
+    }
+    let page: Vec<Value> =
+        comments.iter().skip(start_at).take(max_results).map(|c| comment_json(issue.id, c)).collect();
+    Json(json!({"startAt": start_at, "maxResults": max_results, "total": comments.len(), "comments": page}))
+        .into_response()
+}
+
+/// `POST .../comment/list`: the comments of these ids (in any issue), with
+/// their properties under `expand=properties`.
+async fn comments_by_id(
+    State(state): State<Shared>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body = match json_body(&headers, &body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let ids: Option<Vec<u64>> =
+        body.get("ids").and_then(Value::as_array).and_then(|a| a.iter().map(Value::as_u64).collect());
+    let Some(ids) = ids.filter(|ids| (1..=1000).contains(&ids.len())) else {
+        return jira_error(StatusCode::BAD_REQUEST, &["ids must hold 1 to 1000 comment ids (numbers)."], &[]);
+    };
+    let expand_properties = q.get("expand").is_some_and(|e| e.split(',').any(|x| x == "properties"));
+    let s = lock(&state);
+    let values: Vec<Value> = s
+        .issues
+        .iter()
+        .flat_map(|i| i.comments.iter().map(move |c| (i.id, c)))
+        .filter(|(_, c)| ids.contains(&c.id))
+        .map(|(issue_id, c)| {
+            let mut v = comment_json(issue_id, c);
+            if expand_properties {
+                v["properties"] = Value::Array(c.properties.clone());
+            }
+            v
+        })
+        .collect();
+    Json(json!({"startAt": 0, "maxResults": 1000, "total": values.len(), "isLast": true, "values": values}))
+        .into_response()
 }
 
 fn no_comment(id: &str) -> Response {
