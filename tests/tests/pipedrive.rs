@@ -16,6 +16,7 @@ use common::{Harness, Reply, call_log_body};
 use fake::{API_DOMAIN, CLIENT_ID, CLIENT_SECRET, FakePipedrive, Recorded};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::time::Duration;
 use switchboard::config::{AdapterLimits, AdapterSettings, Config};
 
 const PLATFORM: &str = "pipedrive";
@@ -306,7 +307,8 @@ async fn messages_of_a_conversation_go_to_one_activity() {
     assert_eq!(r.json()["logIds"], ids);
     assert_eq!(s.pd.seen("POST", "/api/v2/activities").len(), 1);
     let note = s.pd.activity(ids[0].as_str().unwrap()).unwrap()["note"].as_str().unwrap().to_owned();
-    assert_eq!(note.matches("<p>").count(), 3, "{note}");
+    assert_eq!(note.matches("<p>").count(), 4, "the Ref line and three messages: {note}");
+    assert!(note.starts_with("<p>Ref: sb-"), "{note}");
     assert!(note.ends_with("Hurry</p>"), "{note}");
     s.h.stop().await;
 }
@@ -404,6 +406,34 @@ async fn the_fake_pipedrive_is_as_strict_as_the_real_one() {
     // v2 persons take `phones`, not v1's `phone`.
     let r = post("/api/v2/persons", json!({"name": "Han", "phone": [{"value": "+1"}]})).await.unwrap();
     assert_eq!(r.status(), 400);
+    // The activities list: known sorts only, newest update first on request, cursor pages.
+    assert_eq!(get("/api/v2/activities?sort_by=subject").await.unwrap().status(), 400);
+    assert_eq!(get("/api/v2/activities?sort_direction=down").await.unwrap().status(), 400);
+    assert_eq!(get("/api/v2/activities?person_id=x").await.unwrap().status(), 400);
+    for subject in ["first", "second", "third"] {
+        let body = json!({"subject": subject, "participants": [{"person_id": 1, "primary": true}]});
+        assert_eq!(post("/api/v2/activities", body).await.unwrap().status(), 200);
+    }
+    let page: Value = get("/api/v2/activities?person_id=1&sort_by=update_time&sort_direction=desc&limit=2")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let subjects: Vec<&str> = page["data"].as_array().unwrap().iter().map(|a| a["subject"].as_str().unwrap()).collect();
+    assert_eq!(subjects, ["third", "second"], "{page}");
+    let next = page["additional_data"]["next_cursor"].as_str().expect("a next cursor").to_owned();
+    let rest: Value =
+        get(&format!("/api/v2/activities?person_id=1&sort_by=update_time&sort_direction=desc&limit=2&cursor={next}"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(rest["data"][0]["subject"], "first", "{rest}");
+    assert!(rest["additional_data"]["next_cursor"].is_null(), "{rest}");
+    let none: Value = get("/api/v2/activities?person_id=2").await.unwrap().json().await.unwrap();
+    assert_eq!(none["data"], json!([]));
     // 429 on demand, with Retry-After and the window's headers.
     pd.throttle_next(1, 9);
     let r = get("/api/v1/users/me").await.unwrap();
@@ -427,5 +457,74 @@ async fn a_lowered_request_budget_is_planned_within_not_overrun() {
     assert_eq!(contact_names(&r), ["Biggs Darklighter"], "the first page only: {}", r.text);
     assert_eq!(s.pd.seen("GET", "/api/v2/persons/search").len(), 1);
     assert!(s.pd.seen("GET", "/api/v2/deals").is_empty() && s.pd.seen("GET", "/api/v1/leads").is_empty());
+    s.h.stop().await;
+}
+
+/// Posts like a client retrying: again while the answer is a retryable failure.
+async fn until_logged(s: &Setup, token: &str, path: &str, body: &Value) -> Value {
+    for _ in 0..120 {
+        let answer = s.h.post(path, Some(token), body).await.json();
+        if answer["successful"] == true {
+            return answer;
+        }
+        assert_eq!(answer["retryable"], true, "{path} failed for good: {answer}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{path} was never logged");
+}
+
+#[tokio::test]
+async fn an_activity_pipedrive_made_but_answered_too_late_is_found_by_the_retry_not_made_twice() {
+    let s = start_with(|c| c.limits.outbound_timeout_ms = 500).await;
+    let t = login(&s).await;
+    // Luke has activities already, newer ones after the first attempt's too.
+    assert_eq!(s.h.post("/callLog", Some(&t), &call_log_body("before-1", "1")).await.json()["successful"], true);
+
+    // Pipedrive makes the activity but answers after the host gave up.
+    s.pd.set_answer_delay(Duration::from_secs(2));
+    let call = call_log_body("late-1", "1");
+    let failed = s.h.post("/callLog", Some(&t), &call).await.json();
+    assert_eq!(failed["successful"], false, "{failed}");
+    assert_eq!(s.pd.state().activities.len(), 2, "Pipedrive did make it");
+    s.pd.set_answer_delay(Duration::ZERO);
+    assert_eq!(s.h.post("/callLog", Some(&t), &call_log_body("after-1", "1")).await.json()["successful"], true);
+
+    // The retry finds it among Luke's newest activities by the Ref line of its note.
+    let logged = until_logged(&s, &t, "/callLog", &call).await;
+    let activities: Vec<Value> = s.pd.state().activities.values().cloned().collect();
+    assert_eq!(activities.len(), 3, "no second activity for late-1");
+    let late = s.pd.activity(logged["logId"].as_str().unwrap()).expect("the first attempt's activity");
+    let note = late["note"].as_str().unwrap();
+    assert!(note.contains("<br>Ref: sb-"), "{note}");
+    let search = s.pd.seen("GET", "/api/v2/activities").into_iter().rfind(|r| r.path == "/api/v2/activities").unwrap();
+    for (k, v) in [("person_id", "1"), ("sort_by", "update_time"), ("sort_direction", "desc"), ("limit", "50")] {
+        assert_eq!(search.param(k), Some(v), "{k}: {:?}", search.query);
+    }
+    let r = s.h.get("/callLog?sessionIds=late-1&requireDetails=true", Some(&t)).await.json();
+    assert_eq!(r["logs"][0]["matched"], true, "{r}");
+    assert_eq!(r["logs"][0]["logId"], logged["logId"], "{r}");
+    assert_eq!(r["logs"][0]["logData"]["note"], "Asked about the plans", "the marker is not the user's note: {r}");
+
+    // An update keeps the marker.
+    let r = s.h.patch("/callLog", Some(&t), &json!({"sessionId": "late-1", "note": "Plans delivered"})).await;
+    assert_eq!(r.json()["successful"], true, "{}", r.text);
+    let note = s.pd.activity(logged["logId"].as_str().unwrap()).unwrap()["note"].as_str().unwrap().to_owned();
+    assert!(note.contains("Plans delivered") && note.contains("<br>Ref: sb-"), "{note}");
+
+    // A conversation the same way.
+    s.pd.set_answer_delay(Duration::from_secs(2));
+    let sms = json!({"logInfo": {"conversationId": "late-conv", "messages": [
+            {"id": "lm-1", "type": "SMS", "direction": "Inbound", "subject": "Help me",
+             "from": {"phoneNumber": "+16505551212"}, "creationTime": "2026-11-22T10:00:00Z"}],
+            "correspondents": [{"phoneNumber": "+16505551212"}]},
+        "contactId": "1", "contactName": "Luke Skywalker"});
+    let failed = s.h.post("/messageLog", Some(&t), &sms).await.json();
+    assert_eq!(failed["successful"], false, "{failed}");
+    assert_eq!(s.pd.state().activities.len(), 4, "Pipedrive did make it");
+    s.pd.set_answer_delay(Duration::ZERO);
+    let logged = until_logged(&s, &t, "/messageLog", &sms).await;
+    assert_eq!(s.pd.state().activities.len(), 4, "no second activity for the conversation");
+    let conversation = s.pd.activity(logged["logIds"][0].as_str().unwrap()).unwrap();
+    assert_eq!(conversation["subject"], "SMS conversation with Luke Skywalker", "{logged}");
     s.h.stop().await;
 }

@@ -7,10 +7,10 @@
 //! | get-user-info        | `GET /api/v1/users/me`                                              |
 //! | find-contact         | `GET /api/v2/persons/search?term=&fields=phone&exact_match=true` per number variant (cursor pages), then per person `GET /api/v2/deals?person_id=&status=open` and `GET /api/v1/leads?person_id=` at once (`send_all`) |
 //! | create-contact       | `POST /api/v2/persons` (`phones: [{value, primary, label}]`)        |
-//! | create-call-log      | `GET /api/v1/activityTypes` (unless configured), `POST /api/v2/activities` |
+//! | create-call-log      | `GET /api/v2/activities?person_id=&sort_by=update_time&sort_direction=desc&limit=50` (`owner_id=` without a contact): an earlier attempt's activity, by the `Ref: <key>` line of its note; else `GET /api/v1/activityTypes` (unless configured), `POST /api/v2/activities` |
 //! | update-call-log      | `GET` + `PATCH /api/v2/activities/{id}` (`GET` only when the note changes) |
 //! | get-call-log         | `GET /api/v2/activities/{id}`, `GET /api/v2/persons/{id}` for the name |
-//! | create-message-log   | `GET /api/v1/activityTypes` (unless configured), `POST /api/v2/activities` |
+//! | create-message-log   | as create-call-log (the `Ref:` line heads the note, the messages follow) |
 //! | update-message-log   | `GET` + `PATCH /api/v2/activities/{id}` (the message appended to the note) |
 //! | unauthorize          | nothing here: the host revokes at `oauth.pipedrive.com/oauth/revoke` |
 //! | find-contact-by-name | `GET /api/v2/persons/search?term=&fields=name` (one page), then deals and leads as for find-contact |
@@ -36,6 +36,9 @@ const MAX_ENRICHED_PERSONS: usize = 8;
 const SEARCH_PAGE: &str = "100";
 /// Deals and leads listed per person (one page).
 const ENRICH_PAGE: &str = "50";
+/// The newest activities of a person (or the user) searched for an earlier
+/// attempt's (one page).
+const RECENT_ACTIVITIES: &str = "50";
 
 /// The company's API base URL from the connection's hostname.
 fn base(ctx: &CallContext) -> String {
@@ -73,11 +76,16 @@ fn valid_id(what: &str, id: &str) -> Result<u64, CrmError> {
     numeric_id(what, id)
 }
 
+/// The operator's activity type for a kind of log, if set.
+fn configured_type(setting: &str) -> Option<String> {
+    switchboard_sdk::config(setting).map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+}
+
 /// The activity type for a kind of log: the operator's setting when given,
 /// else the first active type of Pipedrive's list matching `wanted` (by
 /// `key_string` or name). `None` leaves `type` out, and Pipedrive uses its default.
 fn activity_type(setting: &str, wanted: &[&str], base: &str) -> Result<Option<String>, CrmError> {
-    if let Some(t) = switchboard_sdk::config(setting).map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()) {
+    if let Some(t) = configured_type(setting) {
         return Ok(Some(t));
     }
     let types: Envelope<Option<Vec<ActivityType>>> = send_json(Request::get(format!("{base}/api/v1/activityTypes")))?;
@@ -95,6 +103,48 @@ fn participants(contact_id: &str) -> Result<Option<Vec<Participant>>, CrmError> 
         return Ok(None);
     }
     Ok(Some(vec![Participant { person_id: valid_id("contact id", contact_id)?, primary: true }]))
+}
+
+/// Where an earlier attempt's activity would be: among the person's
+/// activities, else (a log without a contact) the user's own.
+fn recent_activities(base: &str, ctx: &CallContext, person: Option<u64>) -> Option<Request> {
+    let req = Request::get(format!("{base}/api/v2/activities"));
+    let req = match person {
+        Some(id) => req.query("person_id", &id.to_string()),
+        None if !ctx.crm_user_id.trim().is_empty() => req.query("owner_id", ctx.crm_user_id.trim()),
+        None => return None,
+    };
+    Some(req.query("sort_by", "update_time").query("sort_direction", "desc").query("limit", RECENT_ACTIVITIES))
+}
+
+/// The activity an earlier attempt with this idempotency key created: one of
+/// the newest activities of the person (or the user) whose note carries its
+/// `Ref:` line. Skipped (logged) when the request budget has no room for the
+/// search besides the create and the activity type lookup.
+fn earlier_activity(
+    base: &str,
+    ctx: &CallContext,
+    person: Option<u64>,
+    key: &str,
+    type_setting: &str,
+) -> Result<Option<String>, CrmError> {
+    if key.trim().is_empty() {
+        return Ok(None);
+    }
+    let needed = 2 + usize::from(configured_type(type_setting).is_none());
+    if switchboard_sdk::request_budget() < needed {
+        switchboard_sdk::log::warn("no request budget to look for an earlier attempt's activity; creating one");
+        return Ok(None);
+    }
+    let Some(req) = recent_activities(base, ctx, person) else { return Ok(None) };
+    let page: Envelope<Option<Vec<Activity>>> = send_json(req)?;
+    let found =
+        page.data.unwrap_or_default().into_iter().find(|a| a.note.as_deref().is_some_and(|n| carries_ref(n, key)));
+    Ok(found.map(|a| a.id.to_string()))
+}
+
+fn person_of(participants: &Option<Vec<Participant>>) -> Option<u64> {
+    participants.as_deref().and_then(|p| p.first()).map(|p| p.person_id)
 }
 
 fn get_activity(base: &str, id: u64) -> Result<Activity, CrmError> {
@@ -248,6 +298,12 @@ impl Adapter for Pipedrive {
     fn create_call_log(ctx: CallContext, log: CallLogInput) -> Result<String, CrmError> {
         let base = base(&ctx);
         let participants = participants(&log.contact_id)?;
+        if let Some(id) =
+            earlier_activity(&base, &ctx, person_of(&participants), &log.idempotency_key, "call_activity_type")?
+        {
+            switchboard_sdk::log::info(&format!("activity {id} was created by an earlier attempt"));
+            return Ok(id);
+        }
         let (deal_id, lead_id) = deal_or_lead(log.additional_submission_json.as_deref());
         let kind = activity_type("call_activity_type", &["call"], &base)?;
         let (due_date, due_time) = log.start_time.as_deref().and_then(rfc3339_utc).unzip();
@@ -319,6 +375,11 @@ impl Adapter for Pipedrive {
     fn create_message_log(ctx: CallContext, log: MessageLogInput) -> Result<String, CrmError> {
         let base = base(&ctx);
         let participants = participants(&log.contact_id)?;
+        let key = &log.idempotency_key;
+        if let Some(id) = earlier_activity(&base, &ctx, person_of(&participants), key, "message_activity_type")? {
+            switchboard_sdk::log::info(&format!("activity {id} was created by an earlier attempt"));
+            return Ok(id);
+        }
         let (deal_id, lead_id) = deal_or_lead(log.additional_submission_json.as_deref());
         let kind = activity_type("message_activity_type", &["sms", "text", "text message", "call"], &base)?;
         let (due_date, due_time) = rfc3339_utc(&log.message.creation_time).unzip();
@@ -331,7 +392,7 @@ impl Adapter for Pipedrive {
             participants,
             deal_id,
             lead_id,
-            note: Some(message_html(&log.message)),
+            note: Some(first_message_html(&log.message, key)),
             ..Default::default()
         };
         create_activity(&base, &body)

@@ -42,6 +42,13 @@ const TYPES: &str = r#"{"success":true,"data":[
     {"id":2,"order_nr":2,"name":"Meeting","key_string":"meeting","icon_key":"meeting","active_flag":true,"is_custom_flag":false},
     {"id":9,"order_nr":9,"name":"SMS","key_string":"sms","icon_key":"bubble","active_flag":true,"is_custom_flag":true}]}"#;
 
+const NO_ACTIVITIES: &str = r#"{"success":true,"data":[],"additional_data":{"next_cursor":null}}"#;
+
+/// A harness where the person has no activities yet (no earlier attempt's).
+fn no_earlier() -> Harness {
+    Harness::new().on("GET", &format!("{BASE}/api/v2/activities?*"), reply(200, NO_ACTIVITIES))
+}
+
 fn urls(h: &Harness) -> Vec<String> {
     h.requests().into_iter().map(|r: Sent| format!("{} {}", r.method, r.url)).collect()
 }
@@ -185,15 +192,15 @@ fn a_person_is_created_with_a_primary_phone() {
 
 #[test]
 fn a_call_becomes_a_done_call_activity_with_a_primary_participant() {
-    let h = Harness::new().on("GET", &format!("{BASE}/api/v1/activityTypes"), reply(200, TYPES)).on(
+    let h = no_earlier().on("GET", &format!("{BASE}/api/v1/activityTypes"), reply(200, TYPES)).on(
         "POST",
         &format!("{BASE}/api/v2/activities"),
         reply(200, r#"{"success":true,"data":{"id":501,"type":"call"}}"#),
     );
     assert_eq!(h.run(|| Pipedrive::create_call_log(ctx(), call("1"))).unwrap(), "501");
     let sent = h.requests();
-    assert_eq!(sent.len(), 2);
-    let body = sent[1].json();
+    assert_eq!(sent.len(), 3, "the search for an earlier attempt's, the types, the create");
+    let body = sent[2].json();
     assert_eq!(body["type"], "call");
     assert_eq!(body["done"], true);
     assert_eq!(body["subject"], "Inbound call from Luke");
@@ -207,14 +214,20 @@ fn a_call_becomes_a_done_call_activity_with_a_primary_participant() {
     assert!(note.contains("Result: Call connected") && note.contains("Duration: 42s"), "{note}");
 
     // An operator setting skips the lookup.
-    let h = Harness::new().setting("call_activity_type", "phone_call").on(
+    let h = no_earlier().setting("call_activity_type", "phone_call").on(
         "POST",
         &format!("{BASE}/api/v2/activities"),
         reply(200, r#"{"success":true,"data":{"id":502}}"#),
     );
     h.run(|| Pipedrive::create_call_log(ctx(), call("1"))).unwrap();
-    assert_eq!(urls(&h), vec![format!("POST {BASE}/api/v2/activities")]);
-    assert_eq!(h.requests()[0].json()["type"], "phone_call");
+    assert_eq!(
+        urls(&h),
+        vec![
+            format!("GET {BASE}/api/v2/activities?person_id=1&sort_by=update_time&sort_direction=desc&limit=50"),
+            format!("POST {BASE}/api/v2/activities")
+        ]
+    );
+    assert_eq!(h.requests()[1].json()["type"], "phone_call");
 
     // A contact id that is not a Pipedrive id is refused before anything is sent.
     let h = Harness::new();
@@ -248,6 +261,7 @@ fn an_update_keeps_the_call_details_and_replaces_the_notes() {
     assert_eq!(body["subject"], "Call with Luke");
     let note = CallNote::parse(body["note"].as_str().unwrap());
     assert_eq!(note.notes.as_deref(), Some("Plans delivered"));
+    assert!(note.details.contains(&("Ref".into(), "sb-test-call-s-1".into())), "the marker stays: {note:?}");
     assert!(note.details.contains(&("Result".into(), "Call connected".into())), "{note:?}");
     assert!(note.details.contains(&("Recording".into(), "https://rec.example/1".into())), "{note:?}");
     assert!(body.get("type").is_none() && body.get("participants").is_none(), "{body}");
@@ -285,24 +299,27 @@ fn a_call_log_reads_back_with_its_person() {
     );
     let log = h.run(|| Pipedrive::get_call_log(ctx(), "501".into())).unwrap();
     assert_eq!(log.subject, "Inbound call from Luke");
-    assert_eq!(log.note, "plans");
+    assert_eq!(log.note, "plans", "the user's note, without the marker");
     assert_eq!(log.contact_name.as_deref(), Some("Luke Skywalker"));
     assert!(log.full_body.unwrap().contains("Direction: Inbound"));
 }
 
 #[test]
 fn messages_of_a_conversation_share_one_activity() {
-    let h = Harness::new().on("GET", &format!("{BASE}/api/v1/activityTypes"), reply(200, TYPES)).on(
+    let h = no_earlier().on("GET", &format!("{BASE}/api/v1/activityTypes"), reply(200, TYPES)).on(
         "POST",
         &format!("{BASE}/api/v2/activities"),
         reply(200, r#"{"success":true,"data":{"id":601}}"#),
     );
     let id = h.run(|| Pipedrive::create_message_log(ctx(), message("m1", "Help me", "2026-11-22T10:00:00Z"))).unwrap();
     assert_eq!(id, "601");
-    let body = h.requests()[1].json();
+    let body = h.requests()[2].json();
     assert_eq!(body["type"], "sms", "the SMS type when the company has one");
     assert_eq!(body["subject"], "SMS conversation with Luke");
-    assert_eq!(body["note"], "<p>[2026-11-22 10:00 UTC] Inbound SMS from +16505551212: Help me</p>");
+    assert_eq!(
+        body["note"],
+        "<p>Ref: sb-test-message-m1</p><p>[2026-11-22 10:00 UTC] Inbound SMS from +16505551212: Help me</p>"
+    );
 
     let first = serde_json::json!({"success": true, "data": {"id": 601, "note": body["note"]}}).to_string();
     let h = Harness::new().on("GET", &format!("{BASE}/api/v2/activities/601"), reply(200, &first)).on(
@@ -313,18 +330,19 @@ fn messages_of_a_conversation_share_one_activity() {
     h.run(|| Pipedrive::update_message_log(ctx(), "601".into(), message("m2", "On <my> way", "2026-11-22T10:01:00Z")))
         .unwrap();
     let note = h.requests()[1].json()["note"].as_str().unwrap().to_owned();
-    assert_eq!(html_to_text(&note).lines().count(), 2, "{note}");
+    assert_eq!(html_to_text(&note).lines().count(), 3, "the marker, then the messages: {note}");
+    assert!(note.starts_with("<p>Ref: sb-test-message-m1</p>"), "{note}");
     assert!(note.ends_with("Inbound SMS from +16505551212: On &lt;my&gt; way</p>"), "{note}");
 
     // Without an SMS type, messages are calls.
     let only_call = r#"{"success":true,"data":[{"id":1,"name":"Call","key_string":"call","active_flag":true}]}"#;
-    let h = Harness::new().on("GET", &format!("{BASE}/api/v1/activityTypes"), reply(200, only_call)).on(
+    let h = no_earlier().on("GET", &format!("{BASE}/api/v1/activityTypes"), reply(200, only_call)).on(
         "POST",
         &format!("{BASE}/api/v2/activities"),
         reply(200, r#"{"success":true,"data":{"id":602}}"#),
     );
     h.run(|| Pipedrive::create_message_log(ctx(), message("m1", "hi", "2026-11-22T10:00:00Z"))).unwrap();
-    assert_eq!(h.requests()[1].json()["type"], "call");
+    assert_eq!(h.requests()[2].json()["type"], "call");
 }
 
 #[test]
@@ -410,4 +428,94 @@ fn a_disposition_links_the_activity_to_the_chosen_deal_or_lead_and_reads_back() 
     );
     let log = h.run(|| Pipedrive::get_call_log(ctx(), "77".into())).unwrap();
     assert_eq!(log.dispositions_json.as_deref(), Some(r#"{"deals":31}"#));
+}
+
+// ------------------------------------------------------------ retries after a crash
+
+const KEY: &str = "sb-0123456789abcdef0123456789abcdef";
+
+/// The person's newest activities: `(id, note)`.
+fn activities(items: &[(u64, &str)]) -> String {
+    let data: Vec<serde_json::Value> = items
+        .iter()
+        .map(|(id, note)| {
+            serde_json::json!({"id": id, "subject": "s", "type": "call", "note": note, "person_id": 1,
+            "participants": [{"person_id": 1, "primary_flag": true}], "update_time": "2024-06-01T12:00:00Z"})
+        })
+        .collect();
+    serde_json::json!({"success": true, "data": data, "additional_data": {"next_cursor": "more"}}).to_string()
+}
+
+fn keyed(key: &str) -> CallLogInput {
+    CallLogInput { idempotency_key: key.into(), ..call("1") }
+}
+
+#[test]
+fn a_call_activity_carries_a_ref_line_in_its_details() {
+    let h = no_earlier().setting("call_activity_type", "call").on(
+        "POST",
+        &format!("{BASE}/api/v2/activities"),
+        reply(200, r#"{"success":true,"data":{"id":501}}"#),
+    );
+    assert_eq!(h.run(|| Pipedrive::create_call_log(ctx(), keyed(KEY))).unwrap(), "501");
+    let note = h.requests()[1].json()["note"].as_str().unwrap().to_owned();
+    assert!(note.contains(&format!("<br>Ref: {KEY}</p>")), "in the Call details: {note}");
+    let parsed = CallNote::parse(&note);
+    assert_eq!(parsed.notes.as_deref(), Some("plans"));
+    assert!(carries_ref(&note, KEY) && !carries_ref(&note, "sb-other"));
+}
+
+#[test]
+fn a_retry_returns_the_earlier_attempts_activity_without_creating() {
+    let mine = CallNote::from_call(&keyed(KEY)).to_html();
+    let other = CallNote::from_call(&keyed("sb-ffffffffffffffffffffffffffffffff")).to_html();
+    let h = Harness::new().on(
+        "GET",
+        &format!("{BASE}/api/v2/activities?*"),
+        reply(200, &activities(&[(503, &other), (502, "<p>typed in Pipedrive</p>"), (501, &mine)])),
+    );
+    assert_eq!(h.run(|| Pipedrive::create_call_log(ctx(), keyed(KEY))).unwrap(), "501");
+    assert_eq!(
+        urls(&h),
+        vec![format!("GET {BASE}/api/v2/activities?person_id=1&sort_by=update_time&sort_direction=desc&limit=50")],
+        "found: no type lookup, no create"
+    );
+
+    // Another call's key: a new activity.
+    let h = Harness::new()
+        .setting("call_activity_type", "call")
+        .on("GET", &format!("{BASE}/api/v2/activities?*"), reply(200, &activities(&[(503, &other)])))
+        .on("POST", &format!("{BASE}/api/v2/activities"), reply(200, r#"{"success":true,"data":{"id":504}}"#));
+    assert_eq!(h.run(|| Pipedrive::create_call_log(ctx(), keyed(KEY))).unwrap(), "504");
+    assert_eq!(h.requests().len(), 2);
+}
+
+#[test]
+fn a_message_log_retry_finds_the_conversations_activity_and_a_log_without_contact_searches_the_users() {
+    let message = MessageLogInput { idempotency_key: KEY.into(), ..message("m1", "Help me", "2026-11-22T10:00:00Z") };
+    let earlier = first_message_html(&message.message, KEY) + "<p>a later message</p>";
+    let h =
+        Harness::new().on("GET", &format!("{BASE}/api/v2/activities?*"), reply(200, &activities(&[(601, &earlier)])));
+    assert_eq!(h.run(|| Pipedrive::create_message_log(ctx(), message.clone())).unwrap(), "601");
+    assert_eq!(h.requests().len(), 1);
+
+    let no_contact = MessageLogInput { contact_id: String::new(), ..message };
+    let h = h.setting("message_activity_type", "sms");
+    assert_eq!(h.run(|| Pipedrive::create_message_log(ctx(), no_contact)).unwrap(), "601");
+    assert_eq!(
+        h.requests()[1].url,
+        format!("{BASE}/api/v2/activities?owner_id=7&sort_by=update_time&sort_direction=desc&limit=50")
+    );
+}
+
+#[test]
+fn without_budget_for_the_search_the_create_goes_ahead() {
+    let h = Harness::new().request_budget(2).on("GET", &format!("{BASE}/api/v1/activityTypes"), reply(200, TYPES)).on(
+        "POST",
+        &format!("{BASE}/api/v2/activities"),
+        reply(200, r#"{"success":true,"data":{"id":505}}"#),
+    );
+    assert_eq!(h.run(|| Pipedrive::create_call_log(ctx(), keyed(KEY))).unwrap(), "505");
+    assert_eq!(urls(&h).len(), 2, "{:?}", urls(&h));
+    assert!(h.logs().iter().any(|l| l.contains("no request budget")), "{:?}", h.logs());
 }

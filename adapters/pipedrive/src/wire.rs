@@ -322,6 +322,26 @@ pub struct CallNote {
     pub details: Vec<(String, String)>,
 }
 
+/// The detail holding the host's idempotency key, so a retry finds the activity.
+pub const REF: &str = "Ref";
+
+/// The marker a log's activity note carries: `Ref: <idempotency key>`.
+pub fn ref_line(key: &str) -> String {
+    format!("{REF}: {}", key.trim())
+}
+
+/// Whether an activity's note (HTML) carries the marker of `key`.
+pub fn carries_ref(note_html: &str, key: &str) -> bool {
+    let line = ref_line(key);
+    html_to_text(note_html).lines().any(|l| l.trim() == line)
+}
+
+/// A conversation's first note: its marker paragraph (for a non-empty key), then the message.
+pub fn first_message_html(m: &Message, key: &str) -> String {
+    let marker = if key.trim().is_empty() { String::new() } else { format!("<p>{}</p>", escape(&ref_line(key))) };
+    marker + &message_html(m)
+}
+
 impl CallNote {
     pub fn from_call(log: &CallLogInput) -> Self {
         let mut n = CallNote { notes: log.note.clone().filter(|s| !s.trim().is_empty()), details: Vec::new() };
@@ -342,6 +362,9 @@ impl CallNote {
         }
         if let Some(r) = log.recording_link.as_deref().filter(|s| !s.is_empty()) {
             n.set("Recording", r);
+        }
+        if !log.idempotency_key.trim().is_empty() {
+            n.set(REF, log.idempotency_key.trim());
         }
         n
     }

@@ -15,10 +15,16 @@
 //! - `GET /api/v1/users/me`, `GET /api/v2/persons/search`, `POST /api/v2/persons`,
 //!   `GET /api/v2/persons/{id}`, `GET /api/v2/deals`, `GET /api/v1/leads`,
 //!   `GET /api/v1/activityTypes`, `POST /api/v2/activities`,
+//!   `GET /api/v2/activities` (`person_id`, `owner_id`, `sort_by` of `id`,
+//!   `update_time`, `add_time`, `due_date`, `sort_direction`, cursor pages),
 //!   `GET|PATCH /api/v2/activities/{id}`, with v2's rules: `person_id` of an
 //!   activity is read-only (a primary participant sets it; reads show
 //!   `primary_flag`), `type` must be an active activity type's `key_string`,
 //!   dates `YYYY-MM-DD`, times and durations `HH:MM`. Unknown paths answer 404.
+//!
+//! Every write moves the fake's clock on a second, so `update_time`s differ
+//! and sort. `set_answer_delay` answers activity creates late, after making
+//! them (a CRM that answers after the host's timeout).
 //!
 //! Stricter than documented (to catch adapter mistakes): unknown fields in a
 //! person or activity body are refused with 400.
@@ -36,6 +42,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 pub const CLIENT_ID: &str = "pipedrive-test-client";
 pub const CLIENT_SECRET: &str = "pipedrive-test-secret";
@@ -121,6 +128,10 @@ pub struct FakeState {
     pub retry_after: u32,
     /// The most results per page, whatever `limit` asks.
     pub max_page: usize,
+    /// How long after making an activity (`POST /api/v2/activities`) the fake answers.
+    pub answer_delay: Duration,
+    /// Seconds after 2024-06-01T12:00:00Z of the last write.
+    clock: u64,
     next_id: u64,
 }
 
@@ -132,6 +143,13 @@ impl FakeState {
 
     pub fn person(&self, id: u64) -> Option<&Person> {
         self.persons.iter().find(|p| p.id == id)
+    }
+
+    /// The time of a write: a second after the last one.
+    fn tick(&mut self) -> String {
+        self.clock += 1;
+        let secs = 12 * 3600 + self.clock;
+        format!("2024-06-01T{:02}:{:02}:{:02}Z", secs / 3600 % 24, secs / 60 % 60, secs % 60)
     }
 }
 
@@ -166,6 +184,11 @@ impl FakePipedrive {
         let mut s = self.state();
         s.throttle_next = n;
         s.retry_after = retry_after;
+    }
+
+    /// Activity creates are made at once and answered `delay` later.
+    pub fn set_answer_delay(&self, delay: Duration) {
+        self.state().answer_delay = delay;
     }
 
     pub fn activity(&self, id: &str) -> Option<Value> {
@@ -317,9 +340,19 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let creates = method == Method::POST && uri.path() == "/api/v2/activities";
+    let response = respond(&state, &method, &uri, &headers, &body);
+    let delay = if creates { state.lock().unwrap_or_else(|p| p.into_inner()).answer_delay } else { Duration::ZERO };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    response
+}
+
+fn respond(state: &Mutex<FakeState>, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Response {
     let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
-    let query = query_pairs(&uri);
-    let body = parse_body(&headers, &body);
+    let query = query_pairs(uri);
+    let body = parse_body(headers, body);
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     s.requests.push(Recorded {
         method: method.to_string(),
@@ -330,7 +363,7 @@ async fn handle(
     });
     let path = uri.path().to_owned();
     if path.starts_with("/oauth/") {
-        return oauth(&mut s, &method, &path, &query, &headers, &body);
+        return oauth(&mut s, method, &path, &query, headers, &body);
     }
     if !path.starts_with("/api/v1/") && !path.starts_with("/api/v2/") {
         return api_error(StatusCode::NOT_FOUND, "Not found");
@@ -357,7 +390,7 @@ async fn handle(
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
         return with_rate_headers(r, 0, wait);
     }
-    with_rate_headers(api(&mut s, &method, &path, &query, &body), WINDOW_LIMIT - 1, 2)
+    with_rate_headers(api(&mut s, method, &path, &query, &body), WINDOW_LIMIT - 1, 2)
 }
 
 // --------------------------------------------------------------------- OAuth
@@ -470,6 +503,7 @@ fn api(s: &mut FakeState, method: &Method, path: &str, q: &[(String, String)], b
                 .collect(),
         )),
         ("POST", ["api", "v2", "activities"]) => upsert_activity(s, None, body),
+        ("GET", ["api", "v2", "activities"]) => list_activities(s, q),
         ("GET", ["api", "v2", "activities", id]) => match id.parse().ok().and_then(|id: u64| s.activities.get(&id)) {
             Some(a) => ok(a.clone()),
             None => api_error(StatusCode::NOT_FOUND, "Activity not found"),
@@ -647,6 +681,43 @@ fn list_leads(s: &FakeState, q: &[(String, String)]) -> Response {
     )
 }
 
+/// `GET /api/v2/activities`: filtered by `person_id` (the person or a
+/// participant) and `owner_id`, sorted, one cursor page.
+fn list_activities(s: &FakeState, q: &[(String, String)]) -> Response {
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let number = |k: &str| get(k).map(str::parse::<u64>).transpose();
+    let (Ok(person), Ok(owner)) = (number("person_id"), number("owner_id")) else {
+        return api_error(StatusCode::BAD_REQUEST, "person_id and owner_id must be integers");
+    };
+    let sort_by = get("sort_by").unwrap_or("id");
+    if !["id", "update_time", "add_time", "due_date"].contains(&sort_by) {
+        return api_error(StatusCode::BAD_REQUEST, "sort_by must be id, update_time, add_time or due_date");
+    }
+    let descending = match get("sort_direction") {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => return api_error(StatusCode::BAD_REQUEST, "sort_direction must be asc or desc"),
+    };
+    let linked = |a: &Value, p: u64| {
+        a["person_id"] == p || a["participants"].as_array().is_some_and(|ps| ps.iter().any(|x| x["person_id"] == p))
+    };
+    let mut found: Vec<Value> = s
+        .activities
+        .values()
+        .filter(|a| person.is_none_or(|p| linked(a, p)) && owner.is_none_or(|o| a["owner_id"] == o))
+        .cloned()
+        .collect();
+    let sort_key = |a: &Value| (a[sort_by].to_string(), a["id"].as_u64().unwrap_or(0));
+    found.sort_by_key(sort_key);
+    if descending {
+        found.reverse();
+    }
+    match page(s, &found, q) {
+        Ok((chunk, next)) => ok_paged(Value::Array(chunk), next),
+        Err(r) => *r,
+    }
+}
+
 fn is_date(v: &str) -> bool {
     let b = v.as_bytes();
     b.len() == 10 && b[4] == b'-' && b[7] == b'-' && v.chars().filter(char::is_ascii_digit).count() == 8
@@ -730,7 +801,7 @@ fn upsert_activity(s: &mut FakeState, id: Option<u64>, body: &Value) -> Response
         participants = Some(out);
     }
 
-    let now = "2024-06-01T12:00:00Z";
+    let now = s.tick();
     let id = id.unwrap_or_else(|| s.id());
     let activity = s.activities.entry(id).or_insert_with(|| {
         json!({"id": id, "subject": "Call", "type": "call", "owner_id": USER_ID, "creator_user_id": USER_ID,
