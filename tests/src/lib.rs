@@ -4,4 +4,5 @@
 pub mod components;
 pub mod oauth;
 pub mod ringcentral;
+pub mod tcp_proxy;
 pub mod testcrm;

@@ -112,6 +112,9 @@ pub struct CrmState {
     /// create did is done, its answer late (a client that dies meanwhile
     /// never learns the record's id).
     pub answer_delay: Duration,
+    /// Handle the next N requests, then drop the connection instead of
+    /// answering (a network cut mid-create: the record exists, no id came back).
+    pub drop_next: u32,
     /// Keep no record of requests in `seen` (long benchmarks: memory stays flat).
     pub forget_requests: bool,
     /// Requests being answered now, and the most seen at once.
@@ -219,6 +222,11 @@ impl TestCrm {
     pub fn set_answer_delay(&self, delay: Duration) {
         self.state().answer_delay = delay;
     }
+
+    /// The next `n` requests are handled, then their connection is dropped mid-answer.
+    pub fn drop_next(&self, n: u32) {
+        self.state().drop_next = n;
+    }
 }
 
 type Shared = Arc<Mutex<CrmState>>;
@@ -291,11 +299,16 @@ async fn gate(State(state): State<Shared>, mut req: Request, next: Next) -> Resp
     } else if let Some(user) = user {
         req.extensions_mut().insert(user);
         let response = next.run(req).await;
-        let answer_delay = lock(&state).answer_delay;
+        let (answer_delay, dropping) = {
+            let mut s = lock(&state);
+            let dropping = s.drop_next > 0;
+            s.drop_next = s.drop_next.saturating_sub(1);
+            (s.answer_delay, dropping)
+        };
         if !answer_delay.is_zero() {
             tokio::time::sleep(answer_delay).await;
         }
-        response
+        if dropping { dropped_mid_answer(response) } else { response }
     } else {
         error(StatusCode::UNAUTHORIZED, "invalid_api_key", "missing or unknown x-api-key")
     };
@@ -304,6 +317,16 @@ async fn gate(State(state): State<Shared>, mut req: Request, next: Next) -> Resp
     h.insert("x-ratelimit-limit", HeaderValue::from(RATE_LIMIT));
     h.insert("x-ratelimit-remaining", HeaderValue::from(if throttled.is_some() { 0 } else { remaining }));
     response
+}
+
+/// The response's head, then a body that fails: the server aborts the
+/// connection, and the client gets no usable answer.
+fn dropped_mid_answer(response: Response) -> Response {
+    let (parts, _) = response.into_parts();
+    let failing = futures::stream::once(async {
+        Err::<axum::body::Bytes, _>(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "connection dropped"))
+    });
+    Response::from_parts(parts, axum::body::Body::from_stream(failing))
 }
 
 async fn me(axum::Extension(user): axum::Extension<CrmUser>) -> Json<Value> {

@@ -9,8 +9,11 @@ mod common;
 
 use common::{Harness, HostProcess, call_log_body};
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use switchboard::store::test_support;
+use switchboard_e2e::tcp_proxy::TcpProxy;
 
 const CALLS: usize = 5;
 const CONVERSATIONS: usize = 3;
@@ -201,8 +204,235 @@ async fn a_crm_that_fails_or_times_out_mid_create_leaves_nothing_stuck_and_nothi
     assert_eq!(activities.len(), before + 2, "no second record");
     assert!(activities.iter().any(|a| a.id == late["logId"]), "{late}");
     assert_ne!(late["logId"], logged["logId"]);
-    let r = h.get("/callLog?sessionIds=outage-1,late-1", Some(&token)).await.json();
+
+    // The connection dropped mid-answer, after the CRM made the record.
+    h.crm.drop_next(1);
+    let dropped = h.post("/callLog", Some(&token), &call_log_body("dropped-1", "c-1001")).await.json();
+    assert_eq!(dropped["successful"], false, "{dropped}");
+    assert_eq!(dropped["retryable"], true, "a cut connection is worth a retry: {dropped}");
+    assert_eq!(h.crm.activities().len(), before + 3, "the CRM did create it");
+    let recovered = until_done(&h.client, &h.base, &token, "/callLog", &call_log_body("dropped-1", "c-1001")).await;
+    assert_eq!(h.crm.activities().len(), before + 3, "no second record");
+
+    let r = h.get("/callLog?sessionIds=outage-1,late-1,dropped-1", Some(&token)).await.json();
     assert_eq!(r["logs"][0]["logId"], logged["logId"], "{r}");
     assert_eq!(r["logs"][1]["logId"], late["logId"], "{r}");
+    assert_eq!(r["logs"][2]["logId"], recovered["logId"], "{r}");
     h.stop().await;
+}
+
+/// Clients logging calls one after another, each retrying like a client,
+/// until `stop`: every failed answer they saw, and the sessions they logged.
+struct Load {
+    stop: Arc<AtomicBool>,
+    clients: Vec<tokio::task::JoinHandle<Outcome>>,
+}
+
+/// What a load client saw: its failed answers, and (session, logId) of each call it logged.
+type Outcome = (Vec<Value>, Vec<(String, String)>);
+
+impl Load {
+    /// `bases`: the replicas in rotation, tried in turn (one for one host).
+    fn start(bases: Arc<std::sync::Mutex<Vec<String>>>, token: &str, clients: usize, tag: &str) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = (0..clients)
+            .map(|k| {
+                let (stop, bases, token, tag) = (stop.clone(), bases.clone(), token.to_owned(), tag.to_owned());
+                tokio::spawn(async move {
+                    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+                    let (mut failures, mut logged) = (Vec::new(), Vec::new());
+                    let mut turn = k;
+                    for n in 0.. {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let session = format!("{tag}-{k}-{n}");
+                        let body = call_log_body(&session, "c-1001");
+                        let deadline = Instant::now() + Duration::from_secs(90);
+                        let answer = loop {
+                            turn += 1;
+                            let base = {
+                                let bases = bases.lock().unwrap();
+                                bases[turn % bases.len()].clone()
+                            };
+                            let sent = client.post(format!("{base}/callLog")).bearer_auth(&token).json(&body).send();
+                            let answer = match sent.await {
+                                Ok(r) => {
+                                    let status = r.status().as_u16();
+                                    let text = r.text().await.unwrap_or_default();
+                                    let v: Value = serde_json::from_str(&text)
+                                        .unwrap_or_else(|_| panic!("a JSON answer, not {status} {text:?}"));
+                                    json!({"status": status, "body": v})
+                                }
+                                Err(e) => json!({"status": 0, "body": {"transport": e.to_string()}}),
+                            };
+                            if answer["body"]["successful"] == true {
+                                break answer;
+                            }
+                            failures.push(answer.clone());
+                            assert!(Instant::now() < deadline, "{session} not logged after 90 s: {answer}");
+                            tokio::time::sleep(Duration::from_millis(250)).await;
+                        };
+                        logged.push((session, answer["body"]["logId"].as_str().unwrap().to_owned()));
+                    }
+                    (failures, logged)
+                })
+            })
+            .collect();
+        Load { stop, clients }
+    }
+
+    async fn finish(self) -> Outcome {
+        self.stop.store(true, Ordering::Relaxed);
+        let (mut failures, mut logged) = (Vec::new(), Vec::new());
+        for client in self.clients {
+            let (f, l) = client.await.unwrap();
+            failures.extend(f);
+            logged.extend(l);
+        }
+        (failures, logged)
+    }
+}
+
+/// Every session is one CRM record, and `GET /callLog` names it.
+async fn assert_logged_once(h: &Harness, base: &str, token: &str, before: usize, logged: &[(String, String)]) {
+    let activities = h.crm.activities();
+    assert_eq!(activities.len(), before + logged.len(), "one record per call, no duplicates, none lost");
+    for chunk in logged.chunks(5) {
+        let sessions: Vec<&str> = chunk.iter().map(|(s, _)| s.as_str()).collect();
+        let r = h.client.get(format!("{base}/callLog?sessionIds={}", sessions.join(","))).bearer_auth(token);
+        let found: Value = r.send().await.unwrap().json().await.unwrap();
+        let logs = found["logs"].as_array().unwrap_or_else(|| panic!("{found}"));
+        for (log, (session, log_id)) in logs.iter().zip(chunk) {
+            assert_eq!(log["matched"], true, "{session}: {found}");
+            assert_eq!(log["logId"], log_id.as_str(), "{session}: {found}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn postgres_going_away_under_load_gives_retryable_503s_then_service_resumes_losing_nothing() {
+    let Some(url) = test_support::postgres_url().await else { return };
+    // The host reaches PostgreSQL through a proxy that can vanish like a
+    // restarting server: open connections closed, new ones refused.
+    let mut via: reqwest::Url = url.parse().unwrap();
+    let upstream =
+        tokio::net::lookup_host((via.host_str().unwrap(), via.port().unwrap_or(5432))).await.unwrap().next().unwrap();
+    let proxy = TcpProxy::start(upstream).await.unwrap();
+    via.set_host(Some("127.0.0.1")).unwrap();
+    via.set_port(Some(proxy.addr.port())).unwrap();
+    let h = Harness::start_with(via.to_string(), &["testcrm"], &[], |c| c.limits.adapter_wall_ms = 3000).await;
+    let token = h.login().await;
+    let before = h.crm.activities().len();
+    h.crm.set_delay(Duration::from_millis(50));
+
+    let load = Load::start(Arc::new(std::sync::Mutex::new(vec![h.base.clone()])), &token, 4, "pg-outage");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Meanwhile every answer is a clean, retryable 503 with a request id.
+    let during = h.get("/contact?phoneNumber=%2B16505551212", Some(&token)).await;
+    let error = during.assert_error(503, "DATABASE_UNAVAILABLE");
+    assert_eq!(error["retryable"], true, "{error}");
+    proxy.restore().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (failures, logged) = load.finish().await;
+
+    assert!(logged.len() >= 8, "the load went on: {} calls", logged.len());
+    let outage: Vec<&Value> = failures.iter().filter(|f| f["body"]["errorCode"] == "DATABASE_UNAVAILABLE").collect();
+    assert!(!outage.is_empty(), "the clients saw the outage: {failures:?}");
+    for f in &failures {
+        let code = f["body"]["errorCode"].as_str().unwrap_or_default();
+        assert!(
+            matches!(
+                (f["status"].as_u64(), code),
+                (Some(503), "DATABASE_UNAVAILABLE") | (Some(200), "CALL_LOG_IN_PROGRESS")
+            ),
+            "only clean outage answers: {f}"
+        );
+        assert_eq!(f["body"]["retryable"], true, "{f}");
+        assert!(!f["body"]["requestId"].as_str().unwrap_or_default().is_empty(), "{f}");
+    }
+    // Service resumed by itself: reads and writes work, every call is logged once.
+    let found = h.get("/contact?phoneNumber=%2B16505551212", Some(&token)).await.json();
+    assert_eq!(found["contact"][0]["id"], "c-1001", "{found}");
+    assert_logged_once(&h, &h.base, &token, before, &logged).await;
+    h.stop().await;
+}
+
+/// A small tmpfs, unmounted when dropped: a disk that can really fill up.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    /// `None` where mounting is not allowed (not root): the test skips, never in CI.
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            assert!(std::env::var("CI").map_or(true, |v| v != "true"), "CI runs as root and can mount a tmpfs");
+            eprintln!("skipping: cannot mount a tmpfs here (not root)");
+            return None;
+        }
+        Some(SmallDisk(dir))
+    }
+
+    /// Writes a file until the disk is full.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.0.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while file.write_all(&chunk).is_ok() {}
+        let _ = file.write_all(&[0; 1024]);
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_under_sqlite_gives_a_clean_retryable_error_and_loses_nothing() {
+    let Some(disk) = SmallDisk::mount("8m") else { return };
+    let url = format!("sqlite://{}/switchboard.db?mode=rwc", disk.0.path().display());
+    let h = Harness::start_with(url, &["testcrm"], &[], |c| c.limits.adapter_wall_ms = 3000).await;
+    let token = h.login().await;
+    let before = h.crm.activities().len();
+    let first = until_done(&h.client, &h.base, &token, "/callLog", &call_log_body("disk-0", "c-1001")).await;
+    let mut logged = vec![("disk-0".to_owned(), first["logId"].as_str().unwrap().to_owned())];
+
+    let filler = disk.fill();
+    // Calls go on being logged until SQLite needs a page the disk has not got.
+    let mut refused = None;
+    for n in 1..500 {
+        let session = format!("disk-{n}");
+        let r = h.post("/callLog", Some(&token), &call_log_body(&session, "c-1001")).await;
+        if r.json()["successful"] == true {
+            logged.push((session, r.json()["logId"].as_str().unwrap().to_owned()));
+        } else {
+            refused = Some((session, r));
+            break;
+        }
+    }
+    let (session, refused) = refused.expect("a full disk refuses a write");
+    let error = refused.assert_error(503, "STORAGE_FULL");
+    assert_eq!(error["retryable"], true, "{error}");
+    // The host is still up and answers reads from what it stored.
+    let r = h.get("/callLog?sessionIds=disk-0", Some(&token)).await.json();
+    assert_eq!(r["logs"][0]["logId"], logged[0].1.as_str(), "{r}");
+
+    // Room again: the same request succeeds, and nothing was lost or doubled.
+    std::fs::remove_file(filler).unwrap();
+    let retried = until_done(&h.client, &h.base, &token, "/callLog", &call_log_body(&session, "c-1001")).await;
+    logged.push((session, retried["logId"].as_str().unwrap().to_owned()));
+    assert_logged_once(&h, &h.base, &token, before, &logged).await;
+    h.stop().await;
+    drop(disk);
 }

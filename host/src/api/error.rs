@@ -87,6 +87,10 @@ error_codes! {
     AdapterHttpDenied = "ADAPTER_HTTP_DENIED",
     AdapterHttpLimit = "ADAPTER_HTTP_LIMIT",
     InternalError = "INTERNAL_ERROR",
+    /// The database cannot be reached (restarting, network, overloaded).
+    DatabaseUnavailable = "DATABASE_UNAVAILABLE",
+    /// The database's disk is full.
+    StorageFull = "STORAGE_FULL",
 
     AdminDisabled = "ADMIN_DISABLED",
     AdminUnauthorized = "ADMIN_UNAUTHORIZED",

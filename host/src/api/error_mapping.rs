@@ -6,14 +6,25 @@ use super::error::{ApiError, ErrorCode};
 use crate::auth::JwtError;
 use crate::oauth::OauthError;
 use crate::runtime::{Containment, CrmError, InvokeError};
-use crate::store::StoreError;
+use crate::store::{StoreError, Unavailable};
 use axum::http::StatusCode;
 use serde_json::json;
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "storage failure");
-        ApiError::internal("the server could not read or write its database").retryable()
+        // Nothing was changed by the failed request: the same request can be
+        // sent again, and the database being back or having room fixes it.
+        let (code, message) = match e.unavailable() {
+            Some(Unavailable::Unreachable) => {
+                (ErrorCode::DatabaseUnavailable, "the server's database is unavailable right now; try again shortly")
+            }
+            Some(Unavailable::Full) => {
+                (ErrorCode::StorageFull, "the server's database is out of disk space; try again later")
+            }
+            None => return ApiError::internal("the server could not read or write its database").retryable(),
+        };
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message).retryable().with("retryAfter", json!(1))
     }
 }
 

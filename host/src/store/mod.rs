@@ -50,6 +50,54 @@ pub enum StoreError {
 
 pub(crate) type StoreResult<T> = Result<T, StoreError>;
 
+/// Why the database cannot serve right now, when the cause is its state and
+/// not the request: the request can be retried as it is, and will succeed
+/// once the database is back or has room again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unavailable {
+    /// Unreachable, restarting, or too busy to answer in time.
+    Unreachable,
+    /// Out of disk space (SQLite's `SQLITE_FULL`, PostgreSQL's class 53).
+    Full,
+}
+
+impl StoreError {
+    /// Whether this failure is the database being unavailable (and how).
+    pub(crate) fn unavailable(&self) -> Option<Unavailable> {
+        let StoreError::Db(e) = self else { return None };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => Some(Unavailable::Unreachable),
+            sqlx::Error::Database(db) => db.code().as_deref().and_then(unavailable_code),
+            _ => None,
+        }
+    }
+}
+
+/// The error codes that mean the database is unavailable: PostgreSQL's
+/// SQLSTATEs (five characters) and SQLite's extended result codes (numbers).
+fn unavailable_code(code: &str) -> Option<Unavailable> {
+    if let Ok(sqlite) = code.parse::<i32>() {
+        return match sqlite & 0xff {
+            13 => Some(Unavailable::Full),                     // SQLITE_FULL
+            5 | 6 | 10 | 14 => Some(Unavailable::Unreachable), // BUSY, LOCKED, IOERR, CANTOPEN
+            _ => None,
+        };
+    }
+    match code {
+        "53100" => Some(Unavailable::Full), // disk_full
+        // connection exceptions; admin/crash shutdown, cannot connect now;
+        // out of memory / too many connections; serialization and deadlock
+        // (the transaction was rolled back: the same request can run again)
+        c if c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") => Some(Unavailable::Unreachable),
+        "40001" | "40P01" => Some(Unavailable::Unreachable),
+        _ => None,
+    }
+}
+
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Backend {
@@ -132,9 +180,16 @@ impl Store {
     }
 }
 
+/// How long a request waits for a database connection before it fails with
+/// `DATABASE_UNAVAILABLE`.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The connection settings both pools share.
 fn options(backend: Backend) -> AnyPoolOptions {
     AnyPoolOptions::new()
+        // While the database is unreachable, a request waits this long for a
+        // connection, then fails as retryable (not sqlx's 30 s).
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         // A SQLite connection is a file handle that cannot drop, so pinging it
         // before each use is only an extra round trip to its worker thread
         // (a context switch each way: the host's largest cost per request).

@@ -193,3 +193,32 @@ async fn two_identities_that_derive_the_same_id_stay_apart() {
         assert_eq!(store.user(&first.id).await.unwrap().unwrap().credential.unwrap().expose(), "key-of-crm-b");
     }
 }
+
+#[tokio::test]
+async fn a_full_sqlite_database_and_a_closed_pool_read_as_unavailable_not_as_bugs() {
+    let store = Store::connect(&test_support::sqlite_url(), Sealer::new([3; 32])).await.unwrap();
+    let mut ada = user("9-testcrm", "key");
+    store.upsert_user(&mut ada).await.unwrap();
+    // The writer is one connection: cap its file at the pages it has now.
+    let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(&store.writer).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {pages}"))).execute(&store.writer).await.unwrap();
+    let mut full = None;
+    for n in 0..10_000 {
+        let session = format!("session-{n}-{}", "x".repeat(200));
+        if let Err(e) = store.reserve("9-testcrm", call(&session, "c1")).await {
+            full = Some(e);
+            break;
+        }
+    }
+    let full = full.expect("the capped database fills up");
+    assert_eq!(full.unavailable(), Some(Unavailable::Full), "{full}");
+    // What was stored before is still there and readable.
+    assert!(store.user("9-testcrm").await.unwrap().is_some());
+
+    store.close().await;
+    let closed = store.user("9-testcrm").await.unwrap_err();
+    assert_eq!(closed.unavailable(), Some(Unavailable::Unreachable), "{closed}");
+    // A bug (a value this version does not know) is not an outage.
+    let unknown = StoreError::UnknownValue { column: "status", value: "??".into() };
+    assert_eq!(unknown.unavailable(), None);
+}
