@@ -1,7 +1,10 @@
 //! Fault injection (issue 13): the host killed (`kill -9`) while call logs and
 //! message logs wait on the CRM, restarted, and the clients' retries: every
 //! call and message ends up recorded exactly once, in the CRM and in
-//! `GET /callLog`, and nothing stays stuck. On SQLite and PostgreSQL.
+//! `GET /callLog`, and nothing stays stuck. On SQLite and PostgreSQL. Also:
+//! the CRM failing, answering too late or dropping the connection mid-create;
+//! PostgreSQL going away under load; a full disk under SQLite; SIGTERM; a
+//! rolling restart of two replicas on PostgreSQL under load.
 
 #![allow(clippy::unwrap_used)] // a test crate: an unwrap that fails is a failed test
 
@@ -435,4 +438,44 @@ async fn a_full_disk_under_sqlite_gives_a_clean_retryable_error_and_loses_nothin
     assert_logged_once(&h, &h.base, &token, before, &logged).await;
     h.stop().await;
     drop(disk);
+}
+
+#[tokio::test]
+async fn a_rolling_restart_of_two_postgres_replicas_under_load_fails_no_request() {
+    let Some(url) = test_support::postgres_url().await else { return };
+    let h = Harness::start_with(url, &["testcrm"], &[], |c| c.limits.adapter_wall_ms = 3000).await;
+    let token = h.login().await;
+    let before = h.crm.activities().len();
+    // Calls take a while at the CRM, so each replica has some in flight when it is stopped.
+    h.crm.set_delay(Duration::from_millis(200));
+    let mut replicas = vec![HostProcess::spawn(&h.config), HostProcess::spawn(&h.config)];
+    let rotation = Arc::new(std::sync::Mutex::new(replicas.iter().map(|r| r.base.clone()).collect::<Vec<_>>()));
+    let load = Load::start(rotation.clone(), &token, 4, "rolling");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    for slot in 0..replicas.len() {
+        // As an orchestrator does: out of the load balancer, SIGTERM, wait
+        // for the exit, a new process in its place, back in the rotation.
+        rotation.lock().unwrap().retain(|b| *b != replicas[slot].base);
+        let old = replicas.remove(slot);
+        old.terminate();
+        let status = tokio::task::spawn_blocking(move || {
+            let mut old = old;
+            old.wait_exit(Duration::from_secs(60))
+        })
+        .await
+        .unwrap();
+        assert!(status.success(), "replica {slot} exited cleanly: {status}");
+        let new = HostProcess::spawn(&h.config);
+        rotation.lock().unwrap().push(new.base.clone());
+        replicas.insert(slot, new);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let (failures, logged) = load.finish().await;
+
+    assert!(failures.is_empty(), "no request failed: {failures:?}");
+    assert!(logged.len() >= 8, "the load went on: {} calls", logged.len());
+    assert_logged_once(&h, &replicas[0].base, &token, before, &logged).await;
+    drop(replicas);
+    h.stop().await;
 }
