@@ -178,8 +178,18 @@ async fn sigterm_lets_the_calls_in_flight_finish_then_exits() {
 }
 
 #[tokio::test]
-async fn a_crm_that_fails_or_times_out_mid_create_leaves_nothing_stuck_and_nothing_twice() {
-    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &[], |c| {
+async fn a_crm_that_fails_times_out_or_drops_mid_create_leaves_nothing_stuck_and_nothing_twice_sqlite() {
+    crm_faults_mid_create(test_support::sqlite_url()).await;
+}
+
+#[tokio::test]
+async fn a_crm_that_fails_times_out_or_drops_mid_create_leaves_nothing_stuck_and_nothing_twice_postgres() {
+    let Some(url) = test_support::postgres_url().await else { return };
+    crm_faults_mid_create(url).await;
+}
+
+async fn crm_faults_mid_create(url: String) {
+    let h = Harness::start_with(url, &["testcrm"], &[], |c| {
         c.limits.outbound_timeout_ms = 500;
     })
     .await;
