@@ -465,19 +465,6 @@ async fn a_user_of_the_eu_region_only_ever_talks_to_the_eu_host() {
     h.stop().await;
 }
 
-/// Posts like a client retrying: again while the answer is a retryable failure.
-async fn until_logged(h: &Harness, jwt: &str, path: &str, body: &Value) -> Value {
-    for _ in 0..120 {
-        let answer = h.post(path, Some(jwt), body).await.json();
-        if answer["successful"] == true {
-            return answer;
-        }
-        assert_eq!(answer["retryable"], true, "{path} failed for good: {answer}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("{path} was never logged");
-}
-
 fn sms(conversation: &str, contact: &str) -> Value {
     json!({"logInfo": {"conversationId": conversation, "messages": [
             {"id": format!("{conversation}-m1"), "type": "SMS", "direction": "Inbound", "subject": "Help me",
@@ -502,7 +489,7 @@ async fn a_communication_clio_made_but_answered_too_late_is_found_by_the_retry_n
     us.set_answer_delay(Duration::ZERO);
 
     // The retry finds it by its external property, and adds the missing time entry.
-    let logged = until_logged(&h, &jwt, "/callLog", &call).await;
+    let logged = h.until_logged(&jwt, "/callLog", &call).await;
     let comms = us.communications();
     assert_eq!(comms.len(), 1, "no second communication: {comms:?}");
     assert_eq!(logged["logId"], comms[0]["id"].to_string(), "{logged}");
@@ -530,7 +517,7 @@ async fn a_communication_clio_made_but_answered_too_late_is_found_by_the_retry_n
     assert_eq!(failed["successful"], false, "{failed}");
     assert_eq!(us.communications().len(), 3, "Clio did make it");
     us.set_answer_delay(Duration::ZERO);
-    let logged = until_logged(&h, &jwt, "/messageLog", &conversation).await;
+    let logged = h.until_logged(&jwt, "/messageLog", &conversation).await;
     let comms = us.communications();
     assert_eq!(comms.len(), 3, "no second communication for the conversation");
     assert_eq!(logged["logIds"], json!([comms[2]["id"].to_string()]), "{logged}");

@@ -571,19 +571,6 @@ async fn the_fake_refuses_what_jira_refuses() {
     j.h.stop().await;
 }
 
-/// Posts like a client retrying: again while the answer is a retryable failure.
-async fn until_logged(j: &Jira, token: &str, path: &str, body: &Value) -> Value {
-    for _ in 0..120 {
-        let answer = j.h.post(path, Some(token), body).await.json();
-        if answer["successful"] == true {
-            return answer;
-        }
-        assert_eq!(answer["retryable"], true, "{path} failed for good: {answer}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("{path} was never logged");
-}
-
 #[tokio::test]
 async fn a_comment_jira_made_but_answered_too_late_is_found_by_the_retry_not_made_twice() {
     let j = start(|c| c.limits.outbound_timeout_ms = 500).await;
@@ -603,7 +590,7 @@ async fn a_comment_jira_made_but_answered_too_late_is_found_by_the_retry_not_mad
     j.fake.set_answer_delay(Duration::ZERO);
 
     // The retry finds it among the user's own comments by its property.
-    let logged = until_logged(&j, &token, "/callLog", &call).await;
+    let logged = j.h.until_logged(&token, "/callLog", &call).await;
     let comments = ours(&j);
     assert_eq!(comments.len(), 1, "no second comment");
     assert_eq!(logged["logId"], format!("CRM-1/{}", comments[0].id), "{logged}");
@@ -634,7 +621,7 @@ async fn a_comment_jira_made_but_answered_too_late_is_found_by_the_retry_not_mad
     assert_eq!(failed["successful"], false, "{failed}");
     assert_eq!(ours(&j).len(), 3, "Jira did make it");
     j.fake.set_answer_delay(Duration::ZERO);
-    let logged = until_logged(&j, &token, "/messageLog", &sms).await;
+    let logged = j.h.until_logged(&token, "/messageLog", &sms).await;
     let comments = ours(&j);
     assert_eq!(comments.len(), 3, "no second comment for the conversation");
     assert_eq!(logged["logIds"], json!([format!("CRM-1/{}", comments[2].id)]), "{logged}");

@@ -460,19 +460,6 @@ async fn a_lowered_request_budget_is_planned_within_not_overrun() {
     s.h.stop().await;
 }
 
-/// Posts like a client retrying: again while the answer is a retryable failure.
-async fn until_logged(s: &Setup, token: &str, path: &str, body: &Value) -> Value {
-    for _ in 0..120 {
-        let answer = s.h.post(path, Some(token), body).await.json();
-        if answer["successful"] == true {
-            return answer;
-        }
-        assert_eq!(answer["retryable"], true, "{path} failed for good: {answer}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("{path} was never logged");
-}
-
 #[tokio::test]
 async fn an_activity_pipedrive_made_but_answered_too_late_is_found_by_the_retry_not_made_twice() {
     let s = start_with(|c| c.limits.outbound_timeout_ms = 500).await;
@@ -490,7 +477,7 @@ async fn an_activity_pipedrive_made_but_answered_too_late_is_found_by_the_retry_
     assert_eq!(s.h.post("/callLog", Some(&t), &call_log_body("after-1", "1")).await.json()["successful"], true);
 
     // The retry finds it among Luke's newest activities by the Ref line of its note.
-    let logged = until_logged(&s, &t, "/callLog", &call).await;
+    let logged = s.h.until_logged(&t, "/callLog", &call).await;
     let activities: Vec<Value> = s.pd.state().activities.values().cloned().collect();
     assert_eq!(activities.len(), 3, "no second activity for late-1");
     let late = s.pd.activity(logged["logId"].as_str().unwrap()).expect("the first attempt's activity");
@@ -522,7 +509,7 @@ async fn an_activity_pipedrive_made_but_answered_too_late_is_found_by_the_retry_
     assert_eq!(failed["successful"], false, "{failed}");
     assert_eq!(s.pd.state().activities.len(), 4, "Pipedrive did make it");
     s.pd.set_answer_delay(Duration::ZERO);
-    let logged = until_logged(&s, &t, "/messageLog", &sms).await;
+    let logged = s.h.until_logged(&t, "/messageLog", &sms).await;
     assert_eq!(s.pd.state().activities.len(), 4, "no second activity for the conversation");
     let conversation = s.pd.activity(logged["logIds"][0].as_str().unwrap()).unwrap();
     assert_eq!(conversation["subject"], "SMS conversation with Luke Skywalker", "{logged}");

@@ -220,6 +220,20 @@ impl Harness {
         self.login_as("testcrm", DEMO_API_KEY).await
     }
 
+    /// Posts like a client retrying: again while the answer is a retryable
+    /// failure (every 250 ms, at most 120 times); the successful answer.
+    pub async fn until_logged(&self, token: &str, path: &str, body: &Value) -> Value {
+        for _ in 0..120 {
+            let answer = self.post(path, Some(token), body).await.json();
+            if answer["successful"] == true {
+                return answer;
+            }
+            assert_eq!(answer["retryable"], true, "{path} failed for good: {answer}");
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        panic!("{path} was never logged");
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.server.take() {
             s.stop().await.unwrap();
