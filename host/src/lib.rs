@@ -26,3 +26,4 @@ pub mod secret;
 pub(crate) mod serve;
 pub mod server;
 pub mod store;
+pub mod workspaces;

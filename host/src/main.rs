@@ -1,40 +1,44 @@
-//! `switchboard [--config <file>]`: runs the server.
-//! `switchboard check-config [--config <file>]`: validates and exits.
+//! `switchboard [--config <file>]`: runs the server. Subcommands:
+//! `check-config`, `rotate-key`, `workspace …` (see `--help`).
 
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use switchboard::config::Config;
 use switchboard::server::{Server, init_tracing};
+use switchboard::workspaces::cli::WorkspaceCommand;
 
-const USAGE: &str = "usage: switchboard [check-config | rotate-key] [--config <file>]
+/// The Switchboard server: CRM integrations in sandboxed WebAssembly adapters.
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    after_help = "Configuration: a TOML file (--config, $SWITCHBOARD_CONFIG, or ./switchboard.toml) and \
+                  environment variables, which win. See README.md, \"Configuration\"."
+)]
+struct Cli {
+    /// The configuration file.
+    #[arg(long, short, global = true, env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-  check-config   validate the configuration and exit
-  rotate-key     re-encrypt every stored credential with SWITCHBOARD_ENCRYPTION_KEY;
-                 list the old key(s) in SWITCHBOARD_PREVIOUS_ENCRYPTION_KEYS meanwhile
-
-Configuration: a TOML file (--config, $SWITCHBOARD_CONFIG, or ./switchboard.toml)
-and environment variables, which win. See README.md, \"Configuration\".";
+#[derive(Subcommand)]
+enum Command {
+    /// Validate the configuration and exit.
+    CheckConfig,
+    /// Re-encrypt every stored credential with SWITCHBOARD_ENCRYPTION_KEY (list the old
+    /// key(s) in SWITCHBOARD_PREVIOUS_ENCRYPTION_KEYS meanwhile).
+    RotateKey,
+    /// Manage the workspaces of the Connect platform.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+}
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let mut config_file: Option<PathBuf> = std::env::var_os("SWITCHBOARD_CONFIG").map(PathBuf::from);
-    let mut check_only = false;
-    let mut rotate_key = false;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--config" | "-c" => match args.next() {
-                Some(f) => config_file = Some(f.into()),
-                None => return usage_error("--config needs a file"),
-            },
-            "check-config" => check_only = true,
-            "rotate-key" => rotate_key = true,
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            other => return usage_error(&format!("unknown argument {other:?}")),
-        }
-    }
+    let cli = Cli::parse();
+    let mut config_file = cli.config;
     if config_file.is_none() && std::path::Path::new("switchboard.toml").exists() {
         config_file = Some("switchboard.toml".into());
     }
@@ -45,10 +49,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if check_only {
-        println!("configuration is valid");
-        return ExitCode::SUCCESS;
-    }
+    let command = match cli.command {
+        Some(Command::CheckConfig) => {
+            println!("configuration is valid");
+            return ExitCode::SUCCESS;
+        }
+        other => other,
+    };
     init_tracing(config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -57,7 +64,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if rotate_key {
+    if let Some(Command::Workspace(command)) = command {
+        return runtime.block_on(async {
+            match switchboard::workspaces::cli::run(&config, command).await {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("switchboard: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        });
+    }
+    if matches!(command, Some(Command::RotateKey)) {
         return runtime.block_on(async {
             match switchboard::server::rotate_keys(&config).await {
                 Ok((n, key)) => {
@@ -111,9 +132,4 @@ async fn termination() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-fn usage_error(msg: &str) -> ExitCode {
-    eprintln!("switchboard: {msg}\n\n{USAGE}");
-    ExitCode::from(2)
 }

@@ -96,6 +96,14 @@ error_codes! {
     AdminUnauthorized = "ADMIN_UNAUTHORIZED",
     /// Too many wrong admin tokens from one address.
     AdminThrottled = "ADMIN_THROTTLED",
+    /// No workspace with that id (Connect platform, admin endpoints).
+    WorkspaceNotFound = "WORKSPACE_NOT_FOUND",
+    /// The workspace has no such (unrevoked) API key or signing key.
+    KeyNotFound = "KEY_NOT_FOUND",
+    /// A signing key's `kid` is already used.
+    KidTaken = "KID_TAKEN",
+    /// Not an RSA public key in PEM, or one under 2048 bits.
+    InvalidPublicKey = "INVALID_PUBLIC_KEY",
     /// RingCentral's API could not be asked (account admin checks).
     RingcentralUnavailable = "RINGCENTRAL_UNAVAILABLE",
 }

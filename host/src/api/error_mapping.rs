@@ -7,6 +7,7 @@ use crate::auth::JwtError;
 use crate::oauth::OauthError;
 use crate::runtime::{Containment, CrmError, InvokeError};
 use crate::store::{StoreError, Unavailable};
+use crate::workspaces::WorkspaceError;
 use axum::http::StatusCode;
 use serde_json::json;
 
@@ -25,6 +26,31 @@ impl From<StoreError> for ApiError {
             None => return ApiError::internal("the server could not read or write its database").retryable(),
         };
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message).retryable().with("retryAfter", json!(1))
+    }
+}
+
+impl From<WorkspaceError> for ApiError {
+    fn from(e: WorkspaceError) -> Self {
+        if let WorkspaceError::Store(store) = e {
+            return store.into();
+        }
+        let (status, code) = match &e {
+            WorkspaceError::InvalidName | WorkspaceError::InvalidOrigin(_) | WorkspaceError::InvalidKid(_) => {
+                (StatusCode::BAD_REQUEST, ErrorCode::InvalidParameter)
+            }
+            WorkspaceError::InvalidPublicKey(_) | WorkspaceError::WeakKey(_) => {
+                (StatusCode::BAD_REQUEST, ErrorCode::InvalidPublicKey)
+            }
+            WorkspaceError::KidTaken(_) => (StatusCode::CONFLICT, ErrorCode::KidTaken),
+            WorkspaceError::UnknownWorkspace(_) => (StatusCode::NOT_FOUND, ErrorCode::WorkspaceNotFound),
+            WorkspaceError::UnknownApiKey(_) | WorkspaceError::UnknownSigningKey(_) => {
+                (StatusCode::NOT_FOUND, ErrorCode::KeyNotFound)
+            }
+            WorkspaceError::KeyGeneration(_) | WorkspaceError::Store(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError)
+            }
+        };
+        ApiError::new(status, code, e.to_string())
     }
 }
 

@@ -7,6 +7,7 @@
 //! opens a [`connection::Connection`] to call the user's adapter.
 
 mod admin;
+mod admin_workspaces;
 mod call_log;
 mod connection;
 mod contact;
@@ -26,13 +27,14 @@ mod session;
 mod settings;
 mod state;
 mod throttle;
+mod v1;
 mod versions;
 
 pub use state::{AppState, Inner};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 pub(crate) fn router(state: AppState) -> Router {
     // Routes that need a jwtToken; the session middleware authenticates them.
@@ -65,6 +67,13 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/connections", get(admin::connections))
         .route("/admin/connections/refresh", post(admin::refresh_connections))
         .route("/admin/adapters", get(admin::adapters))
+        .route("/api/v1/workspace", get(v1::workspace))
+        .route("/admin/workspaces", get(admin_workspaces::list).post(admin_workspaces::create))
+        .route("/admin/workspaces/{id}", get(admin_workspaces::get))
+        .route("/admin/workspaces/{id}/signing-keys", post(admin_workspaces::add_signing_keys))
+        .route("/admin/workspaces/{id}/signing-keys/{kid}", delete(admin_workspaces::revoke_signing_key))
+        .route("/admin/workspaces/{id}/api-keys", post(admin_workspaces::issue_api_key))
+        .route("/admin/workspaces/{id}/api-keys/{key_id}", delete(admin_workspaces::revoke_api_key))
         .route("/admin/reload", post(admin::reload))
         .route("/metrics", get(admin::metrics))
         .merge(authenticated)

@@ -24,10 +24,12 @@ mod sessions;
 mod settings;
 pub mod test_support;
 mod users;
+mod workspaces;
 
 pub(crate) use audit::{AuditEvent, AuditKind};
 pub(crate) use reservations::{Ledger, Reservation};
 pub(crate) use users::{AuthKind, ConnectionState, ConnectionStatus, User};
+pub(crate) use workspaces::{ApiKeyRow, SigningKey, Workspace};
 
 use crate::crypto::{CryptoError, Sealer};
 use crate::secret::Secret;
@@ -149,6 +151,12 @@ impl Store {
     pub(crate) fn with_lease(mut self, lease: std::time::Duration) -> Store {
         self.lease = lease;
         self
+    }
+
+    /// The reading pool, for tests that look at what is stored.
+    #[cfg(test)]
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     #[cfg(test)]

@@ -1,0 +1,93 @@
+//! RFC 9457 problem details, the one error shape of `/api/v1`:
+//! `{type, title, status, detail, code, retryable, correlationId}` served as
+//! `application/problem+json`. `code` is stable; `correlationId` is the
+//! request id (also in `X-Request-Id`).
+
+use crate::request_id;
+use crate::store::{StoreError, Unavailable};
+use crate::workspaces::WorkspaceError;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Stable problem codes of `/api/v1`. Never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProblemCode {
+    Unauthenticated,
+    NotFound,
+    DatabaseUnavailable,
+    StorageFull,
+    Internal,
+}
+
+impl ProblemCode {
+    fn parts(self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ProblemCode::Unauthenticated => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "Not authenticated"),
+            ProblemCode::NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND", "Not found"),
+            ProblemCode::DatabaseUnavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "DATABASE_UNAVAILABLE", "Database unavailable")
+            }
+            ProblemCode::StorageFull => (StatusCode::SERVICE_UNAVAILABLE, "STORAGE_FULL", "Storage full"),
+            ProblemCode::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "Internal error"),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Problem {
+    code: ProblemCode,
+    detail: String,
+    retryable: bool,
+}
+
+impl Problem {
+    pub(crate) fn new(code: ProblemCode, detail: impl Into<String>) -> Self {
+        let retryable = matches!(code, ProblemCode::DatabaseUnavailable | ProblemCode::StorageFull);
+        Problem { code, detail: detail.into(), retryable }
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "storage failure");
+        match e.unavailable() {
+            Some(Unavailable::Unreachable) => {
+                Problem::new(ProblemCode::DatabaseUnavailable, "the database is unavailable right now; try again")
+            }
+            Some(Unavailable::Full) => Problem::new(ProblemCode::StorageFull, "the database is out of disk space"),
+            None => Problem { retryable: true, ..Problem::new(ProblemCode::Internal, "the database failed") },
+        }
+    }
+}
+
+impl From<WorkspaceError> for Problem {
+    fn from(e: WorkspaceError) -> Self {
+        match e {
+            WorkspaceError::Store(store) => store.into(),
+            WorkspaceError::UnknownWorkspace(_) => Problem::new(ProblemCode::NotFound, e.to_string()),
+            other => {
+                tracing::error!(error = %other, "unexpected workspace failure");
+                Problem::new(ProblemCode::Internal, "unexpected failure")
+            }
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let (status, code, title) = self.code.parts();
+        let body = json!({
+            "type": format!("https://switchboard.dev/problems/{}", code.to_ascii_lowercase().replace('_', "-")),
+            "title": title,
+            "status": status.as_u16(),
+            "detail": self.detail,
+            "code": code,
+            "retryable": self.retryable,
+            "correlationId": request_id::current(),
+        });
+        let mut response = (status, axum::Json(body)).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response
+    }
+}
