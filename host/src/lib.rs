@@ -17,6 +17,7 @@ pub mod api;
 pub(crate) mod auth;
 pub(crate) mod clock;
 pub mod config;
+mod connect;
 pub mod crypto;
 pub(crate) mod metrics;
 pub mod oauth;

@@ -9,6 +9,7 @@
 mod admin;
 mod admin_workspaces;
 mod call_log;
+mod connect;
 mod connection;
 mod contact;
 mod cors;
@@ -68,6 +69,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/connections/refresh", post(admin::refresh_connections))
         .route("/admin/adapters", get(admin::adapters))
         .route("/api/v1/workspace", get(v1::workspace))
+        .route("/connect/sessions", post(connect::open))
+        .route("/connect/sessions/current", get(connect::current))
         .route("/admin/workspaces", get(admin_workspaces::list).post(admin_workspaces::create))
         .route("/admin/workspaces/{id}", get(admin_workspaces::get))
         .route("/admin/workspaces/{id}/signing-keys", post(admin_workspaces::add_signing_keys))

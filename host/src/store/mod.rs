@@ -16,6 +16,7 @@
 mod admin_settings;
 mod audit;
 mod call_notes;
+mod connect_sessions;
 mod key_rotation;
 mod oauth_states;
 mod refresh_lock;
@@ -27,6 +28,7 @@ mod users;
 mod workspaces;
 
 pub(crate) use audit::{AuditEvent, AuditKind};
+pub(crate) use connect_sessions::ConnectSession;
 pub(crate) use reservations::{Ledger, Reservation};
 pub(crate) use users::{AuthKind, ConnectionState, ConnectionStatus, User};
 pub(crate) use workspaces::{ApiKeyRow, SigningKey, Workspace};

@@ -36,15 +36,23 @@ impl ProblemCode {
 
 #[derive(Debug)]
 pub(crate) struct Problem {
-    code: ProblemCode,
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
     detail: String,
     retryable: bool,
 }
 
 impl Problem {
     pub(crate) fn new(code: ProblemCode, detail: impl Into<String>) -> Self {
+        let (status, text, title) = code.parts();
         let retryable = matches!(code, ProblemCode::DatabaseUnavailable | ProblemCode::StorageFull);
-        Problem { code, detail: detail.into(), retryable }
+        Problem { status, code: text, title, detail: detail.into(), retryable }
+    }
+
+    /// A problem of another concern, with its own stable code.
+    pub(crate) fn other(status: StatusCode, code: &'static str, title: &'static str, detail: String) -> Self {
+        Problem { status, code, title, detail, retryable: false }
     }
 }
 
@@ -76,7 +84,7 @@ impl From<WorkspaceError> for Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let (status, code, title) = self.code.parts();
+        let (status, code, title) = (self.status, self.code, self.title);
         let body = json!({
             "type": format!("https://switchboard.dev/problems/{}", code.to_ascii_lowercase().replace('_', "-")),
             "title": title,

@@ -1,0 +1,94 @@
+//! Connect sessions: a workspace's frontend calls `connect(connector, secret)`;
+//! the secret is a JWT its backend signed (RS256) with a key of the
+//! workspace, naming the customer. A verified secret opens a short-lived
+//! connect session for the hosted connect page.
+
+pub(crate) mod secret;
+
+use crate::clock::now_secs;
+use crate::store::{ConnectSession, Store, StoreError};
+use base64::Engine;
+use rand::RngCore;
+use secret::{SecretClaims, SecretError};
+use sha2::{Digest, Sha256};
+
+/// How long a connect session lasts: long enough for an OAuth dance.
+pub(crate) const SESSION_TTL_SECS: i64 = 15 * 60;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("no connector {0:?}: it is not one of the adapters this host serves")]
+    UnknownConnector(String),
+    #[error("the origin {0:?} is not one the workspace allows")]
+    OriginNotAllowed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A session opened: its token (shown once, to the page that asked) and row.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) token: crate::secret::Secret,
+    pub(crate) session: ConnectSession,
+}
+
+/// Verifies `secret` and opens a session for `connector`. `origin` is the
+/// browser's `Origin` header, when there is one: it must be the workspace's.
+pub(crate) async fn open_session(
+    store: &Store,
+    connector: &str,
+    secret: &str,
+    origin: Option<&str>,
+    connector_exists: bool,
+) -> Result<Opened, ConnectError> {
+    // Before the secret is verified (and its jti used up): a secret sent for
+    // a connector that does not exist can be sent again for the right one.
+    if !connector_exists {
+        return Err(ConnectError::UnknownConnector(connector.to_owned()));
+    }
+    let claims: SecretClaims = secret::verify(store, secret).await?;
+    if let Some(origin) = origin {
+        let workspace = store.workspace(&claims.workspace_id).await?;
+        let allowed = workspace.is_some_and(|w| w.allowed_origins.iter().any(|o| o == origin));
+        if !allowed {
+            return Err(ConnectError::OriginNotAllowed(origin.to_owned()));
+        }
+    }
+    if let Some(integration) = &claims.integration_id {
+        // Integrations are not stored yet (issue 14's next step): none can
+        // belong to this customer, so a renewal is refused.
+        return Err(SecretError::ForeignIntegration(integration.clone()).into());
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!("cs_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let mut id = [0u8; 8];
+    rand::rng().fill_bytes(&mut id);
+    let now = now_secs();
+    let session = ConnectSession {
+        id: format!("csn_{}", hex::encode(id)),
+        workspace_id: claims.workspace_id,
+        customer_id: claims.customer_id,
+        customer_name: claims.name,
+        integration_id: claims.integration_id,
+        connector: connector.to_owned(),
+        created_at: now,
+        expires_at: now + SESSION_TTL_SECS,
+    };
+    store.insert_connect_session(&session, &hash_token(&token)).await?;
+    Ok(Opened { token: crate::secret::Secret::new(token), session })
+}
+
+/// The unexpired session a page presents.
+pub(crate) async fn session(store: &Store, token: &str) -> Result<Option<ConnectSession>, StoreError> {
+    if !token.starts_with("cs_") {
+        return Ok(None);
+    }
+    store.connect_session(&hash_token(token)).await
+}
+
+fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
