@@ -2,7 +2,7 @@
 //! the user jwtToken: the adapter listing, an on-demand reload, and metrics.
 
 use super::error::{ApiError, ApiResult, ErrorCode};
-use super::extract::QueryParams;
+use super::extract::{QueryParams, bearer};
 use super::state::AppState;
 use crate::runtime::world;
 use crate::secret::constant_time_eq;
@@ -42,13 +42,7 @@ impl FromRequestParts<AppState> for Admin {
             )
             .with("retryAfter", json!(secs)));
         }
-        let given = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
-        if constant_time_eq(given.trim().as_bytes(), expected) {
+        if constant_time_eq(bearer(&parts.headers).as_bytes(), expected) {
             Ok(Admin)
         } else {
             state.admin_failures.fail(ip);

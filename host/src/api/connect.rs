@@ -1,6 +1,7 @@
 //! `POST /connect/sessions`: the frontend library trades a workspace's signed
 //! secret for a short-lived connect session (its errors are problem documents).
 
+use super::extract::bearer;
 use super::state::AppState;
 use super::v1::problem::Problem;
 use crate::connect::secret::SecretError;
@@ -74,11 +75,7 @@ pub(crate) async fn open(
 /// `GET /connect/sessions/current` (`Authorization: Bearer cs_…`): what the
 /// connect page needs to know about its session.
 pub(crate) async fn current(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, Problem> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
+    let token = bearer(&headers);
     let refused = || {
         Problem::other(
             StatusCode::UNAUTHORIZED,
@@ -87,7 +84,7 @@ pub(crate) async fn current(State(state): State<AppState>, headers: HeaderMap) -
             "the connect session is unknown or has expired: call connect() again".into(),
         )
     };
-    let s = connect::session(&state.store, token.trim()).await?.ok_or_else(refused)?;
+    let s = connect::session(&state.store, token).await?.ok_or_else(refused)?;
     let workspace = state.store.workspace(&s.workspace_id).await?.ok_or_else(refused)?;
     Ok(Json(json!({
         "workspace": {"id": workspace.id, "name": workspace.name},

@@ -66,3 +66,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T>
         }
     }
 }
+
+/// The token of an `Authorization: Bearer <token>` header (scheme in any
+/// case, surrounding spaces trimmed), or "" when there is none.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> &str {
+    let value = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let value = value.trim();
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => "",
+    }
+}

@@ -14,7 +14,7 @@ use crate::clock::now_secs;
 use crate::store::{ConnectionStatus, User};
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -26,11 +26,9 @@ pub(crate) struct Session {
 }
 
 fn token_of(headers: &HeaderMap, uri: &Uri) -> Option<String> {
-    if let Some(v) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        let v = v.trim();
-        if let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")) {
-            return Some(t.trim().to_owned());
-        }
+    let token = super::extract::bearer(headers);
+    if !token.is_empty() {
+        return Some(token.to_owned());
     }
     let query = uri.query()?;
     url::form_urlencoded::parse(query.as_bytes())

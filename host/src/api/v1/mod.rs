@@ -5,11 +5,11 @@
 
 pub(crate) mod problem;
 
+use super::extract::bearer;
 use super::state::AppState;
 use crate::workspaces;
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
-use axum::http::header;
 use axum::http::request::Parts;
 use problem::{Problem, ProblemCode};
 use serde_json::{Value, json};
@@ -24,13 +24,7 @@ impl FromRequestParts<AppState> for WorkspaceKey {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .unwrap_or_default();
+        let presented = bearer(&parts.headers);
         if presented.is_empty() {
             return Err(Problem::new(
                 ProblemCode::Unauthenticated,
