@@ -284,3 +284,59 @@ async fn a_secret_replayed_to_the_other_replica_on_postgres_is_refused() {
     drop(other);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn a_backend_opens_a_connect_session_with_its_api_key_instead_of_a_secret() {
+    let h = Harness::start().await;
+    let r = h
+        .client
+        .post(format!("{}/admin/workspaces", h.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": "Acme"}))
+        .send()
+        .await
+        .unwrap();
+    let created: Value = r.json().await.unwrap();
+    let api_key = created["apiKey"]["key"].as_str().unwrap();
+    let mint = |key: &str, body: Value| {
+        let req = h.client.post(format!("{}/api/v1/connect-sessions", h.base)).bearer_auth(key).json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, opened) = mint(api_key, json!({"connector": "testcrm", "customerId": "cust7", "name": "Seven"})).await;
+    assert_eq!(status, 201, "{opened}");
+    let token = opened["sessionToken"].as_str().unwrap();
+    let current: Value = h
+        .client
+        .get(format!("{}/connect/sessions/current", h.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((current["customerId"].as_str(), current["customerName"].as_str()), (Some("cust7"), Some("Seven")));
+    assert_eq!(current["workspace"]["id"], created["id"]);
+
+    let refused = [
+        (api_key, json!({"connector": "testcrm", "customerId": "cust 7"}), 400, "INVALID_CUSTOMER_ID"),
+        (api_key, json!({"connector": "nosuchcrm", "customerId": "cust7"}), 404, "UNKNOWN_CONNECTOR"),
+        (
+            api_key,
+            json!({"connector": "testcrm", "customerId": "cust7", "integrationId": "int_1"}),
+            404,
+            "INTEGRATION_NOT_FOUND",
+        ),
+        (api_key, json!({"connector": "testcrm"}), 400, "INVALID_JSON"),
+        ("sbk_not-a-key", json!({"connector": "testcrm", "customerId": "cust7"}), 401, "UNAUTHENTICATED"),
+    ];
+    for (key, body, status, code) in refused {
+        let (got, problem) = mint(key, body.clone()).await;
+        assert_eq!((got, problem["code"].as_str()), (status, Some(code)), "{body}: {problem}");
+    }
+    h.stop().await;
+}

@@ -58,18 +58,20 @@ pub(crate) async fn open(
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let exists = state.runtime.adapter(&body.connector).is_some();
     let opened = connect::open_session(&state.store, &body.connector, &body.secret, origin, exists).await?;
+    Ok((StatusCode::CREATED, Json(opened_json(&opened))))
+}
+
+/// A new session, as both routes that open one answer.
+pub(crate) fn opened_json(opened: &connect::Opened) -> Value {
     let s = &opened.session;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "sessionToken": opened.token.expose(),
-            "expiresAt": s.expires_at,
-            "connector": s.connector,
-            "customerId": s.customer_id,
-            "integrationId": s.integration_id,
-            "connectUrl": format!("/connect/{}?session={}", s.connector, opened.token.expose()),
-        })),
-    ))
+    json!({
+        "sessionToken": opened.token.expose(),
+        "expiresAt": s.expires_at,
+        "connector": s.connector,
+        "customerId": s.customer_id,
+        "integrationId": s.integration_id,
+        "connectUrl": format!("/connect/{}?session={}", s.connector, opened.token.expose()),
+    })
 }
 
 /// `GET /connect/sessions/current` (`Authorization: Bearer cs_…`): what the

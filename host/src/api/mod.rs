@@ -69,6 +69,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/connections/refresh", post(admin::refresh_connections))
         .route("/admin/adapters", get(admin::adapters))
         .route("/api/v1/workspace", get(v1::workspace))
+        .route("/api/v1/connect-sessions", post(v1::open_connect_session))
         .route("/connect/sessions", post(connect::open))
         .route("/connect/sessions/current", get(connect::current))
         .route("/admin/workspaces", get(admin_workspaces::list).post(admin_workspaces::create))

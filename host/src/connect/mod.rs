@@ -34,6 +34,16 @@ pub(crate) struct Opened {
     pub(crate) session: ConnectSession,
 }
 
+/// Who a session is for: what a verified secret says, or what a backend
+/// asked for with its API key.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    pub(crate) workspace_id: String,
+    pub(crate) customer_id: String,
+    pub(crate) name: Option<String>,
+    pub(crate) integration_id: Option<String>,
+}
+
 /// Verifies `secret` and opens a session for `connector`. `origin` is the
 /// browser's `Origin` header, when there is one: it must be the workspace's.
 pub(crate) async fn open_session(
@@ -56,7 +66,34 @@ pub(crate) async fn open_session(
             return Err(ConnectError::OriginNotAllowed(origin.to_owned()));
         }
     }
-    if let Some(integration) = &claims.integration_id {
+    let grant = Grant {
+        workspace_id: claims.workspace_id,
+        customer_id: claims.customer_id,
+        name: claims.name,
+        integration_id: claims.integration_id,
+    };
+    open(store, grant, connector).await
+}
+
+/// Opens a session a workspace's backend asked for with its API key (the
+/// alternative to a signed secret): the same checks of the customer.
+pub(crate) async fn open_for_backend(
+    store: &Store,
+    grant: Grant,
+    connector: &str,
+    connector_exists: bool,
+) -> Result<Opened, ConnectError> {
+    if !connector_exists {
+        return Err(ConnectError::UnknownConnector(connector.to_owned()));
+    }
+    if !secret::valid_customer_id(&grant.customer_id) {
+        return Err(SecretError::InvalidCustomerId.into());
+    }
+    open(store, grant, connector).await
+}
+
+async fn open(store: &Store, grant: Grant, connector: &str) -> Result<Opened, ConnectError> {
+    if let Some(integration) = &grant.integration_id {
         // Integrations are not stored yet (issue 14's next step): none can
         // belong to this customer, so a renewal is refused.
         return Err(SecretError::ForeignIntegration(integration.clone()).into());
@@ -69,10 +106,10 @@ pub(crate) async fn open_session(
     let now = now_secs();
     let session = ConnectSession {
         id: format!("csn_{}", hex::encode(id)),
-        workspace_id: claims.workspace_id,
-        customer_id: claims.customer_id,
-        customer_name: claims.name,
-        integration_id: claims.integration_id,
+        workspace_id: grant.workspace_id,
+        customer_id: grant.customer_id,
+        customer_name: grant.name,
+        integration_id: grant.integration_id,
         connector: connector.to_owned(),
         created_at: now,
         expires_at: now + SESSION_TTL_SECS,

@@ -139,9 +139,7 @@ pub(crate) async fn verify(store: &Store, secret: &str) -> Result<SecretClaims, 
     if claims.workspace_id != key.workspace_id {
         return Err(SecretError::WrongWorkspace);
     }
-    let valid_customer =
-        (1..=64).contains(&claims.customer_id.len()) && claims.customer_id.chars().all(|c| c.is_ascii_alphanumeric());
-    if !valid_customer {
+    if !valid_customer_id(&claims.customer_id) {
         return Err(SecretError::InvalidCustomerId);
     }
     if claims.jti.is_empty() || claims.jti.len() > 200 {
@@ -152,6 +150,11 @@ pub(crate) async fn verify(store: &Store, secret: &str) -> Result<SecretClaims, 
         return Err(SecretError::Replayed);
     }
     Ok(claims)
+}
+
+/// A customer id: 1 to 64 ASCII letters and digits.
+pub(crate) fn valid_customer_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.chars().all(|c| c.is_ascii_alphanumeric())
 }
 
 /// The JOSE header, read without trusting it (to refuse `none` and HS256

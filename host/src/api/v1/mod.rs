@@ -49,3 +49,41 @@ pub(crate) async fn workspace(key: WorkspaceKey, State(state): State<AppState>) 
         "apiKeyId": key.key_id,
     })))
 }
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ConnectSessionBody {
+    connector: String,
+    customer_id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    integration_id: Option<String>,
+}
+
+/// `POST /api/v1/connect-sessions {connector, customerId, name?, integrationId?}`:
+/// the backend opens a connect session with its API key instead of signing
+/// a secret; the frontend passes the `sessionToken` on.
+pub(crate) async fn open_connect_session(
+    key: WorkspaceKey,
+    State(state): State<AppState>,
+    body: Result<Json<ConnectSessionBody>, axum::extract::rejection::JsonRejection>,
+) -> Result<(axum::http::StatusCode, Json<Value>), Problem> {
+    let Json(body) = body.map_err(|e| {
+        Problem::other(
+            axum::http::StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            "Invalid body",
+            format!("{{connector, customerId, name?, integrationId?}}: {e}"),
+        )
+    })?;
+    let grant = crate::connect::Grant {
+        workspace_id: key.workspace_id,
+        customer_id: body.customer_id,
+        name: body.name,
+        integration_id: body.integration_id,
+    };
+    let exists = state.runtime.adapter(&body.connector).is_some();
+    let opened = crate::connect::open_for_backend(&state.store, grant, &body.connector, exists).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(super::connect::opened_json(&opened))))
+}
