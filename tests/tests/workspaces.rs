@@ -245,6 +245,8 @@ async fn the_admin_api_manages_workspaces_and_refuses_bad_input_with_stable_code
 
     let (_, listed) = admin(&h, reqwest::Method::GET, "/admin/workspaces", None).await;
     let beta = &listed["workspaces"][0];
+    let used = beta["apiKeys"].as_array().unwrap().iter().find(|k| k["id"] == issued["id"]).unwrap();
+    assert!(used["lastUsedAt"].is_i64(), "a key in use shows when: {listed}");
     assert_eq!(beta["apiKeys"].as_array().unwrap().len(), 2, "{listed}");
     assert!(beta["signingKeys"][0]["revokedAt"].is_i64(), "{listed}");
     h.stop().await;

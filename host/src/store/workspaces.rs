@@ -101,6 +101,21 @@ impl Store {
         row.as_ref().map(api_key_of_row).transpose()
     }
 
+    /// Records that a key was used, at most once an hour (a write per
+    /// request would put the writer on every API call's path).
+    pub(crate) async fn touch_api_key(&self, key: &ApiKeyRow) -> StoreResult<()> {
+        let now = now_secs();
+        if key.last_used_at.is_some_and(|t| now - t < 3600) {
+            return Ok(());
+        }
+        sqlx::query("UPDATE workspace_api_keys SET last_used_at = $2 WHERE id = $1")
+            .bind(&key.id)
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     /// Revokes a key of the workspace; false if it has no such unrevoked key.
     pub(crate) async fn revoke_api_key(&self, workspace_id: &str, key_id: &str) -> StoreResult<bool> {
         let done = sqlx::query(

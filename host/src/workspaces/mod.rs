@@ -135,7 +135,11 @@ pub(crate) async fn authenticate(store: &Store, presented: &str) -> WorkspaceRes
     if !presented.starts_with(API_KEY_PREFIX) {
         return Ok(None);
     }
-    Ok(store.api_key_by_hash(&hash_api_key(presented)).await?)
+    let key = store.api_key_by_hash(&hash_api_key(presented)).await?;
+    if let Some(key) = &key {
+        store.touch_api_key(key).await?;
+    }
+    Ok(key)
 }
 
 /// Adds the workspace's own public keys, all or none: `(kid, pem)`, a
