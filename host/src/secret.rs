@@ -38,6 +38,30 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+/// A new bearer token: `prefix` + 256 random bits, base64url. Stored only as
+/// its [`token_hash`] (no slow hash needed for that much randomness).
+pub(crate) fn random_token(prefix: &str) -> Secret {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    Secret(format!("{prefix}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+/// What a bearer token is stored and found by: hex SHA-256.
+pub(crate) fn token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new public id: `prefix` + 64 random bits in hex (names a row, proves nothing).
+pub(crate) fn random_id(prefix: &str) -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 8];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,11 +6,9 @@
 pub(crate) mod secret;
 
 use crate::clock::now_secs;
+use crate::secret::{random_id, random_token, token_hash};
 use crate::store::{ConnectSession, Store, StoreError};
-use base64::Engine;
-use rand::RngCore;
 use secret::{SecretClaims, SecretError};
-use sha2::{Digest, Sha256};
 
 /// How long a connect session lasts: long enough for an OAuth dance.
 pub(crate) const SESSION_TTL_SECS: i64 = 15 * 60;
@@ -98,14 +96,10 @@ async fn open(store: &Store, grant: Grant, connector: &str) -> Result<Opened, Co
         // belong to this customer, so a renewal is refused.
         return Err(SecretError::ForeignIntegration(integration.clone()).into());
     }
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = format!("cs_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
-    let mut id = [0u8; 8];
-    rand::rng().fill_bytes(&mut id);
+    let token = random_token("cs_");
     let now = now_secs();
     let session = ConnectSession {
-        id: format!("csn_{}", hex::encode(id)),
+        id: random_id("csn_"),
         workspace_id: grant.workspace_id,
         customer_id: grant.customer_id,
         customer_name: grant.name,
@@ -114,8 +108,8 @@ async fn open(store: &Store, grant: Grant, connector: &str) -> Result<Opened, Co
         created_at: now,
         expires_at: now + SESSION_TTL_SECS,
     };
-    store.insert_connect_session(&session, &hash_token(&token)).await?;
-    Ok(Opened { token: crate::secret::Secret::new(token), session })
+    store.insert_connect_session(&session, &token_hash(token.expose())).await?;
+    Ok(Opened { token, session })
 }
 
 /// The unexpired session a page presents.
@@ -123,9 +117,5 @@ pub(crate) async fn session(store: &Store, token: &str) -> Result<Option<Connect
     if !token.starts_with("cs_") {
         return Ok(None);
     }
-    store.connect_session(&hash_token(token)).await
-}
-
-fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    store.connect_session(&token_hash(token)).await
 }

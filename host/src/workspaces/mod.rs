@@ -12,14 +12,11 @@ pub mod cli;
 pub(crate) mod json;
 
 use crate::clock::now_secs;
-use crate::secret::Secret;
+use crate::secret::{Secret, random_id, random_token, token_hash};
 use crate::store::{ApiKeyRow, SigningKey, Store, StoreError, Workspace};
-use base64::Engine;
-use rand::RngCore;
 use rsa::pkcs1::DecodeRsaPublicKey;
 use rsa::pkcs8::{DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
-use sha2::{Digest, Sha256};
 
 /// The smallest RSA modulus accepted for a signing key.
 pub(crate) const MIN_RSA_BITS: usize = 2048;
@@ -106,20 +103,18 @@ pub(crate) async fn get(store: &Store, id: &str) -> WorkspaceResult<Workspace> {
 /// Issues another API key for the workspace.
 pub(crate) async fn issue_api_key(store: &Store, workspace_id: &str, name: &str) -> WorkspaceResult<Issued> {
     get(store, workspace_id).await?;
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let key = format!("{API_KEY_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+    let key = random_token(API_KEY_PREFIX);
     let row = ApiKeyRow {
         id: random_id("key_"),
         workspace_id: workspace_id.to_owned(),
         name: Some(name.trim()).filter(|n| !n.is_empty()).unwrap_or("default").to_owned(),
-        prefix: key[..SHOWN_PREFIX_LEN].to_owned(),
+        prefix: key.expose()[..SHOWN_PREFIX_LEN].to_owned(),
         created_at: now_secs(),
         last_used_at: None,
         revoked_at: None,
     };
-    store.insert_api_key(&row, &hash_api_key(&key)).await?;
-    Ok(Issued { row, key: Secret::new(key) })
+    store.insert_api_key(&row, &token_hash(key.expose())).await?;
+    Ok(Issued { row, key })
 }
 
 pub(crate) async fn revoke_api_key(store: &Store, workspace_id: &str, key_id: &str) -> WorkspaceResult<()> {
@@ -135,7 +130,7 @@ pub(crate) async fn authenticate(store: &Store, presented: &str) -> WorkspaceRes
     if !presented.starts_with(API_KEY_PREFIX) {
         return Ok(None);
     }
-    let key = store.api_key_by_hash(&hash_api_key(presented)).await?;
+    let key = store.api_key_by_hash(&token_hash(presented)).await?;
     if let Some(key) = &key {
         store.touch_api_key(key).await?;
     }
@@ -184,12 +179,6 @@ pub(crate) async fn revoke_signing_key(store: &Store, workspace_id: &str, kid: &
     }
 }
 
-/// The hash an API key is stored and found by (hex SHA-256: the key is 256
-/// random bits, so no slow hash is needed).
-pub(crate) fn hash_api_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
 /// A fresh RSA-2048 pair: (PKCS#8 private PEM, SPKI public PEM).
 fn generate_key_pair() -> WorkspaceResult<(Secret, String)> {
     let fail = |e: &dyn std::fmt::Display| WorkspaceError::KeyGeneration(e.to_string());
@@ -227,12 +216,6 @@ fn valid_kid(kid: &str) -> WorkspaceResult<String> {
     let ok =
         (1..=64).contains(&kid.len()) && kid.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if ok { Ok(kid.to_owned()) } else { Err(WorkspaceError::InvalidKid(kid.to_owned())) }
-}
-
-fn random_id(prefix: &str) -> String {
-    let mut bytes = [0u8; 8];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("{prefix}{}", hex::encode(bytes))
 }
 
 #[cfg(test)]
