@@ -3,7 +3,7 @@
 
 use super::extract::bearer;
 use super::state::AppState;
-use super::v1::problem::Problem;
+use super::v1::problem::{Problem, ProblemJson};
 use crate::connect::secret::SecretError;
 use crate::connect::{self, ConnectError};
 use axum::Json;
@@ -50,11 +50,8 @@ pub(crate) struct OpenBody {
 pub(crate) async fn open(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Json<OpenBody>, axum::extract::rejection::JsonRejection>,
+    ProblemJson(body): ProblemJson<OpenBody>,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let Json(body) = body.map_err(|e| {
-        Problem::other(StatusCode::BAD_REQUEST, "INVALID_JSON", "Invalid body", format!("{{connector, secret}}: {e}"))
-    })?;
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let exists = state.runtime.adapter(&body.connector).is_some();
     let opened = connect::open_session(&state.store, &body.connector, &body.secret, origin, exists).await?;

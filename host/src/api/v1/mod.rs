@@ -11,7 +11,7 @@ use crate::workspaces;
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use problem::{Problem, ProblemCode};
+use problem::{Problem, ProblemCode, ProblemJson};
 use serde_json::{Value, json};
 
 /// The workspace whose API key the request carries.
@@ -67,16 +67,8 @@ pub(crate) struct ConnectSessionBody {
 pub(crate) async fn open_connect_session(
     key: WorkspaceKey,
     State(state): State<AppState>,
-    body: Result<Json<ConnectSessionBody>, axum::extract::rejection::JsonRejection>,
+    ProblemJson(body): ProblemJson<ConnectSessionBody>,
 ) -> Result<(axum::http::StatusCode, Json<Value>), Problem> {
-    let Json(body) = body.map_err(|e| {
-        Problem::other(
-            axum::http::StatusCode::BAD_REQUEST,
-            "INVALID_JSON",
-            "Invalid body",
-            format!("{{connector, customerId, name?, integrationId?}}: {e}"),
-        )
-    })?;
     let grant = crate::connect::Grant {
         workspace_id: key.workspace_id,
         customer_id: body.customer_id,

@@ -56,6 +56,22 @@ impl Problem {
     }
 }
 
+/// `axum::Json`, but a bad body answers with a problem document
+/// (`INVALID_JSON`), as [`super::super::extract::JsonBody`] does for the App
+/// Connect routes.
+pub(crate) struct ProblemJson<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for ProblemJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ProblemJson(v)),
+            Err(e) => Err(Problem::other(StatusCode::BAD_REQUEST, "INVALID_JSON", "Invalid body", e.body_text())),
+        }
+    }
+}
+
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "storage failure");
