@@ -262,6 +262,7 @@ impl Load {
                         let session = format!("{tag}-{k}-{n}");
                         let body = call_log_body(&session, "c-1001");
                         let deadline = Instant::now() + Duration::from_secs(90);
+                        let mut retrying = false;
                         let answer = loop {
                             turn += 1;
                             let base = {
@@ -282,7 +283,14 @@ impl Load {
                             if answer["body"]["successful"] == true {
                                 break answer;
                             }
+                            // An earlier attempt was recorded but its answer was lost (the
+                            // database connection died after COMMIT reached it): the
+                            // retry is told the call is logged, and its log id.
+                            if answer["body"]["errorCode"] == "CALL_LOG_EXISTS" && retrying {
+                                break answer;
+                            }
                             failures.push(answer.clone());
+                            retrying = true;
                             assert!(Instant::now() < deadline, "{session} not logged after 90 s: {answer}");
                             tokio::time::sleep(Duration::from_millis(250)).await;
                         };
