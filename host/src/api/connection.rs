@@ -8,9 +8,9 @@ use crate::request_id;
 use crate::runtime::host_state::HostState;
 use crate::runtime::invoke::OutputSize;
 use crate::runtime::world::Crm;
-use crate::runtime::{CallContext, CallFuture, CrmError, InvokeError, LoadedAdapter, call_context};
+use crate::runtime::{CallContext, CallFuture, CrmError, InvokeError, LoadedAdapter, UserInfo, call_context};
 use crate::secret::Secret;
-use crate::store::AuthKind;
+use crate::store::{AuthKind, User};
 use std::sync::{Arc, Mutex};
 use wasmtime::Store;
 
@@ -27,14 +27,20 @@ impl Connection {
     /// The session's adapter and a usable credential (an OAuth access token is
     /// refreshed first when it is about to expire); 401 when the user logged out.
     pub(crate) async fn open(state: &AppState, session: &Session) -> ApiResult<Connection> {
-        let credential = state.connections.access_token(&session.user).await?;
-        let adapter = adapter_for(state, &session.user.platform)?;
-        let ctx = call_context(&request_id::current(), &session.user.crm_user_id, &session.user.hostname);
+        Connection::of(state, &session.user).await
+    }
+
+    /// [`Connection::open`] for any connection's owner: an App Connect user
+    /// or an integration.
+    pub(crate) async fn of(state: &AppState, user: &User) -> ApiResult<Connection> {
+        let credential = state.connections.access_token(user).await?;
+        let adapter = adapter_for(state, &user.platform)?;
+        let ctx = call_context(&request_id::current(), &user.crm_user_id, &user.hostname);
         Ok(Connection {
             state: state.clone(),
             adapter,
-            user_id: session.user.id.clone(),
-            oauth: session.user.auth_kind == AuthKind::Oauth,
+            user_id: user.id.clone(),
+            oauth: user.auth_kind == AuthKind::Oauth,
             credential: Mutex::new(credential),
             ctx,
         })
@@ -82,4 +88,22 @@ impl Connection {
             })
             .await
     }
+}
+
+/// Asks the adapter whose credential this is (`get-user-info`): how a new
+/// connection is checked before it is stored.
+pub(crate) async fn who_is(
+    state: &AppState,
+    adapter: &LoadedAdapter,
+    credential: &str,
+    hostname: &str,
+) -> Result<UserInfo, InvokeError> {
+    let rid = request_id::current();
+    let ctx = call_context(&rid, "", hostname);
+    state
+        .runtime
+        .call(adapter, "get-user-info", &rid, Some(credential), move |a, s| {
+            Box::pin(async move { a.call_get_user_info(s, &ctx).await })
+        })
+        .await
 }

@@ -1,6 +1,6 @@
 //! Connecting and disconnecting a CRM.
 
-use super::connection::Connection;
+use super::connection::{Connection, who_is};
 use super::envelope::{BRIEF_TTL_MS, Empty, NOTICE_TTL_MS, ReturnMessage, Success};
 use super::error::{ApiError, ApiResult, ErrorCode};
 use super::extract::{JsonBody, QueryParams};
@@ -8,9 +8,8 @@ use super::session::Session;
 use super::state::AppState;
 use super::state::adapter_for;
 use crate::oauth::Tokens;
-use crate::request_id;
 use crate::runtime::manifest::AuthSpec;
-use crate::runtime::{CrmError, InvokeError, LoadedAdapter, UserInfo, call_context};
+use crate::runtime::{CrmError, InvokeError, LoadedAdapter, UserInfo};
 use crate::secret::Secret;
 use crate::store::{AuditEvent, AuditKind, AuthKind, ConnectionStatus, User};
 use axum::Json;
@@ -28,23 +27,6 @@ pub(crate) struct ApiKeyLogin {
     api_key: Option<String>,
     #[serde(default)]
     hostname: Option<String>,
-}
-
-/// Asks the adapter whose credential this is (`get-user-info`).
-async fn who_is(
-    state: &AppState,
-    adapter: &LoadedAdapter,
-    credential: &str,
-    hostname: &str,
-) -> Result<UserInfo, InvokeError> {
-    let rid = request_id::current();
-    let ctx = call_context(&rid, "", hostname);
-    state
-        .runtime
-        .call(adapter, "get-user-info", &rid, Some(credential), move |a, s| {
-            Box::pin(async move { a.call_get_user_info(s, &ctx).await })
-        })
-        .await
 }
 
 /// A login's answer: the jwtToken, the user's name and a toast (App Connect's
@@ -168,7 +150,7 @@ pub(crate) async fn oauth_start(
     QueryParams(q): QueryParams<StartQuery>,
 ) -> ApiResult<Response> {
     let adapter = adapter_for(&state, &platform)?;
-    let url = state.connections.start(&adapter.manifest, q.hostname.as_deref()).await?;
+    let url = state.connections.start(&adapter.manifest, q.hostname.as_deref(), None).await?;
     Ok(Redirect::to(url.as_str()).into_response())
 }
 
@@ -184,6 +166,8 @@ pub(crate) struct CallbackQuery {
     code: Option<String>,
     callback_uri: Option<String>,
     hostname: Option<String>,
+    /// The CRM's refusal (`access_denied`), instead of a code.
+    error: Option<String>,
 }
 
 /// The platform a client-built `state` names: App Connect's `platform=<name>`,
@@ -203,7 +187,7 @@ pub(crate) async fn oauth_callback(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     QueryParams(q): QueryParams<CallbackQuery>,
-) -> ApiResult<Json<LoggedIn>> {
+) -> ApiResult<Response> {
     let (mut code_param, mut state_param) = (q.code, q.state);
     let mut address = None;
     if let Some(callback) = q.callback_uri.filter(|c| !c.is_empty()) {
@@ -230,18 +214,29 @@ pub(crate) async fn oauth_callback(
     let state_value = state_param.filter(|s| !s.is_empty()).ok_or_else(|| {
         ApiError::bad_request(ErrorCode::InvalidState, "the login's state is missing: start the login again")
     })?;
-    let code_value = code_param.filter(|c| !c.is_empty()).ok_or_else(|| ApiError::missing("code"))?;
     let ours = state.config.oauth_redirect_uri();
-    let exchanged = match (address, client_login_platform(&state_value)) {
+    let own_flow = address.as_ref().is_none_or(|a| *a == ours);
+    let pending = if own_flow { Some(state.connections.take_login(&state_value).await?) } else { None };
+    // An integration's connect (the Connect platform) answers its browser
+    // with a redirect to where it started, whatever the outcome.
+    if let Some(purpose) = pending.as_ref().and_then(|p| p.purpose.clone()) {
+        let pending = pending.expect("taken above");
+        let crm_error = q.error.as_deref();
+        return Ok(super::v1::oauth_connect::finish(&state, pending, &purpose, code_param.as_deref(), crm_error).await);
+    }
+    if let Some(e) = q.error.filter(|e| !e.is_empty()) {
+        return Err(ApiError::bad_request(ErrorCode::OauthExchangeFailed, format!("the CRM refused the login: {e}")));
+    }
+    let code_value = code_param.filter(|c| !c.is_empty()).ok_or_else(|| ApiError::missing("code"))?;
+    let exchanged = match (pending, address, client_login_platform(&state_value)) {
         // Our own flow (`/oauth/{platform}/start`): the stored state decides.
-        (None, _) => state.connections.exchange(&state_value, &code_value).await?,
-        (Some(address), _) if address == ours => state.connections.exchange(&state_value, &code_value).await?,
+        (Some(pending), _, _) => state.connections.exchange_login(pending, &code_value).await?,
         // A login the client started itself, landing on the page the
         // operator registered for such logins.
-        (Some(address), Some(platform)) if address == state.config.client_redirect_uri(platform) => {
+        (None, Some(address), Some(platform)) if address == state.config.client_redirect_uri(platform) => {
             state.connections.exchange_client_login(platform, &code_value, address, q.hostname.as_deref()).await?
         }
-        (Some(_), _) => {
+        (None, _, _) => {
             return Err(ApiError::bad_request(
                 ErrorCode::InvalidRedirectUri,
                 "callbackUri is not this server's registered redirect URI",
@@ -278,5 +273,5 @@ pub(crate) async fn oauth_callback(
     };
     state.store.audit(&event).await?;
     tracing::info!(platform = %platform, user = %user.id, "user connected with OAuth");
-    LoggedIn::new(&state, &user, &adapter).await
+    Ok(LoggedIn::new(&state, &user, &adapter).await?.into_response())
 }

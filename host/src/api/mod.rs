@@ -70,6 +70,17 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/adapters", get(admin::adapters))
         .route("/api/v1/workspace", get(v1::workspace))
         .route("/api/v1/connect-sessions", post(v1::open_connect_session))
+        .route("/api/v1/connectors", get(v1::integrations::connectors))
+        .route("/api/v1/integrations", get(v1::integrations::list).post(v1::integrations::connect_api_key))
+        .route("/api/v1/integrations/oauth/start", post(v1::oauth_connect::start))
+        .route("/api/v1/integrations/refresh", post(v1::integrations::refresh_batch))
+        .route(
+            "/api/v1/integrations/{id}",
+            get(v1::integrations::get).patch(v1::integrations::patch).delete(v1::integrations::disconnect),
+        )
+        .route("/api/v1/integrations/{id}/refresh", post(v1::integrations::refresh))
+        .route("/api/v1/integrations/{id}/access-token", get(v1::integrations::access_token))
+        .route("/api/v1/integrations/{id}/events", get(v1::integrations::events))
         .route("/connect/sessions", post(connect::open))
         .route("/connect/sessions/current", get(connect::current))
         .route("/admin/workspaces", get(admin_workspaces::list).post(admin_workspaces::create))

@@ -91,10 +91,12 @@ pub(crate) async fn open_for_backend(
 }
 
 async fn open(store: &Store, grant: Grant, connector: &str) -> Result<Opened, ConnectError> {
-    if let Some(integration) = &grant.integration_id {
-        // Integrations are not stored yet (issue 14's next step): none can
-        // belong to this customer, so a renewal is refused.
-        return Err(SecretError::ForeignIntegration(integration.clone()).into());
+    if let Some(id) = &grant.integration_id {
+        // A renewal names an integration of this customer, for this connector.
+        let found = store.integration(&grant.workspace_id, id).await?;
+        if !found.is_some_and(|i| i.customer_id == grant.customer_id && i.connector == connector) {
+            return Err(SecretError::ForeignIntegration(id.clone()).into());
+        }
     }
     let token = random_token("cs_");
     let now = now_secs();

@@ -24,7 +24,7 @@ use crate::config::Config;
 use crate::runtime::Runtime;
 use crate::runtime::manifest::{AuthSpec, Manifest};
 use crate::secret::Secret;
-use crate::store::{AuditEvent, AuditKind, AuthKind, ConnectionStatus, Store, User};
+use crate::store::{AuditEvent, AuditKind, AuthKind, ConnectionStatus, PendingLogin, Store, User};
 use client::{AppCredentials, OauthApp, TokenHttp, describe, describe_server};
 use oauth2::basic::BasicErrorResponseType;
 use oauth2::{
@@ -43,6 +43,15 @@ pub(crate) struct Exchanged {
     /// The CRM host the login chose at its start (manifests with `hostnames`).
     pub(crate) chosen_hostname: Option<String>,
     pub(crate) tokens: Tokens,
+}
+
+/// How a refresh retries a token endpoint that fails transiently:
+/// exponential back-off with full jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RetryPolicy {
+    pub(crate) max_retries: u32,
+    pub(crate) initial_delay_ms: u64,
+    pub(crate) max_delay_ms: u64,
 }
 
 /// Logins and refreshes of OAuth connections.
@@ -98,7 +107,13 @@ impl Connections {
     /// `GET /oauth/{platform}/start`: the CRM's authorize URL with a fresh
     /// single-use `state` and, where supported, a PKCE S256 challenge.
     /// `hostname` picks one of the manifest's regional hosts (default: the first).
-    pub(crate) async fn start(&self, manifest: &Manifest, hostname: Option<&str>) -> Result<Url, OauthError> {
+    /// `purpose` is kept with the state and handed back by [`Self::take_login`].
+    pub(crate) async fn start(
+        &self,
+        manifest: &Manifest,
+        hostname: Option<&str>,
+        purpose: Option<&str>,
+    ) -> Result<Url, OauthError> {
         let chosen = manifest.oauth_hostname(hostname).map_err(OauthError::InvalidHostname)?;
         let app = self.app(manifest, chosen.as_deref().unwrap_or_default())?;
         let state = CsrfToken::new_random();
@@ -121,16 +136,21 @@ impl Connections {
                 &manifest.platform,
                 chosen.as_deref(),
                 verifier.as_ref(),
+                purpose,
                 self.config.oauth.state_ttl_secs,
             )
             .await?;
         Ok(url)
     }
 
-    /// Checks the `state` (single use, unexpired, for this platform) and
-    /// exchanges the code for tokens.
-    pub(crate) async fn exchange(&self, state: &str, code: &str) -> Result<Exchanged, OauthError> {
-        let pending = self.store.take_oauth_state(state).await?.ok_or(OauthError::InvalidState)?;
+    /// Takes a login's `state` out (single use, unexpired): what it was
+    /// started with, or `InvalidState`.
+    pub(crate) async fn take_login(&self, state: &str) -> Result<PendingLogin, OauthError> {
+        self.store.take_oauth_state(state).await?.ok_or(OauthError::InvalidState)
+    }
+
+    /// Exchanges the code of a login taken by [`Self::take_login`].
+    pub(crate) async fn exchange_login(&self, pending: PendingLogin, code: &str) -> Result<Exchanged, OauthError> {
         let adapter = self.runtime.adapter(&pending.platform).ok_or(OauthError::InvalidState)?;
         let app = self.app(&adapter.manifest, pending.hostname.as_deref().unwrap_or_default())?;
         let tokens = self.exchange_code(&app, &adapter.manifest, code, pending.verifier.as_ref()).await?;
@@ -198,15 +218,36 @@ impl Connections {
     /// same time. `stale` is the access token the caller found wanting: if the
     /// stored one differs and is fresh, someone else already refreshed.
     pub async fn refresh(&self, user_id: &str, stale: Option<&Secret>) -> Result<Secret, OauthError> {
+        self.refresh_with(user_id, stale, self.default_retries()).await
+    }
+
+    /// The operator's retry policy for refreshes (`[oauth]`).
+    pub(crate) fn default_retries(&self) -> RetryPolicy {
+        let o = &self.config.oauth;
+        RetryPolicy { max_retries: o.max_retries, initial_delay_ms: o.initial_delay_ms, max_delay_ms: o.max_delay_ms }
+    }
+
+    /// [`Self::refresh`] retrying transient failures as `retries` says.
+    pub(crate) async fn refresh_with(
+        &self,
+        user_id: &str,
+        stale: Option<&Secret>,
+        retries: RetryPolicy,
+    ) -> Result<Secret, OauthError> {
         let lock = {
             let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
             locks.entry(user_id.to_owned()).or_default().clone()
         };
         let _in_process = lock.lock().await;
-        self.store.with_refresh_lock(user_id, self.refresh_locked(user_id, stale)).await?
+        self.store.with_refresh_lock(user_id, self.refresh_locked(user_id, stale, retries)).await?
     }
 
-    async fn refresh_locked(&self, user_id: &str, stale: Option<&Secret>) -> Result<Secret, OauthError> {
+    async fn refresh_locked(
+        &self,
+        user_id: &str,
+        stale: Option<&Secret>,
+        retries: RetryPolicy,
+    ) -> Result<Secret, OauthError> {
         let user = self.store.user(user_id).await?.ok_or(OauthError::NotConnected)?;
         if user.status == ConnectionStatus::Revoked {
             return Err(OauthError::Revoked);
@@ -220,7 +261,7 @@ impl Connections {
         let adapter =
             self.runtime.adapter(&user.platform).ok_or_else(|| OauthError::UnknownPlatform(user.platform.clone()))?;
         let app = self.app(&adapter.manifest, &user.hostname)?;
-        let o = &self.config.oauth;
+        let o = retries;
         let mut delay = Duration::from_millis(o.initial_delay_ms);
         let mut attempt = 0;
         let outcome = loop {

@@ -12,6 +12,10 @@ pub(crate) enum AuditKind {
     RefreshFailed,
     Revoked,
     Disconnect,
+    /// A connection renewed (an integration connected again).
+    Reconnect,
+    /// A workspace's backend took an integration's access token.
+    AccessToken,
 }
 
 impl AuditKind {
@@ -22,6 +26,8 @@ impl AuditKind {
             AuditKind::RefreshFailed => "refresh_failed",
             AuditKind::Revoked => "revoked",
             AuditKind::Disconnect => "disconnect",
+            AuditKind::Reconnect => "reconnect",
+            AuditKind::AccessToken => "access_token",
         }
     }
 }
@@ -44,7 +50,41 @@ impl<'a> AuditEvent<'a> {
     }
 }
 
+/// A stored connection event.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AuditRecord {
+    pub(crate) at: i64,
+    pub(crate) event: String,
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) detail: Option<String>,
+}
+
 impl Store {
+    /// A connection's newest events first, at most `limit`.
+    pub(crate) async fn audit_trail(&self, user_id: &str, limit: i64) -> StoreResult<Vec<AuditRecord>> {
+        use sqlx::Row;
+        let rows = sqlx::query(
+            "SELECT at, event, ip, user_agent, detail FROM audit_events WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRecord {
+                    at: r.try_get("at")?,
+                    event: r.try_get("event")?,
+                    ip: r.try_get("ip")?,
+                    user_agent: r.try_get("user_agent")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
     /// Appends a connection event (never a secret).
     pub(crate) async fn audit(&self, event: &AuditEvent<'_>) -> StoreResult<()> {
         sqlx::query(

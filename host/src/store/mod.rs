@@ -7,7 +7,9 @@
 //! differ in their column types. Each concept has its own module:
 //! [`users`] (connections and their credentials), [`oauth_states`], [`call_notes`],
 //! [`reservations`] (call, conversation and message ledgers), [`sessions`], [`settings`],
-//! [`audit`], [`key_rotation`] and [`refresh_lock`].
+//! [`audit`], [`key_rotation`] and [`refresh_lock`]; for the Connect platform
+//! [`workspaces`], [`connect_sessions`] and [`integrations`] (connections a
+//! workspace's customer owns, in the same `users` rows).
 //!
 //! Invariant: a secret is sealed ([`crate::crypto::Sealer`]) before it is bound
 //! to a query, with associated data naming its row and column, and opened only
@@ -17,6 +19,7 @@ mod admin_settings;
 mod audit;
 mod call_notes;
 mod connect_sessions;
+mod integrations;
 mod key_rotation;
 mod oauth_states;
 mod refresh_lock;
@@ -27,8 +30,10 @@ pub mod test_support;
 mod users;
 mod workspaces;
 
-pub(crate) use audit::{AuditEvent, AuditKind};
+pub(crate) use audit::{AuditEvent, AuditKind, AuditRecord};
 pub(crate) use connect_sessions::ConnectSession;
+pub(crate) use integrations::{Connect, Filter as IntegrationFilter, Integration, Owner};
+pub(crate) use oauth_states::PendingLogin;
 pub(crate) use reservations::{Ledger, Reservation};
 pub(crate) use users::{AuthKind, ConnectionState, ConnectionStatus, User};
 pub(crate) use workspaces::{ApiKeyRow, SigningKey, Workspace};

@@ -15,6 +15,8 @@ pub(crate) struct PendingLogin {
     /// The CRM host the login chose (manifests with `hostnames`).
     pub(crate) hostname: Option<String>,
     pub(crate) verifier: Option<Secret>,
+    /// What an integration's login is for (JSON); `None` for App Connect logins.
+    pub(crate) purpose: Option<String>,
 }
 
 /// Expired states are deleted this long after they expire.
@@ -32,12 +34,13 @@ impl Store {
         platform: &str,
         hostname: Option<&str>,
         verifier: Option<&Secret>,
+        purpose: Option<&str>,
         ttl_secs: i64,
     ) -> StoreResult<()> {
         let sealed = verifier.map(|v| self.seal(verifier_place(state), v));
         sqlx::query(
-            "INSERT INTO oauth_states (state, platform, hostname, pkce_verifier, key_id, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO oauth_states (state, platform, hostname, pkce_verifier, key_id, expires_at, purpose)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(state)
         .bind(platform)
@@ -45,6 +48,7 @@ impl Store {
         .bind(sealed)
         .bind(self.sealer.key_id())
         .bind(now_secs() + ttl_secs)
+        .bind(purpose)
         .execute(&self.writer)
         .await?;
         // Expired states are of no use to anyone.
@@ -59,7 +63,7 @@ impl Store {
     /// `None` when it is unknown, already used or expired.
     pub(crate) async fn take_oauth_state(&self, state: &str) -> StoreResult<Option<PendingLogin>> {
         let row = sqlx::query(
-            "DELETE FROM oauth_states WHERE state = $1 RETURNING platform, hostname, pkce_verifier, key_id, expires_at",
+            "DELETE FROM oauth_states WHERE state = $1 RETURNING platform, hostname, pkce_verifier, key_id, expires_at, purpose",
         )
         .bind(state)
         .fetch_optional(&self.writer)
@@ -70,7 +74,12 @@ impl Store {
             return Ok(None);
         }
         let verifier = self.open_secret(&row, verifier_place(state), "key_id")?;
-        Ok(Some(PendingLogin { platform: row.try_get("platform")?, hostname: row.try_get("hostname")?, verifier }))
+        Ok(Some(PendingLogin {
+            platform: row.try_get("platform")?,
+            hostname: row.try_get("hostname")?,
+            verifier,
+            purpose: row.try_get("purpose")?,
+        }))
     }
 
     /// Claims an authorization code for one exchange: `false` when it was

@@ -24,7 +24,7 @@ impl AuthKind {
         }
     }
 
-    fn parse(value: String) -> StoreResult<AuthKind> {
+    pub(super) fn parse(value: String) -> StoreResult<AuthKind> {
         match value.as_str() {
             "api-key" => Ok(AuthKind::ApiKey),
             "oauth" => Ok(AuthKind::Oauth),
@@ -42,7 +42,7 @@ pub(crate) enum ConnectionStatus {
 }
 
 impl ConnectionStatus {
-    fn parse(value: String) -> StoreResult<ConnectionStatus> {
+    pub(super) fn parse(value: String) -> StoreResult<ConnectionStatus> {
         match value.as_str() {
             "active" => Ok(ConnectionStatus::Active),
             "revoked" => Ok(ConnectionStatus::Revoked),
@@ -82,6 +82,19 @@ pub(crate) enum ConnectionState {
     Disconnected,
 }
 
+impl ConnectionState {
+    /// The state of a connection with this stored status, whether it holds a
+    /// credential, and its access token's expiry, at `now`.
+    pub(crate) fn of(status: ConnectionStatus, connected: bool, expires_at: Option<i64>, now: i64) -> Self {
+        match (status, connected, expires_at) {
+            (ConnectionStatus::Revoked, _, _) => ConnectionState::Revoked,
+            (_, false, _) => ConnectionState::Disconnected,
+            (_, _, Some(t)) if t <= now => ConnectionState::Expired,
+            _ => ConnectionState::Active,
+        }
+    }
+}
+
 /// A connection as operators see it: no secrets, just its state.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -106,11 +119,11 @@ macro_rules! user_columns {
 }
 pub(super) use user_columns;
 
-fn credential_place(user_id: &str) -> Place<'_> {
+pub(super) fn credential_place(user_id: &str) -> Place<'_> {
     Place { row: user_id, column: "credential" }
 }
 
-fn refresh_place(user_id: &str) -> Place<'_> {
+pub(super) fn refresh_place(user_id: &str) -> Place<'_> {
     Place { row: user_id, column: "refresh_token" }
 }
 
@@ -134,7 +147,7 @@ impl Store {
              ON CONFLICT (id) DO UPDATE SET name = $4, hostname = $5, auth_kind = $6,
                  credential = $7, credential_key_id = $8, refresh_token = $9, refresh_key_id = $10,
                  expires_at = $11, status = 'active', last_error = NULL, updated_at = $12
-             WHERE users.platform = $2 AND users.crm_user_id = $3",
+             WHERE users.platform = $2 AND users.crm_user_id = $3 AND users.workspace_id IS NULL",
         )
         .bind(&user.id)
         .bind(&user.platform)
@@ -164,7 +177,7 @@ impl Store {
     /// `preferred` if free, else one derived so that it cannot be another
     /// identity's (`<platform>:` and a hash; platforms have no `:`).
     async fn id_for(&self, platform: &str, crm_user_id: &str, preferred: &str) -> StoreResult<String> {
-        let row = sqlx::query("SELECT id FROM users WHERE platform = $1 AND crm_user_id = $2")
+        let row = sqlx::query("SELECT id FROM users WHERE platform = $1 AND crm_user_id = $2 AND workspace_id IS NULL")
             .bind(platform)
             .bind(crm_user_id)
             .fetch_optional(&self.pool)
@@ -309,12 +322,7 @@ impl Store {
             let status = ConnectionStatus::parse(row.try_get("status")?)?;
             let expires_at: Option<i64> = row.try_get("expires_at")?;
             let connected: i32 = row.try_get("connected")?;
-            let state = match (status, connected, expires_at) {
-                (ConnectionStatus::Revoked, _, _) => ConnectionState::Revoked,
-                (_, 0, _) => ConnectionState::Disconnected,
-                (_, _, Some(t)) if t <= now => ConnectionState::Expired,
-                _ => ConnectionState::Active,
-            };
+            let state = ConnectionState::of(status, connected != 0, expires_at, now);
             out.push(ConnectionInfo {
                 user_id: row.try_get("id")?,
                 platform: row.try_get("platform")?,

@@ -3,6 +3,9 @@
 //! Its errors are RFC 9457 problem details ([`problem::Problem`]), not the
 //! App Connect envelope.
 
+pub(crate) mod connecting;
+pub(crate) mod integrations;
+pub(crate) mod oauth_connect;
 pub(crate) mod problem;
 
 use super::extract::bearer;

@@ -3,6 +3,7 @@
 //! `application/problem+json`. `code` is stable; `correlationId` is the
 //! request id (also in `X-Request-Id`).
 
+use crate::api::error::{ApiError, ErrorCode};
 use crate::request_id;
 use crate::store::{StoreError, Unavailable};
 use crate::workspaces::WorkspaceError;
@@ -41,18 +42,37 @@ pub(crate) struct Problem {
     title: &'static str,
     detail: String,
     retryable: bool,
+    /// Seconds to wait before retrying (also the `Retry-After` header).
+    retry_after: Option<u64>,
 }
 
 impl Problem {
     pub(crate) fn new(code: ProblemCode, detail: impl Into<String>) -> Self {
         let (status, text, title) = code.parts();
         let retryable = matches!(code, ProblemCode::DatabaseUnavailable | ProblemCode::StorageFull);
-        Problem { status, code: text, title, detail: detail.into(), retryable }
+        Problem { status, code: text, title, detail: detail.into(), retryable, retry_after: None }
     }
 
     /// A problem of another concern, with its own stable code.
     pub(crate) fn other(status: StatusCode, code: &'static str, title: &'static str, detail: String) -> Self {
-        Problem { status, code, title, detail, retryable: false }
+        Problem { status, code, title, detail, retryable: false, retry_after: None }
+    }
+
+    /// A request that cannot be served as it is (`INVALID_REQUEST`, 400).
+    pub(crate) fn invalid(detail: impl Into<String>) -> Self {
+        Problem::other(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "Invalid request", detail.into())
+    }
+
+    pub(crate) fn code(&self) -> &'static str {
+        self.code
+    }
+
+    pub(crate) fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    pub(crate) fn retryable(&self) -> bool {
+        self.retryable
     }
 }
 
@@ -98,6 +118,32 @@ impl From<WorkspaceError> for Problem {
     }
 }
 
+/// A failure of the engine the App Connect routes share (adapters, OAuth,
+/// the CRM), with its code: statuses follow HTTP here, where App Connect
+/// clients get HTTP 200 `successful: false` for the CRM's refusals. A
+/// connection the CRM no longer accepts is a 409 (the API key is fine; the
+/// integration needs its customer), never a 401.
+impl From<ApiError> for Problem {
+    fn from(e: ApiError) -> Self {
+        use ErrorCode as C;
+        let status = match e.code {
+            C::CrmRateLimited => StatusCode::TOO_MANY_REQUESTS,
+            C::CrmUpstreamError | C::TokenRefreshError => StatusCode::BAD_GATEWAY,
+            C::CrmRejected => StatusCode::UNPROCESSABLE_ENTITY,
+            C::CrmNotFound | C::ContactNotFound | C::CallLogNotFound => StatusCode::NOT_FOUND,
+            C::UnsupportedOperation => StatusCode::NOT_IMPLEMENTED,
+            C::CallLogExists | C::CallLogInProgress | C::ConversationInProgress => StatusCode::CONFLICT,
+            C::CrmUnauthorized | C::CrmSessionRevoked | C::NotConnected | C::TokenExpired => StatusCode::CONFLICT,
+            // No other business failure may pass for a success here.
+            _ if e.status.is_success() => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => e.status,
+        };
+        let retry_after = e.extra.get("retryAfter").and_then(serde_json::Value::as_u64);
+        let title = status.canonical_reason().unwrap_or("Error");
+        Problem { retryable: e.retryable, retry_after, ..Problem::other(status, e.code.as_str(), title, e.message) }
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let (status, code, title) = (self.status, self.code, self.title);
@@ -110,8 +156,15 @@ impl IntoResponse for Problem {
             "retryable": self.retryable,
             "correlationId": request_id::current(),
         });
+        let mut body = body;
+        if let Some(secs) = self.retry_after {
+            body["retryAfter"] = json!(secs);
+        }
         let mut response = (status, axum::Json(body)).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         response
     }
 }

@@ -1,0 +1,522 @@
+//! `/api/v1/connectors` and `/api/v1/integrations`: what a workspace's
+//! backend sees of its customers' integrations and does with them (connect
+//! with an API key or OAuth, rename, disconnect, refresh, take the access
+//! token, read the audit trail).
+
+use super::WorkspaceKey;
+use super::connecting::{self, Client, Connected, check_name_and_metadata, integration_not_found};
+use super::problem::{Problem, ProblemJson};
+use crate::api::connection::Connection;
+use crate::api::error::ApiError;
+use crate::api::extract::QueryParams;
+use crate::api::state::AppState;
+use crate::clock::now_secs;
+use crate::oauth::RetryPolicy;
+use crate::runtime::manifest::AuthSpec;
+use crate::store::{AuditEvent, AuditKind, AuditRecord, AuthKind, ConnectionState, Integration, IntegrationFilter};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// An integration as the API shows it: never a secret (an API key is masked).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct IntegrationView {
+    id: String,
+    connector: String,
+    customer_id: String,
+    name: Option<String>,
+    status: ConnectionState,
+    auth_kind: AuthKind,
+    metadata: Value,
+    /// The CRM account the credential belongs to.
+    account: Account,
+    /// The API key's last characters (`••••abcd`); OAuth connections have none.
+    masked_api_key: Option<String>,
+    expires_at: Option<i64>,
+    created_at: i64,
+    connected_at: i64,
+    disconnected_at: Option<i64>,
+    last_refresh_at: Option<i64>,
+    last_error: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Account {
+    id: String,
+    name: String,
+    hostname: String,
+}
+
+/// `••••` and the last four characters of a key long enough (16 or more)
+/// that four of them say nothing useful about the rest.
+fn mask(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() < 16 {
+        return "••••".into();
+    }
+    format!("••••{}", chars[chars.len() - 4..].iter().collect::<String>())
+}
+
+impl IntegrationView {
+    pub(crate) fn of(i: &Integration) -> Self {
+        let c = &i.connection;
+        let masked_api_key = match c.auth_kind {
+            AuthKind::ApiKey => c.credential.as_ref().map(|k| mask(k.expose())),
+            AuthKind::Oauth => None,
+        };
+        IntegrationView {
+            id: i.id.clone(),
+            connector: i.connector.clone(),
+            customer_id: i.customer_id.clone(),
+            name: i.name.clone(),
+            status: i.state(now_secs()),
+            auth_kind: c.auth_kind,
+            metadata: i.metadata.clone(),
+            account: Account { id: c.crm_user_id.clone(), name: c.name.clone(), hostname: c.hostname.clone() },
+            masked_api_key,
+            expires_at: c.expires_at,
+            created_at: i.created_at,
+            connected_at: i.connected_at,
+            disconnected_at: i.disconnected_at,
+            last_refresh_at: i.last_refresh_at,
+            last_error: i.last_error.clone(),
+        }
+    }
+}
+
+/// The workspace's integration `id`, or `INTEGRATION_NOT_FOUND`.
+async fn owned(state: &AppState, key: &WorkspaceKey, id: &str) -> Result<Integration, Problem> {
+    state.store.integration(&key.workspace_id, id).await?.ok_or_else(|| integration_not_found(id))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConnectorsQuery {
+    customer_id: Option<String>,
+}
+
+/// `GET /api/v1/connectors?customerId=`: the connectors this host serves,
+/// how each connects, and (for a customer) whether they are connected.
+pub(crate) async fn connectors(
+    key: WorkspaceKey,
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<ConnectorsQuery>,
+) -> Result<Json<Value>, Problem> {
+    let theirs = match q.customer_id.as_deref().filter(|c| !c.is_empty()) {
+        Some(customer) => {
+            let filter = IntegrationFilter { customer_id: Some(customer), connector: None };
+            state.store.integrations(&key.workspace_id, &filter).await?
+        }
+        None => Vec::new(),
+    };
+    let now = now_secs();
+    let mut adapters = state.runtime.adapters();
+    adapters.sort_by(|a, b| a.manifest.platform.cmp(&b.manifest.platform));
+    let list: Vec<Value> = adapters
+        .iter()
+        .map(|a| {
+            let m = &a.manifest;
+            let integration = theirs.iter().find(|i| i.connector == m.platform);
+            let state = integration.map(|i| i.state(now));
+            json!({
+                "id": m.platform,
+                "name": m.display_name,
+                "authKind": match m.auth { AuthSpec::ApiKey { .. } => "api-key", AuthSpec::Oauth { .. } => "oauth" },
+                "connected": state.is_some_and(|s| s != ConnectionState::Disconnected),
+                "integrationId": integration.map(|i| &i.id),
+                "status": state,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "connectors": list })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ListQuery {
+    customer_id: Option<String>,
+    connector: Option<String>,
+    status: Option<ConnectionStateParam>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum ConnectionStateParam {
+    Active,
+    Expired,
+    Revoked,
+    Disconnected,
+}
+
+impl ConnectionStateParam {
+    fn matches(self, s: ConnectionState) -> bool {
+        matches!(
+            (self, s),
+            (ConnectionStateParam::Active, ConnectionState::Active)
+                | (ConnectionStateParam::Expired, ConnectionState::Expired)
+                | (ConnectionStateParam::Revoked, ConnectionState::Revoked)
+                | (ConnectionStateParam::Disconnected, ConnectionState::Disconnected)
+        )
+    }
+}
+
+/// `GET /api/v1/integrations?customerId=&connector=&status=`.
+pub(crate) async fn list(
+    key: WorkspaceKey,
+    State(state): State<AppState>,
+    QueryParams(q): QueryParams<ListQuery>,
+) -> Result<Json<Value>, Problem> {
+    let filter = IntegrationFilter { customer_id: q.customer_id.as_deref(), connector: q.connector.as_deref() };
+    let now = now_secs();
+    let list: Vec<IntegrationView> = state
+        .store
+        .integrations(&key.workspace_id, &filter)
+        .await?
+        .iter()
+        .filter(|i| q.status.is_none_or(|s| s.matches(i.state(now))))
+        .map(IntegrationView::of)
+        .collect();
+    Ok(Json(json!({ "integrations": list })))
+}
+
+/// `GET /api/v1/integrations/{id}`.
+pub(crate) async fn get(
+    key: WorkspaceKey,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<IntegrationView>, Problem> {
+    Ok(Json(IntegrationView::of(&owned(&state, &key, &id).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct PatchBody {
+    /// `null` clears the name; absent keeps it.
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<String>>,
+    metadata: Option<Value>,
+}
+
+/// Tells an absent field (`None`) from a `null` one (`Some(None)`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// `PATCH /api/v1/integrations/{id} {name?, metadata?}`: metadata replaces the stored object.
+pub(crate) async fn patch(
+    key: WorkspaceKey,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    ProblemJson(body): ProblemJson<PatchBody>,
+) -> Result<Json<IntegrationView>, Problem> {
+    check_name_and_metadata(body.name.as_ref().and_then(|n| n.as_deref()), body.metadata.as_ref())?;
+    let name = body.name.as_ref().map(|n| n.as_deref());
+    if !state.store.update_integration(&key.workspace_id, &id, name, body.metadata.as_ref()).await? {
+        return Err(integration_not_found(&id));
+    }
+    Ok(Json(IntegrationView::of(&owned(&state, &key, &id).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ApiKeyConnectBody {
+    connector: String,
+    customer_id: String,
+    api_key: String,
+    #[serde(default)]
+    hostname: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    metadata: Option<Value>,
+    /// Renews this integration of the customer instead of creating one.
+    #[serde(default)]
+    integration_id: Option<String>,
+}
+
+/// The answer of a connect: 201 for a new integration, 200 for a renewal.
+pub(crate) fn connected_response(c: &Connected) -> Response {
+    let status = if c.created { StatusCode::CREATED } else { StatusCode::OK };
+    (status, Json(IntegrationView::of(&c.integration))).into_response()
+}
+
+/// `POST /api/v1/integrations {connector, customerId, apiKey, …}`: connects an
+/// API-key connector for a customer (the key checked by the CRM first).
+pub(crate) async fn connect_api_key(
+    key: WorkspaceKey,
+    State(state): State<AppState>,
+    client: Client,
+    ProblemJson(body): ProblemJson<ApiKeyConnectBody>,
+) -> Result<Response, Problem> {
+    let request = connecting::Request {
+        workspace_id: key.workspace_id,
+        customer_id: body.customer_id,
+        connector: body.connector,
+        integration_id: body.integration_id,
+        name: body.name,
+        metadata: body.metadata,
+        client,
+    };
+    let hostname = body.hostname.unwrap_or_default();
+    let connected = connecting::with_api_key(&state, &request, &body.api_key, &hostname).await?;
+    Ok(connected_response(&connected))
+}
+
+/// `DELETE /api/v1/integrations/{id}`: revokes at the CRM where it can (the
+/// adapter's `unauthorize`, RFC 7009 for OAuth), then forgets the
+/// credentials. The integration stays, `disconnected`, so a reconnect keeps
+/// its id. Disconnecting twice is fine.
+pub(crate) async fn disconnect(
+    key: WorkspaceKey,
+    State(state): State<AppState>,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Json<IntegrationView>, Problem> {
+    let integration = owned(&state, &key, &id).await?;
+    let user = &integration.connection;
+    if user.credential.is_some() {
+        let revoked = match Connection::of(&state, user).await {
+            Ok(crm) => {
+                crm.call("unauthorize", |ctx, a, s| Box::pin(async move { a.call_unauthorize(s, &ctx).await })).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = revoked {
+            tracing::warn!(integration = %id, error = %e, "the CRM could not revoke the integration; forgetting it anyway");
+        }
+        if user.auth_kind == AuthKind::Oauth {
+            state.connections.revoke(user).await;
+        }
+        state.store.disconnect_integration(&id).await?;
+        audit(&state, &integration, AuditKind::Disconnect, &client, None).await?;
+    }
+    Ok(Json(IntegrationView::of(&owned(&state, &key, &id).await?)))
+}
+
+async fn audit(
+    state: &AppState,
+    i: &Integration,
+    event: AuditKind,
+    client: &Client,
+    detail: Option<&str>,
+) -> Result<(), Problem> {
+    let e = AuditEvent {
+        user_id: Some(&i.id),
+        platform: &i.connector,
+        event,
+        ip: client.ip.as_deref(),
+        user_agent: client.user_agent.as_deref(),
+        detail,
+    };
+    Ok(state.store.audit(&e).await?)
+}
+
+/// How a manual refresh retries: `{maxRetries, initialDelay, maxDelay}` (ms),
+/// each defaulting to the operator's `[oauth]` setting.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RetryBody {
+    max_retries: Option<u32>,
+    initial_delay: Option<u64>,
+    max_delay: Option<u64>,
+}
+
+/// Bounds that keep one request from holding a refresh for minutes.
+const MAX_RETRIES: u32 = 10;
+const MAX_DELAY_MS: u64 = 30_000;
+
+impl RetryBody {
+    fn policy(&self, defaults: RetryPolicy) -> Result<RetryPolicy, Problem> {
+        let p = RetryPolicy {
+            max_retries: self.max_retries.unwrap_or(defaults.max_retries),
+            initial_delay_ms: self.initial_delay.unwrap_or(defaults.initial_delay_ms),
+            max_delay_ms: self.max_delay.unwrap_or(defaults.max_delay_ms),
+        };
+        if p.max_retries > MAX_RETRIES || p.max_delay_ms > MAX_DELAY_MS || p.initial_delay_ms > p.max_delay_ms {
+            return Err(Problem::invalid(format!(
+                "maxRetries is at most {MAX_RETRIES}, maxDelay at most {MAX_DELAY_MS} ms, and initialDelay at most maxDelay"
+            )));
+        }
+        Ok(p)
+    }
+}
+
+/// Refreshes one integration now: an OAuth token is renewed at the CRM
+/// (whether or not it was due); an API key is checked with the CRM. A
+/// refusal marks the integration `revoked`.
+async fn refresh_one(state: &AppState, i: &Integration, policy: RetryPolicy, client: &Client) -> Result<(), Problem> {
+    let user = &i.connection;
+    if user.credential.is_none() {
+        return Err(ApiError::from(crate::oauth::OauthError::NotConnected).into());
+    }
+    match user.auth_kind {
+        AuthKind::Oauth => {
+            // Refresh events are audited by the refresh itself.
+            state.connections.refresh_with(&i.id, None, policy).await.map_err(ApiError::from)?;
+        }
+        AuthKind::ApiKey => {
+            let crm = Connection::of(state, user).await?;
+            let checked = crm
+                .call("get-user-info", |ctx, a, s| Box::pin(async move { a.call_get_user_info(s, &ctx).await }))
+                .await;
+            match checked {
+                Ok(_) => audit(state, i, AuditKind::Refresh, client, None).await?,
+                Err(e) => {
+                    if e.code == crate::api::error::ErrorCode::CrmUnauthorized {
+                        state.store.record_refresh_failure(&i.id, &e.message, true).await?;
+                        audit(state, i, AuditKind::Revoked, client, Some(&e.message)).await?;
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/integrations/{id}/refresh {maxRetries?, initialDelay?, maxDelay?}`.
+pub(crate) async fn refresh(
+    key: WorkspaceKey,
+    State(state): State<AppState>,
+    client: Client,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<IntegrationView>, Problem> {
+    // The body is optional: no body, the operator's defaults.
+    let body: RetryBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RetryBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| Problem::invalid(format!("the body is not a retry policy: {e}")))?
+    };
+    let policy = body.policy(state.connections.default_retries())?;
+    let integration = owned(&state, &key, &id).await?;
+    refresh_one(&state, &integration, policy, &client).await?;
+    Ok(Json(IntegrationView::of(&owned(&state, &key, &id).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct BatchBody {
+    /// These integrations; without, every integration of `customerId`
+    /// (or of the workspace) that is connected.
+    integration_ids: Option<Vec<String>>,
+    customer_id: Option<String>,
+    #[serde(flatten)]
+    retry: RetryBody,
+}
+
+/// The most integrations one batch refreshes.
+const MAX_BATCH: usize = 100;
+
+/// `POST /api/v1/integrations/refresh {integrationIds? | customerId?, maxRetries?, …}`:
+/// refreshes several, four at a time, and answers each one's outcome.
+pub(crate) async fn refresh_batch(
+    key: WorkspaceKey,
+    State(state): State<AppState>,
+    client: Client,
+    ProblemJson(body): ProblemJson<BatchBody>,
+) -> Result<Json<Value>, Problem> {
+    use futures_util::StreamExt;
+    let policy = body.retry.policy(state.connections.default_retries())?;
+    let chosen: Vec<Integration> = match &body.integration_ids {
+        Some(ids) => {
+            if ids.len() > MAX_BATCH {
+                return Err(Problem::invalid(format!("at most {MAX_BATCH} integrationIds per batch")));
+            }
+            let mut found = Vec::with_capacity(ids.len());
+            for id in ids {
+                found.push(owned(&state, &key, id).await?);
+            }
+            found
+        }
+        None => {
+            let filter = IntegrationFilter { customer_id: body.customer_id.as_deref(), connector: None };
+            let all = state.store.integrations(&key.workspace_id, &filter).await?;
+            let connected: Vec<Integration> = all.into_iter().filter(|i| i.connection.credential.is_some()).collect();
+            if connected.len() > MAX_BATCH {
+                return Err(Problem::invalid(format!(
+                    "{} integrations match; name at most {MAX_BATCH} in integrationIds",
+                    connected.len()
+                )));
+            }
+            connected
+        }
+    };
+    let outcomes: Vec<Value> = futures_util::stream::iter(chosen)
+        .map(|i| {
+            let (state, client) = (state.clone(), client.clone());
+            async move {
+                let outcome = refresh_one(&state, &i, policy, &client).await;
+                let now = state.store.integration(&i.workspace_id, &i.id).await.ok().flatten();
+                let status = now.as_ref().map(|n| n.state(now_secs()));
+                match outcome {
+                    Ok(()) => json!({"integrationId": i.id, "ok": true, "status": status}),
+                    Err(p) => json!({"integrationId": i.id, "ok": false, "status": status, "code": p.code(),
+                                     "retryable": p.retryable()}),
+                }
+            }
+        })
+        .buffered(4)
+        .collect()
+        .await;
+    let failed = outcomes.iter().filter(|o| o["ok"] == false).count();
+    Ok(Json(json!({"results": outcomes, "refreshed": outcomes.len() - failed, "failed": failed})))
+}
+
+/// `GET /api/v1/integrations/{id}/access-token`: the credential to call the
+/// CRM with directly, an OAuth token refreshed first when due. Audited; never cached.
+pub(crate) async fn access_token(
+    key: WorkspaceKey,
+    State(state): State<AppState>,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let integration = owned(&state, &key, &id).await?;
+    let token = state.connections.access_token(&integration.connection).await.map_err(ApiError::from)?;
+    audit(&state, &integration, AuditKind::AccessToken, &client, None).await?;
+    let fresh = owned(&state, &key, &id).await?;
+    let body = json!({
+        "integrationId": id,
+        "authKind": fresh.connection.auth_kind,
+        "accessToken": token.expose(),
+        "expiresAt": fresh.connection.expires_at,
+        "hostname": fresh.connection.hostname,
+    });
+    let mut response = Json(body).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EventsQuery {
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/integrations/{id}/events?limit=`: the audit trail, newest first.
+pub(crate) async fn events(
+    key: WorkspaceKey,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    QueryParams(q): QueryParams<EventsQuery>,
+) -> Result<Json<Value>, Problem> {
+    let integration = owned(&state, &key, &id).await?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let events: Vec<AuditRecord> = state.store.audit_trail(&integration.id, limit).await?;
+    Ok(Json(json!({ "events": events })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask;
+
+    #[test]
+    fn masks_keep_only_the_last_four_characters_of_long_keys() {
+        assert_eq!(mask("tck_1234567890abcd"), "••••abcd");
+        assert_eq!(mask("demo-api-key"), "••••");
+    }
+}
