@@ -7,6 +7,8 @@
 //!   embedded defaults (SQLite under `data/`, the bundled adapters).
 //! - `test [args]`: builds the adapters, runs their native unit tests, then
 //!   `cargo test --workspace [args]`.
+//! - `switchboard [args]`: the server's own commands (`workspace create …`)
+//!   against the database and keys `run` uses.
 //! - `ci`: what `.ci/run` does: adapters, fmt, clippy, the tests with PostgreSQL.
 //! - `bench`: release build, then `switchboard-bench` runs the host and the
 //!   fake CRM as processes and prints what the host costs beside the upstream
@@ -44,7 +46,8 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("ci") => ci(),
         Some("bench") => bench(),
-        _ => Err("usage: cargo xtask <adapters|run|test [cargo test args]|ci|bench>".into()),
+        Some("switchboard") => switchboard(&args[1..]),
+        _ => Err("usage: cargo xtask <adapters|run|test [cargo test args]|ci|bench|switchboard [args]>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -215,8 +218,6 @@ fn run() -> Result {
     let root = root();
     let adapters = build_adapters()?;
     status(cargo().current_dir(&root).args(["build", "--workspace", "--bins"]))?;
-    let data = root.join("data");
-    let secrets = dev_secrets(&data)?;
     let _crm = KillOnDrop(
         Command::new(root.join("target/debug/testcrm-server"))
             .args(["--bind", TESTCRM_ADDR])
@@ -229,14 +230,30 @@ fn run() -> Result {
          and the Test CRM on http://{TESTCRM_ADDR} (API key: demo-api-key).\n\
          Next: follow the curl session in README.md (\"Try it\"). Ctrl-C stops both.\n"
     );
-    let mut host = Command::new(root.join("target/debug/switchboard"));
-    host.current_dir(&root)
-        .envs(secrets)
-        .env("SWITCHBOARD_BIND", &bind)
-        .env("SWITCHBOARD_DATA_DIR", &data)
-        .env("SWITCHBOARD_ADAPTERS_DIR", &adapters)
-        .env("SWITCHBOARD_UPSTREAM_OVERRIDES", format!("https://api.testcrm.example=http://{TESTCRM_ADDR}"));
+    let mut host = dev_host(&root, &adapters)?;
+    host.env("SWITCHBOARD_BIND", &bind);
     status(&mut host)
+}
+
+/// The server binary set up as `run` sets it up: its data, keys and adapters.
+fn dev_host(root: &Path, adapters: &Path) -> Result<Command> {
+    let data = root.join("data");
+    let mut host = Command::new(root.join("target/debug/switchboard"));
+    host.current_dir(root)
+        .envs(dev_secrets(&data)?)
+        .env("SWITCHBOARD_DATA_DIR", &data)
+        .env("SWITCHBOARD_ADAPTERS_DIR", adapters)
+        .env("SWITCHBOARD_UPSTREAM_OVERRIDES", format!("https://api.testcrm.example=http://{TESTCRM_ADDR}"));
+    Ok(host)
+}
+
+/// `cargo xtask switchboard workspace create …`: one of the server's commands
+/// on `run`'s database.
+fn switchboard(args: &[String]) -> Result {
+    let root = root();
+    status(cargo().current_dir(&root).args(["build", "--workspace", "--bin", "switchboard"]))?;
+    let mut host = dev_host(&root, &root.join("target/adapters"))?;
+    status(host.args(args))
 }
 
 fn bench() -> Result {
@@ -262,8 +279,27 @@ fn adapter_unit_tests() -> Result {
     )
 }
 
+/// Installs playwright-core for the browser tests (`tests/browser`) when npm
+/// is here and it is not: best effort, as the browser tests skip without it
+/// (except under `CI=true`, where `.ci/run` installs chromium too).
+fn browser_packages() {
+    let dir = root().join("tests/browser");
+    if dir.join("node_modules/playwright-core").exists() {
+        return;
+    }
+    let done = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(&dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !done {
+        eprintln!("xtask: could not install tests/browser's npm packages; the browser tests will skip");
+    }
+}
+
 fn test(args: &[String]) -> Result {
     build_adapters()?;
+    browser_packages();
     adapter_unit_tests()?;
     status(cargo().current_dir(root()).args(["test", "--workspace"]).args(args))
 }
@@ -271,6 +307,7 @@ fn test(args: &[String]) -> Result {
 fn ci() -> Result {
     let root = root();
     build_adapters()?;
+    browser_packages();
     status(cargo().current_dir(&root).args(["fmt", "--all", "--", "--check"]))?;
     status(cargo().current_dir(root.join("adapters")).args(["fmt", "--all", "--", "--check"]))?;
     status(cargo().current_dir(root.join("adapters")).env("CARGO_TARGET_DIR", root.join("target/wasm")).args([

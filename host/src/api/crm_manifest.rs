@@ -125,18 +125,22 @@ fn platform(state: &AppState, adapter: &LoadedAdapter) -> Value {
     Value::Object(p)
 }
 
+/// An API-key connector's login form, `{title, warning?, content: [{const,
+/// title, type, required?, description?}]}`: the manifest's, or one field
+/// `apiKey`. The App Connect manifest and the hosted connect page show it.
+pub(crate) fn login_page(m: &Manifest) -> Value {
+    match &m.app_connect.login_form {
+        Some(form) => json!({"title": form.title, "warning": form.warning, "content": tables(&form.fields)}),
+        None => json!({
+            "title": m.display_name,
+            "content": [{"const": "apiKey", "title": "API key", "type": "string", "required": true}],
+        }),
+    }
+}
+
 fn auth(state: &AppState, m: &Manifest) -> Value {
     match &m.auth {
-        AuthSpec::ApiKey { .. } => {
-            let page = match &m.app_connect.login_form {
-                Some(form) => json!({"title": form.title, "warning": form.warning, "content": tables(&form.fields)}),
-                None => json!({
-                    "title": m.display_name,
-                    "content": [{"const": "apiKey", "title": "API key", "type": "string", "required": true}],
-                }),
-            };
-            json!({"type": "apiKey", "apiKey": {"page": page}})
-        }
+        AuthSpec::ApiKey { .. } => json!({"type": "apiKey", "apiKey": {"page": login_page(m)}}),
         AuthSpec::Oauth { authorize_url, scopes, authorize_params, hostnames, .. } => {
             let client_id =
                 state.config.adapters.get(&m.platform).and_then(|a| a.client_id.clone()).unwrap_or_default();

@@ -2,6 +2,8 @@
 //! Test CRM server, both on loopback ports, talking HTTP.
 #![allow(dead_code)]
 
+pub mod pyjwt;
+
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -26,7 +26,8 @@ use url::Url;
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Purpose {
     pub(crate) connect: connecting::Request,
-    /// Where the browser goes when the login is over, with the outcome added.
+    /// Where the browser goes when the login is over, with the outcome added:
+    /// a URL on the workspace's origins, or a path of this host.
     pub(crate) return_url: String,
 }
 
@@ -116,9 +117,14 @@ pub(crate) async fn finish(
     let Ok(purpose) = serde_json::from_str::<Purpose>(purpose) else {
         return ApiError::from(OauthError::InvalidState).into_response();
     };
-    let mut back = match Url::parse(&purpose.return_url) {
-        Ok(u) => u,
-        Err(_) => return ApiError::from(OauthError::InvalidState).into_response(),
+    // The connect page's own flow returns to a path of this host (`/connect/done?…`).
+    let relative = purpose.return_url.starts_with('/');
+    let parsed = match relative {
+        true => Url::parse("http://this.host.invalid").and_then(|base| base.join(&purpose.return_url)),
+        false => Url::parse(&purpose.return_url),
+    };
+    let Ok(mut back) = parsed else {
+        return ApiError::from(OauthError::InvalidState).into_response();
     };
     let outcome = async {
         if let Some(e) = crm_error {
@@ -150,5 +156,9 @@ pub(crate) async fn finish(
             }
         }
     }
-    Redirect::to(back.as_str()).into_response()
+    let location = match relative {
+        true => format!("{}?{}", back.path(), back.query().unwrap_or_default()),
+        false => back.to_string(),
+    };
+    Redirect::to(&location).into_response()
 }
