@@ -411,3 +411,70 @@ async fn an_oauth_connect_started_on_one_replica_finishes_on_the_other() {
     b.stop().await;
     a.stop().await;
 }
+
+#[tokio::test]
+async fn the_unified_operations_run_on_an_integration_once_each_and_answer_without_the_app_connect_envelope() {
+    let h = Harness::start().await;
+    let (_, key) = workspace(&h, "Acme").await;
+    let (_, other_key) = workspace(&h, "Other").await;
+    let r = api(&h, Method::POST, "/integrations", &key, Some(&connect_body("cust42", DEMO_API_KEY))).await;
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let path = |p: &str| format!("/integrations/{id}{p}");
+
+    // Contacts: found, not found (an empty list, no placeholder), created.
+    let r = api(&h, Method::GET, &path("/contacts?phoneNumber=%2B16505551212"), &key, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["contacts"][0]["id"], "c-1001", "{}", r.text);
+    assert_eq!(r.json().get("successful"), None, "no App Connect envelope: {}", r.text);
+    let r = api(&h, Method::GET, &path("/contacts?phoneNumber=%2B19995550000"), &key, None).await;
+    assert_eq!(r.json()["contacts"], json!([]), "{}", r.text);
+    problem(&api(&h, Method::GET, &path("/contacts"), &key, None).await, 400, "INVALID_REQUEST");
+    let new = json!({"phoneNumber": "+14155550123", "newContactName": "Han Solo", "newContactType": "person"});
+    let r = api(&h, Method::POST, &path("/contacts"), &key, Some(&new)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["contact"]["name"], "Han Solo");
+    assert!(h.crm.contacts().iter().any(|c| c.name == "Han Solo"), "in the CRM");
+
+    // A call: logged once, however often it is posted; read back; updated.
+    let before = h.crm.activities().len();
+    let call = common::call_log_body("api-s-1", "c-1001");
+    let r = api(&h, Method::POST, &path("/call-logs"), &key, Some(&call)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let log_id = r.json()["logId"].as_str().unwrap().to_owned();
+    let again = api(&h, Method::POST, &path("/call-logs"), &key, Some(&call)).await;
+    problem(&again, 409, "CALL_LOG_EXISTS");
+    assert_eq!(h.crm.activities().len(), before + 1, "one record in the CRM");
+    let r = api(&h, Method::GET, &path("/call-logs?sessionIds=api-s-1,api-s-2"), &key, None).await;
+    let logs = r.json()["logs"].clone();
+    assert_eq!((logs[0]["matched"].clone(), logs[0]["logId"].clone()), (json!(true), json!(log_id)), "{logs}");
+    assert_eq!(logs[1]["matched"], false);
+    let r =
+        api(&h, Method::PATCH, &path("/call-logs"), &key, Some(&json!({"sessionId": "api-s-1", "note": "Follow up"})))
+            .await;
+    assert_eq!((r.status.as_u16(), r.json()["logId"].clone()), (200, json!(log_id)), "{}", r.text);
+    let r =
+        api(&h, Method::PATCH, &path("/call-logs"), &key, Some(&json!({"sessionId": "api-s-404", "note": "x"}))).await;
+    problem(&r, 404, "CALL_LOG_NOT_FOUND");
+
+    // Messages: one record per conversation, each message once.
+    let msg = json!({"id": "m1", "type": "SMS", "direction": "Inbound", "subject": "hello",
+                     "from": {"phoneNumber": "+16505551212"}, "creationTime": "2026-01-01T10:00:00Z"});
+    let body = json!({"logInfo": {"conversationId": "conv-api", "messages": [msg],
+                                  "correspondents": [{"phoneNumber": "+16505551212"}]}, "contactId": "c-1001"});
+    let r = api(&h, Method::POST, &path("/message-logs"), &key, Some(&body)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json()["logIds"].as_array().unwrap().len(), 1, "{}", r.text);
+    let r = api(&h, Method::POST, &path("/message-logs"), &key, Some(&body)).await;
+    assert_eq!(r.json()["logIds"], json!([]), "already logged: {}", r.text);
+
+    // Only the workspace's own integration, and only while it is connected.
+    problem(
+        &api(&h, Method::GET, &path("/call-logs?sessionIds=api-s-1"), &other_key, None).await,
+        404,
+        "INTEGRATION_NOT_FOUND",
+    );
+    api(&h, Method::DELETE, &path(""), &key, None).await;
+    let r = api(&h, Method::GET, &path("/contacts?phoneNumber=%2B16505551212"), &key, None).await;
+    problem(&r, 409, "NOT_CONNECTED");
+    h.stop().await;
+}

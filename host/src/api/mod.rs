@@ -81,6 +81,17 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/integrations/{id}/refresh", post(v1::integrations::refresh))
         .route("/api/v1/integrations/{id}/access-token", get(v1::integrations::access_token))
         .route("/api/v1/integrations/{id}/events", get(v1::integrations::events))
+        .route(
+            "/api/v1/integrations/{id}/contacts",
+            get(v1::operations::find_contacts).post(v1::operations::create_contact),
+        )
+        .route(
+            "/api/v1/integrations/{id}/call-logs",
+            get(v1::operations::get_call_logs)
+                .post(v1::operations::create_call_log)
+                .patch(v1::operations::update_call_log),
+        )
+        .route("/api/v1/integrations/{id}/message-logs", post(v1::operations::create_message_log))
         .route("/connect/sessions", post(connect::open))
         .route("/connect/sessions/current", get(connect::current))
         .route("/connect/sessions/current/api-key", post(connect::connect_api_key))

@@ -5,10 +5,9 @@
 
 use super::WorkspaceKey;
 use super::connecting::{self, Client, Connected, check_name_and_metadata, integration_not_found};
-use super::problem::{Problem, ProblemJson};
+use super::problem::{Problem, ProblemJson, ProblemQuery};
 use crate::api::connection::Connection;
 use crate::api::error::ApiError;
-use crate::api::extract::QueryParams;
 use crate::api::state::AppState;
 use crate::clock::now_secs;
 use crate::oauth::RetryPolicy;
@@ -105,7 +104,7 @@ pub(crate) struct ConnectorsQuery {
 pub(crate) async fn connectors(
     key: WorkspaceKey,
     State(state): State<AppState>,
-    QueryParams(q): QueryParams<ConnectorsQuery>,
+    ProblemQuery(q): ProblemQuery<ConnectorsQuery>,
 ) -> Result<Json<Value>, Problem> {
     let theirs = match q.customer_id.as_deref().filter(|c| !c.is_empty()) {
         Some(customer) => {
@@ -169,7 +168,7 @@ impl ConnectionStateParam {
 pub(crate) async fn list(
     key: WorkspaceKey,
     State(state): State<AppState>,
-    QueryParams(q): QueryParams<ListQuery>,
+    ProblemQuery(q): ProblemQuery<ListQuery>,
 ) -> Result<Json<Value>, Problem> {
     let filter = IntegrationFilter { customer_id: q.customer_id.as_deref(), connector: q.connector.as_deref() };
     let now = now_secs();
@@ -502,7 +501,7 @@ pub(crate) async fn events(
     key: WorkspaceKey,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    QueryParams(q): QueryParams<EventsQuery>,
+    ProblemQuery(q): ProblemQuery<EventsQuery>,
 ) -> Result<Json<Value>, Problem> {
     let integration = owned(&state, &key, &id).await?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);

@@ -6,6 +6,7 @@
 pub(crate) mod connecting;
 pub(crate) mod integrations;
 pub(crate) mod oauth_connect;
+pub(crate) mod operations;
 pub(crate) mod problem;
 
 use super::extract::bearer;

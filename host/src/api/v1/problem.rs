@@ -92,6 +92,21 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     }
 }
 
+/// `axum::extract::Query`, but a bad query answers with a problem document
+/// (`INVALID_REQUEST`).
+pub(crate) struct ProblemQuery<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S> for ProblemQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Problem> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ProblemQuery(v)),
+            Err(e) => Err(Problem::invalid(e.body_text())),
+        }
+    }
+}
+
 impl From<StoreError> for Problem {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "storage failure");
