@@ -1,8 +1,10 @@
 //! Schemathesis (from PyPI; `.ci/run` installs it) fuzzes the App Connect
 //! contract (`tests/contract/app-connect-openapi.json`) against a running
-//! host with a logged-in token: thousands of generated requests, and none
-//! may get a server error, a dropped connection, an undocumented status or
-//! content type, or an answer that breaks the contract's schemas.
+//! host with a logged-in token, and the integrations API against the
+//! document the host generates (`/api/v1/openapi.json`) with a workspace API
+//! key: thousands of generated requests, and none may get a server error, a
+//! dropped connection, an undocumented status or content type, or an answer
+//! that breaks the schemas.
 //! `POST /unAuthorize` is left out: it would end the session every other
 //! case runs in (its answers are checked in `contract.rs`).
 //!
@@ -31,13 +33,18 @@ fn schemathesis() -> Option<std::process::Command> {
 }
 
 /// One schemathesis run: (succeeded, its report).
-fn run(mut st: std::process::Command, contract: &std::path::Path, base: &str, token: &str) -> (bool, String) {
+fn run(st: std::process::Command, contract: &std::path::Path, base: &str, token: &str) -> (bool, String) {
+    run_on(st, contract.to_str().unwrap(), base, token, &["--exclude-path", "/unAuthorize"])
+}
+
+/// A schemathesis run of the document at `schema` (a file or a URL).
+fn run_on(mut st: std::process::Command, schema: &str, base: &str, token: &str, extra: &[&str]) -> (bool, String) {
     let output = st
         .arg("run")
-        .arg(contract)
+        .arg(schema)
         .args(["--url", base])
         .args(["-H", &format!("Authorization: Bearer {token}")])
-        .args(["--exclude-path", "/unAuthorize"])
+        .args(extra)
         .args([
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance",
@@ -79,5 +86,55 @@ async fn generated_requests_never_break_the_app_connect_contract() {
     .unwrap();
     assert!(ok, "schemathesis found failures:\n{report}");
     assert!(report.contains("passed"), "{report}");
+    eprintln!("{report}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_requests_never_break_the_integrations_api_s_own_openapi_document() {
+    if schemathesis().is_none() {
+        return;
+    }
+    let h = Harness::start_with(
+        switchboard::store::test_support::sqlite_url(),
+        &["testcrm", "testcrm-oauth"],
+        &[],
+        common::testcrm_oauth,
+    )
+    .await;
+    let r = h
+        .client
+        .post(format!("{}/admin/workspaces", h.base))
+        .bearer_auth(common::ADMIN_TOKEN)
+        .json(&serde_json::json!({"name": "Acme", "allowedOrigins": ["https://app.example.test"]}))
+        .send()
+        .await
+        .unwrap();
+    let key = r.json::<serde_json::Value>().await.unwrap()["apiKey"]["key"].as_str().unwrap().to_owned();
+    // One integration, so that some generated requests find what they ask for.
+    let r = h
+        .client
+        .post(format!("{}/api/v1/integrations", h.base))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"connector": "testcrm", "customerId": "cust42", "apiKey": "demo-api-key"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let schema = format!("{}/api/v1/openapi.json", h.base);
+    let base = h.base.clone();
+    let (ok, report) = tokio::task::spawn_blocking(move || {
+        let first = run_on(schemathesis().unwrap(), &schema, &base, &key, &[]);
+        if !first.0 && only_tool_errors(&first.1) {
+            run_on(schemathesis().unwrap(), &schema, &base, &key, &[])
+        } else {
+            first
+        }
+    })
+    .await
+    .unwrap();
+    assert!(ok, "schemathesis found failures:\n{report}");
+    assert!(report.contains("passed"), "{report}");
+    eprintln!("{report}");
     h.stop().await;
 }

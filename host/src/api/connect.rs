@@ -60,24 +60,39 @@ pub(crate) async fn open(
     State(state): State<AppState>,
     headers: HeaderMap,
     ProblemJson(body): ProblemJson<OpenBody>,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<OpenedSession>), Problem> {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let exists = state.runtime.adapter(&body.connector).is_some();
     let opened = connect::open_session(&state.store, &body.connector, &body.secret, origin, exists).await?;
-    Ok((StatusCode::CREATED, Json(opened_json(&opened))))
+    Ok((StatusCode::CREATED, Json(OpenedSession::of(&opened))))
 }
 
-/// A new session, as both routes that open one answer.
-pub(crate) fn opened_json(opened: &connect::Opened) -> Value {
-    let s = &opened.session;
-    json!({
-        "sessionToken": opened.token.expose(),
-        "expiresAt": s.expires_at,
-        "connector": s.connector,
-        "customerId": s.customer_id,
-        "integrationId": s.integration_id,
-        "connectUrl": format!("/connect/{}?session={}", s.connector, opened.token.expose()),
-    })
+/// A new connect session, as both routes that open one answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OpenedSession {
+    /// `cs_…`: give it to `connect()` (or open `connectUrl`); shown once.
+    session_token: String,
+    /// Unix seconds (15 minutes).
+    expires_at: i64,
+    connector: String,
+    customer_id: String,
+    integration_id: Option<String>,
+    connect_url: String,
+}
+
+impl OpenedSession {
+    pub(crate) fn of(opened: &connect::Opened) -> Self {
+        let s = &opened.session;
+        OpenedSession {
+            session_token: opened.token.expose().to_owned(),
+            expires_at: s.expires_at,
+            connector: s.connector.clone(),
+            customer_id: s.customer_id.clone(),
+            integration_id: s.integration_id.clone(),
+            connect_url: format!("/connect/{}?session={}", s.connector, opened.token.expose()),
+        }
+    }
 }
 
 fn session_expired() -> Problem {

@@ -37,8 +37,10 @@ pub(crate) async fn observe(State(state): State<AppState>, request: Request, nex
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
     let context = RequestContext::new(id.clone());
     let started = std::time::Instant::now();
+    // `/api/v1` and the connect flow fail as problem documents, even where the framework answers.
+    let problems = path.starts_with("/api/v1/") || path.starts_with("/connect/");
     let served = async {
-        let response = jsonify_errors(next.run(request).await);
+        let response = jsonify_errors(next.run(request).await, problems);
         tracing::info!(
             status = response.status().as_u16(),
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -118,8 +120,9 @@ fn plain_text(response: Response, code: ErrorCode, message: String) -> Response 
 /// Carries the `errorCode` of a plain-text failure.
 const ERROR_CODE_HEADER: &str = "x-switchboard-error-code";
 
-/// Rewrites framework error responses (plain text or empty) as JSON errors.
-fn jsonify_errors(response: Response) -> Response {
+/// Rewrites framework error responses (plain text or empty) as JSON errors:
+/// problem documents when `problems`, else the App Connect envelope.
+fn jsonify_errors(response: Response, problems: bool) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -139,7 +142,12 @@ fn jsonify_errors(response: Response) -> Response {
         s if s.is_server_error() => (ErrorCode::InternalError, "internal error".to_owned()),
         s => (ErrorCode::InvalidParameter, format!("bad request ({s})")),
     };
-    let mut rewritten = ApiError::new(status, code, message).into_response();
+    let mut rewritten = if problems {
+        let title = status.canonical_reason().unwrap_or("Error");
+        super::v1::problem::Problem::other(status, code.as_str(), title, message).into_response()
+    } else {
+        ApiError::new(status, code, message).into_response()
+    };
     for (name, value) in response.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             rewritten.headers_mut().insert(name.clone(), value.clone());

@@ -68,6 +68,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/connections", get(admin::connections))
         .route("/admin/connections/refresh", post(admin::refresh_connections))
         .route("/admin/adapters", get(admin::adapters))
+        .route("/api/v1/openapi.json", get(v1::openapi::serve))
         .route("/api/v1/workspace", get(v1::workspace))
         .route("/api/v1/connect-sessions", post(v1::open_connect_session))
         .route("/api/v1/connectors", get(v1::integrations::connectors))

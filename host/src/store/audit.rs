@@ -51,10 +51,12 @@ impl<'a> AuditEvent<'a> {
 }
 
 /// A stored connection event.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AuditRecord {
+    /// Unix seconds.
     pub(crate) at: i64,
+    /// `login`, `reconnect`, `refresh`, `refresh_failed`, `revoked`, `access_token`, `disconnect`.
     pub(crate) event: String,
     pub(crate) ip: Option<String>,
     pub(crate) user_agent: Option<String>,

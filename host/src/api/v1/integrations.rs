@@ -5,7 +5,7 @@
 
 use super::WorkspaceKey;
 use super::connecting::{self, Client, Connected, check_name_and_metadata, integration_not_found};
-use super::problem::{Problem, ProblemJson, ProblemQuery};
+use super::problem::{Problem, ProblemJson, ProblemQuery, ProblemResponse};
 use crate::api::connection::Connection;
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
@@ -18,18 +18,25 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 /// An integration as the API shows it: never a secret (an API key is masked).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = Integration)]
 pub(crate) struct IntegrationView {
+    #[schema(example = "int_1051b4b39977ebef")]
     id: String,
     connector: String,
     customer_id: String,
     name: Option<String>,
+    #[schema(value_type = StatusDoc)]
     status: ConnectionState,
+    #[schema(value_type = AuthKindDoc)]
     auth_kind: AuthKind,
+    /// The workspace's own JSON object.
+    #[schema(value_type = Object)]
     metadata: Value,
     /// The CRM account the credential belongs to.
     account: Account,
@@ -43,7 +50,7 @@ pub(crate) struct IntegrationView {
     last_error: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Account {
     id: String,
@@ -88,24 +95,68 @@ impl IntegrationView {
     }
 }
 
+/// An integration's status (documentation of [`ConnectionState`]).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum StatusDoc {
+    Active,
+    Expired,
+    Revoked,
+    Disconnected,
+}
+
+/// How an integration authenticates (documentation of [`AuthKind`]).
+#[derive(ToSchema)]
+#[schema(rename_all = "kebab-case")]
+#[allow(dead_code)]
+pub(crate) enum AuthKindDoc {
+    ApiKey,
+    Oauth,
+}
+
 /// The workspace's integration `id`, or `INTEGRATION_NOT_FOUND`.
 async fn owned(state: &AppState, key: &WorkspaceKey, id: &str) -> Result<Integration, Problem> {
     state.store.integration(&key.workspace_id, id).await?.ok_or_else(|| integration_not_found(id))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ConnectorsQuery {
+    /// Whose integrations to report (`connected`, `integrationId`, `status`).
     customer_id: Option<String>,
 }
 
-/// `GET /api/v1/connectors?customerId=`: the connectors this host serves,
-/// how each connects, and (for a customer) whether they are connected.
+/// A connector this host serves.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConnectorView {
+    id: String,
+    name: String,
+    #[schema(value_type = AuthKindDoc)]
+    auth_kind: AuthKind,
+    /// The customer has an integration of it that is not disconnected.
+    connected: bool,
+    integration_id: Option<String>,
+    #[schema(value_type = Option<StatusDoc>)]
+    status: Option<ConnectionState>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Connectors {
+    connectors: Vec<ConnectorView>,
+}
+
+/// The connectors this host serves, how each connects, and (for a customer)
+/// whether they are connected.
+#[utoipa::path(get, path = "/api/v1/connectors", tag = "integrations", params(ConnectorsQuery),
+    responses((status = 200, body = Connectors), (status = "default", response = ProblemResponse)))]
 pub(crate) async fn connectors(
     key: WorkspaceKey,
     State(state): State<AppState>,
     ProblemQuery(q): ProblemQuery<ConnectorsQuery>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Connectors>, Problem> {
     let theirs = match q.customer_id.as_deref().filter(|c| !c.is_empty()) {
         Some(customer) => {
             let filter = IntegrationFilter { customer_id: Some(customer), connector: None };
@@ -116,36 +167,41 @@ pub(crate) async fn connectors(
     let now = now_secs();
     let mut adapters = state.runtime.adapters();
     adapters.sort_by(|a, b| a.manifest.platform.cmp(&b.manifest.platform));
-    let list: Vec<Value> = adapters
+    let connectors = adapters
         .iter()
         .map(|a| {
             let m = &a.manifest;
             let integration = theirs.iter().find(|i| i.connector == m.platform);
-            let state = integration.map(|i| i.state(now));
-            json!({
-                "id": m.platform,
-                "name": m.display_name,
-                "authKind": match m.auth { AuthSpec::ApiKey { .. } => "api-key", AuthSpec::Oauth { .. } => "oauth" },
-                "connected": state.is_some_and(|s| s != ConnectionState::Disconnected),
-                "integrationId": integration.map(|i| &i.id),
-                "status": state,
-            })
+            let status = integration.map(|i| i.state(now));
+            ConnectorView {
+                id: m.platform.clone(),
+                name: m.display_name.clone(),
+                auth_kind: match m.auth {
+                    AuthSpec::ApiKey { .. } => AuthKind::ApiKey,
+                    AuthSpec::Oauth { .. } => AuthKind::Oauth,
+                },
+                connected: status.is_some_and(|s| s != ConnectionState::Disconnected),
+                integration_id: integration.map(|i| i.id.clone()),
+                status,
+            }
         })
         .collect();
-    Ok(Json(json!({ "connectors": list })))
+    Ok(Json(Connectors { connectors }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     customer_id: Option<String>,
     connector: Option<String>,
+    #[param(value_type = Option<StatusDoc>)]
     status: Option<ConnectionStateParam>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-enum ConnectionStateParam {
+pub(crate) enum ConnectionStateParam {
     Active,
     Expired,
     Revoked,
@@ -164,12 +220,19 @@ impl ConnectionStateParam {
     }
 }
 
-/// `GET /api/v1/integrations?customerId=&connector=&status=`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Integrations {
+    integrations: Vec<IntegrationView>,
+}
+
+/// The workspace's integrations, oldest first.
+#[utoipa::path(get, path = "/api/v1/integrations", tag = "integrations", params(ListQuery),
+    responses((status = 200, body = Integrations), (status = "default", response = ProblemResponse)))]
 pub(crate) async fn list(
     key: WorkspaceKey,
     State(state): State<AppState>,
     ProblemQuery(q): ProblemQuery<ListQuery>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Integrations>, Problem> {
     let filter = IntegrationFilter { customer_id: q.customer_id.as_deref(), connector: q.connector.as_deref() };
     let now = now_secs();
     let list: Vec<IntegrationView> = state
@@ -180,10 +243,12 @@ pub(crate) async fn list(
         .filter(|i| q.status.is_none_or(|s| s.matches(i.state(now))))
         .map(IntegrationView::of)
         .collect();
-    Ok(Json(json!({ "integrations": list })))
+    Ok(Json(Integrations { integrations: list }))
 }
 
-/// `GET /api/v1/integrations/{id}`.
+/// One integration.
+#[utoipa::path(get, path = "/api/v1/integrations/{id}", tag = "integrations", params(("id" = String, Path)),
+    responses((status = 200, body = IntegrationView), (status = "default", response = ProblemResponse)))]
 pub(crate) async fn get(
     key: WorkspaceKey,
     State(state): State<AppState>,
@@ -192,12 +257,15 @@ pub(crate) async fn get(
     Ok(Json(IntegrationView::of(&owned(&state, &key, &id).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct PatchBody {
     /// `null` clears the name; absent keeps it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     name: Option<Option<String>>,
+    /// Replaces the stored object (at most 16 KiB of JSON).
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
 }
 
@@ -206,7 +274,10 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     Option::<String>::deserialize(d).map(Some)
 }
 
-/// `PATCH /api/v1/integrations/{id} {name?, metadata?}`: metadata replaces the stored object.
+/// Renames an integration and/or replaces its metadata.
+#[utoipa::path(patch, path = "/api/v1/integrations/{id}", tag = "integrations", params(("id" = String, Path)),
+    request_body = PatchBody,
+    responses((status = 200, body = IntegrationView), (status = "default", response = ProblemResponse)))]
 pub(crate) async fn patch(
     key: WorkspaceKey,
     State(state): State<AppState>,
@@ -221,10 +292,11 @@ pub(crate) async fn patch(
     Ok(Json(IntegrationView::of(&owned(&state, &key, &id).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ApiKeyConnectBody {
     connector: String,
+    /// 1 to 64 letters and digits.
     customer_id: String,
     api_key: String,
     #[serde(default)]
@@ -232,6 +304,7 @@ pub(crate) struct ApiKeyConnectBody {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
     /// Renews this integration of the customer instead of creating one.
     #[serde(default)]
@@ -244,8 +317,11 @@ pub(crate) fn connected_response(c: &Connected) -> Response {
     (status, Json(IntegrationView::of(&c.integration))).into_response()
 }
 
-/// `POST /api/v1/integrations {connector, customerId, apiKey, …}`: connects an
-/// API-key connector for a customer (the key checked by the CRM first).
+/// Connects an API-key connector for a customer (the key checked by the CRM
+/// first): 201 for a new integration, 200 for the renewal of theirs.
+#[utoipa::path(post, path = "/api/v1/integrations", tag = "integrations", request_body = ApiKeyConnectBody,
+    responses((status = 201, body = IntegrationView), (status = 200, body = IntegrationView),
+              (status = "default", response = ProblemResponse)))]
 pub(crate) async fn connect_api_key(
     key: WorkspaceKey,
     State(state): State<AppState>,
@@ -266,6 +342,8 @@ pub(crate) async fn connect_api_key(
     Ok(connected_response(&connected))
 }
 
+#[utoipa::path(delete, path = "/api/v1/integrations/{id}", tag = "integrations", params(("id" = String, Path)),
+    responses((status = 200, body = IntegrationView), (status = "default", response = ProblemResponse)))]
 /// `DELETE /api/v1/integrations/{id}`: revokes at the CRM where it can (the
 /// adapter's `unauthorize`, RFC 7009 for OAuth), then forgets the
 /// credentials. The integration stays, `disconnected`, so a reconnect keeps
@@ -317,7 +395,7 @@ async fn audit(
 
 /// How a manual refresh retries: `{maxRetries, initialDelay, maxDelay}` (ms),
 /// each defaulting to the operator's `[oauth]` setting.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct RetryBody {
     max_retries: Option<u32>,
@@ -378,7 +456,10 @@ async fn refresh_one(state: &AppState, i: &Integration, policy: RetryPolicy, cli
     Ok(())
 }
 
-/// `POST /api/v1/integrations/{id}/refresh {maxRetries?, initialDelay?, maxDelay?}`.
+/// Refreshes one integration now (the body is optional).
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/refresh", tag = "integrations", params(("id" = String, Path)),
+    request_body(content = Option<RetryBody>),
+    responses((status = 200, body = IntegrationView), (status = "default", response = ProblemResponse)))]
 pub(crate) async fn refresh(
     key: WorkspaceKey,
     State(state): State<AppState>,
@@ -398,8 +479,8 @@ pub(crate) async fn refresh(
     Ok(Json(IntegrationView::of(&owned(&state, &key, &id).await?)))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct BatchBody {
     /// These integrations; without, every integration of `customerId`
     /// (or of the workspace) that is connected.
@@ -412,14 +493,35 @@ pub(crate) struct BatchBody {
 /// The most integrations one batch refreshes.
 const MAX_BATCH: usize = 100;
 
-/// `POST /api/v1/integrations/refresh {integrationIds? | customerId?, maxRetries?, …}`:
-/// refreshes several, four at a time, and answers each one's outcome.
+/// One integration's outcome in a batch refresh.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BatchOutcome {
+    integration_id: String,
+    ok: bool,
+    #[schema(value_type = Option<StatusDoc>)]
+    status: Option<ConnectionState>,
+    /// The problem code when it failed.
+    code: Option<&'static str>,
+    retryable: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct BatchResults {
+    results: Vec<BatchOutcome>,
+    refreshed: usize,
+    failed: usize,
+}
+
+/// Refreshes several integrations, four at a time, and answers each one's outcome.
+#[utoipa::path(post, path = "/api/v1/integrations/refresh", tag = "integrations", request_body = BatchBody,
+    responses((status = 200, body = BatchResults), (status = "default", response = ProblemResponse)))]
 pub(crate) async fn refresh_batch(
     key: WorkspaceKey,
     State(state): State<AppState>,
     client: Client,
     ProblemJson(body): ProblemJson<BatchBody>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<BatchResults>, Problem> {
     use futures_util::StreamExt;
     let policy = body.retry.policy(state.connections.default_retries())?;
     let chosen: Vec<Integration> = match &body.integration_ids {
@@ -446,29 +548,44 @@ pub(crate) async fn refresh_batch(
             connected
         }
     };
-    let outcomes: Vec<Value> = futures_util::stream::iter(chosen)
+    let outcomes: Vec<BatchOutcome> = futures_util::stream::iter(chosen)
         .map(|i| {
             let (state, client) = (state.clone(), client.clone());
             async move {
                 let outcome = refresh_one(&state, &i, policy, &client).await;
                 let now = state.store.integration(&i.workspace_id, &i.id).await.ok().flatten();
                 let status = now.as_ref().map(|n| n.state(now_secs()));
-                match outcome {
-                    Ok(()) => json!({"integrationId": i.id, "ok": true, "status": status}),
-                    Err(p) => json!({"integrationId": i.id, "ok": false, "status": status, "code": p.code(),
-                                     "retryable": p.retryable()}),
-                }
+                let (code, retryable) = match &outcome {
+                    Ok(()) => (None, None),
+                    Err(p) => (Some(p.code()), Some(p.retryable())),
+                };
+                BatchOutcome { integration_id: i.id, ok: outcome.is_ok(), status, code, retryable }
             }
         })
         .buffered(4)
         .collect()
         .await;
-    let failed = outcomes.iter().filter(|o| o["ok"] == false).count();
-    Ok(Json(json!({"results": outcomes, "refreshed": outcomes.len() - failed, "failed": failed})))
+    let failed = outcomes.iter().filter(|o| !o.ok).count();
+    Ok(Json(BatchResults { refreshed: outcomes.len() - failed, failed, results: outcomes }))
+}
+
+/// The credential to call the CRM with directly.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AccessToken {
+    integration_id: String,
+    #[schema(value_type = AuthKindDoc)]
+    auth_kind: AuthKind,
+    access_token: String,
+    expires_at: Option<i64>,
+    hostname: String,
 }
 
 /// `GET /api/v1/integrations/{id}/access-token`: the credential to call the
 /// CRM with directly, an OAuth token refreshed first when due. Audited; never cached.
+#[utoipa::path(get, path = "/api/v1/integrations/{id}/access-token", tag = "integrations",
+    params(("id" = String, Path)),
+    responses((status = 200, body = AccessToken), (status = "default", response = ProblemResponse)))]
 pub(crate) async fn access_token(
     key: WorkspaceKey,
     State(state): State<AppState>,
@@ -479,34 +596,44 @@ pub(crate) async fn access_token(
     let token = state.connections.access_token(&integration.connection).await.map_err(ApiError::from)?;
     audit(&state, &integration, AuditKind::AccessToken, &client, None).await?;
     let fresh = owned(&state, &key, &id).await?;
-    let body = json!({
-        "integrationId": id,
-        "authKind": fresh.connection.auth_kind,
-        "accessToken": token.expose(),
-        "expiresAt": fresh.connection.expires_at,
-        "hostname": fresh.connection.hostname,
-    });
+    let body = AccessToken {
+        integration_id: id,
+        auth_kind: fresh.connection.auth_kind,
+        access_token: token.expose().to_owned(),
+        expires_at: fresh.connection.expires_at,
+        hostname: fresh.connection.hostname.clone(),
+    };
     let mut response = Json(body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct EventsQuery {
+    /// At most this many (1 to 500; 50).
     limit: Option<i64>,
 }
 
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Events {
+    events: Vec<AuditRecord>,
+}
+
 /// `GET /api/v1/integrations/{id}/events?limit=`: the audit trail, newest first.
+#[utoipa::path(get, path = "/api/v1/integrations/{id}/events", tag = "integrations",
+    params(("id" = String, Path), EventsQuery),
+    responses((status = 200, body = Events), (status = "default", response = ProblemResponse)))]
 pub(crate) async fn events(
     key: WorkspaceKey,
     State(state): State<AppState>,
     Path(id): Path<String>,
     ProblemQuery(q): ProblemQuery<EventsQuery>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Events>, Problem> {
     let integration = owned(&state, &key, &id).await?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
     let events: Vec<AuditRecord> = state.store.audit_trail(&integration.id, limit).await?;
-    Ok(Json(json!({ "events": events })))
+    Ok(Json(Events { events }))
 }
 
 #[cfg(test)]

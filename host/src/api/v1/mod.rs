@@ -6,17 +6,18 @@
 pub(crate) mod connecting;
 pub(crate) mod integrations;
 pub(crate) mod oauth_connect;
+pub(crate) mod openapi;
 pub(crate) mod operations;
 pub(crate) mod problem;
 
+use super::connect::OpenedSession;
 use super::extract::bearer;
 use super::state::AppState;
 use crate::workspaces;
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use problem::{Problem, ProblemCode, ProblemJson};
-use serde_json::{Value, json};
+use problem::{Problem, ProblemCode, ProblemJson, ProblemResponse};
 
 /// The workspace whose API key the request carries.
 pub(crate) struct WorkspaceKey {
@@ -42,19 +43,30 @@ impl FromRequestParts<AppState> for WorkspaceKey {
     }
 }
 
-/// `GET /api/v1/workspace`: the workspace the key belongs to (a backend's
-/// first check that its key works).
-pub(crate) async fn workspace(key: WorkspaceKey, State(state): State<AppState>) -> Result<Json<Value>, Problem> {
-    let w = workspaces::get(&state.store, &key.workspace_id).await?;
-    Ok(Json(json!({
-        "id": w.id,
-        "name": w.name,
-        "allowedOrigins": w.allowed_origins,
-        "apiKeyId": key.key_id,
-    })))
+/// The workspace an API key belongs to.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct WorkspaceView {
+    id: String,
+    name: String,
+    allowed_origins: Vec<String>,
+    /// The id of the key this request used.
+    api_key_id: String,
 }
 
-#[derive(serde::Deserialize)]
+/// `GET /api/v1/workspace`: the workspace the key belongs to (a backend's
+/// first check that its key works).
+#[utoipa::path(get, path = "/api/v1/workspace", tag = "workspace",
+    responses((status = 200, body = WorkspaceView), (status = "default", response = ProblemResponse)))]
+pub(crate) async fn workspace(
+    key: WorkspaceKey,
+    State(state): State<AppState>,
+) -> Result<Json<WorkspaceView>, Problem> {
+    let w = workspaces::get(&state.store, &key.workspace_id).await?;
+    Ok(Json(WorkspaceView { id: w.id, name: w.name, allowed_origins: w.allowed_origins, api_key_id: key.key_id }))
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct ConnectSessionBody {
     connector: String,
@@ -68,11 +80,13 @@ pub(crate) struct ConnectSessionBody {
 /// `POST /api/v1/connect-sessions {connector, customerId, name?, integrationId?}`:
 /// the backend opens a connect session with its API key instead of signing
 /// a secret; the frontend passes the `sessionToken` on.
+#[utoipa::path(post, path = "/api/v1/connect-sessions", tag = "connect", request_body = ConnectSessionBody,
+    responses((status = 201, body = OpenedSession), (status = "default", response = ProblemResponse)))]
 pub(crate) async fn open_connect_session(
     key: WorkspaceKey,
     State(state): State<AppState>,
     ProblemJson(body): ProblemJson<ConnectSessionBody>,
-) -> Result<(axum::http::StatusCode, Json<Value>), Problem> {
+) -> Result<(axum::http::StatusCode, Json<OpenedSession>), Problem> {
     let grant = crate::connect::Grant {
         workspace_id: key.workspace_id,
         customer_id: body.customer_id,
@@ -81,5 +95,5 @@ pub(crate) async fn open_connect_session(
     };
     let exists = state.runtime.adapter(&body.connector).is_some();
     let opened = crate::connect::open_for_backend(&state.store, grant, &body.connector, exists).await?;
-    Ok((axum::http::StatusCode::CREATED, Json(super::connect::opened_json(&opened))))
+    Ok((axum::http::StatusCode::CREATED, Json(OpenedSession::of(&opened))))
 }

@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use url::Url;
 
 /// What an integration's OAuth login is for, kept with its `state`.
@@ -31,7 +31,7 @@ pub(crate) struct Purpose {
     pub(crate) return_url: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct StartBody {
     connector: String,
@@ -43,9 +43,20 @@ pub(crate) struct StartBody {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
     #[serde(default)]
     integration_id: Option<String>,
+}
+
+/// Where to send the customer's browser.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Started {
+    /// The CRM's consent page (with state and PKCE challenge).
+    auth_url: String,
+    /// Unix seconds: the login must come back before.
+    expires_at: i64,
 }
 
 /// `return_url` if it is an absolute http(s) URL on one of `origins`.
@@ -81,12 +92,14 @@ pub(crate) async fn begin(
 
 /// `POST /api/v1/integrations/oauth/start {connector, customerId, returnUrl, …}`
 /// → `{authUrl, expiresAt}`: send the customer's browser to `authUrl`.
+#[utoipa::path(post, path = "/api/v1/integrations/oauth/start", tag = "integrations", request_body = StartBody,
+    responses((status = 201, body = Started), (status = "default", response = super::problem::ProblemResponse)))]
 pub(crate) async fn start(
     key: WorkspaceKey,
     State(state): State<AppState>,
     client: Client,
     ProblemJson(body): ProblemJson<StartBody>,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<Started>), Problem> {
     let workspace = crate::workspaces::get(&state.store, &key.workspace_id).await?;
     allowed_return_url(&body.return_url, &workspace.allowed_origins)?;
     let connect = connecting::Request {
@@ -100,7 +113,7 @@ pub(crate) async fn start(
     };
     let url = begin(&state, connect, body.return_url, body.hostname.as_deref()).await?;
     let expires_at = now_secs() + state.config.oauth.state_ttl_secs;
-    Ok((StatusCode::CREATED, Json(json!({"authUrl": url.as_str(), "expiresAt": expires_at}))))
+    Ok((StatusCode::CREATED, Json(Started { auth_url: url.to_string(), expires_at })))
 }
 
 /// The callback of an integration's login (the state was taken): exchanges

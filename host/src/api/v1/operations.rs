@@ -8,7 +8,7 @@
 
 use super::WorkspaceKey;
 use super::connecting::integration_not_found;
-use super::problem::{Problem, ProblemCode, ProblemJson, ProblemQuery};
+use super::problem::{Problem, ProblemCode, ProblemJson, ProblemQuery, ProblemResponse};
 use crate::api::connection::Connection;
 use crate::api::contact::ContactJson;
 use crate::api::envelope::Success;
@@ -39,8 +39,9 @@ fn unwrapped<T: serde::Serialize>(answer: ApiResult<Success<T>>) -> Result<Json<
     Ok(Json(v))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub(crate) struct FindQuery {
     phone_number: Option<String>,
     /// Comma-separated formats the CRM may store numbers in (`(***) ***-****`).
@@ -49,6 +50,8 @@ pub(crate) struct FindQuery {
 
 /// `GET /api/v1/integrations/{id}/contacts?phoneNumber=&overridingFormat=`
 /// → `{contacts: [...]}` (empty when none matches).
+#[utoipa::path(get, path = "/api/v1/integrations/{id}/contacts", tag = "operations", params(("id" = String, Path), FindQuery),
+    responses((status = 200, description = "`{contacts: [{id, name, type, phone, …}]}`", body = Object), (status = "default", response = ProblemResponse)))]
 pub(crate) async fn find_contacts(
     key: WorkspaceKey,
     State(state): State<AppState>,
@@ -78,6 +81,9 @@ pub(crate) async fn find_contacts(
 }
 
 /// `POST /api/v1/integrations/{id}/contacts {phoneNumber, newContactName, newContactType?}` → 201 `{contact}`.
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/contacts", tag = "operations", params(("id" = String, Path)),
+    request_body(content = Object, description = "`{phoneNumber, newContactName, newContactType?}`"),
+    responses((status = 201, description = "`{contact}`", body = Object), (status = "default", response = ProblemResponse)))]
 pub(crate) async fn create_contact(
     key: WorkspaceKey,
     State(state): State<AppState>,
@@ -91,6 +97,9 @@ pub(crate) async fn create_contact(
 
 /// `POST /api/v1/integrations/{id}/call-logs` (App Connect's `POST /callLog`
 /// body) → 201 `{logId}`; the same sessionId again is `409 CALL_LOG_EXISTS`.
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/call-logs", tag = "operations", params(("id" = String, Path)),
+    request_body(content = Object, description = "App Connect's `POST /callLog` body"),
+    responses((status = 201, description = "`{logId}`", body = Object), (status = "default", response = ProblemResponse)))]
 pub(crate) async fn create_call_log(
     key: WorkspaceKey,
     State(state): State<AppState>,
@@ -103,6 +112,9 @@ pub(crate) async fn create_call_log(
 }
 
 /// `GET /api/v1/integrations/{id}/call-logs?sessionIds=&requireDetails=` → `{logs}`.
+#[utoipa::path(get, path = "/api/v1/integrations/{id}/call-logs", tag = "operations", params(("id" = String, Path),
+    ("sessionIds" = Option<String>, Query, description = "comma-separated"), ("requireDetails" = Option<bool>, Query)),
+    responses((status = 200, description = "`{logs: [{sessionId, matched, logId?}]}`", body = Object), (status = "default", response = ProblemResponse)))]
 pub(crate) async fn get_call_logs(
     key: WorkspaceKey,
     State(state): State<AppState>,
@@ -114,6 +126,9 @@ pub(crate) async fn get_call_logs(
 }
 
 /// `PATCH /api/v1/integrations/{id}/call-logs` (App Connect's `PATCH /callLog` body) → `{logId}`.
+#[utoipa::path(patch, path = "/api/v1/integrations/{id}/call-logs", tag = "operations", params(("id" = String, Path)),
+    request_body(content = Object, description = "App Connect's `PATCH /callLog` body"),
+    responses((status = 200, description = "`{logId}`", body = Object), (status = "default", response = ProblemResponse)))]
 pub(crate) async fn update_call_log(
     key: WorkspaceKey,
     State(state): State<AppState>,
@@ -126,6 +141,9 @@ pub(crate) async fn update_call_log(
 
 /// `POST /api/v1/integrations/{id}/message-logs` (App Connect's `POST
 /// /messageLog` body) → 201 `{logIds}`; messages already logged are not logged again.
+#[utoipa::path(post, path = "/api/v1/integrations/{id}/message-logs", tag = "operations", params(("id" = String, Path)),
+    request_body(content = Object, description = "App Connect's `POST /messageLog` body"),
+    responses((status = 201, description = "`{logIds}`", body = Object), (status = "default", response = ProblemResponse)))]
 pub(crate) async fn create_message_log(
     key: WorkspaceKey,
     State(state): State<AppState>,

@@ -76,6 +76,33 @@ impl Problem {
     }
 }
 
+/// The problem document as the OpenAPI document describes it.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Problem, rename_all = "camelCase")]
+#[allow(dead_code)]
+pub(crate) struct ProblemDoc {
+    #[schema(example = "https://switchboard.dev/problems/integration-not-found")]
+    r#type: String,
+    title: String,
+    status: u16,
+    detail: String,
+    /// Stable: clients may match on it.
+    #[schema(example = "INTEGRATION_NOT_FOUND")]
+    code: String,
+    /// Whether the same request may succeed later.
+    retryable: bool,
+    /// The request id (also the `X-Request-Id` header).
+    correlation_id: String,
+    /// Seconds to wait before retrying, when the CRM or the host said.
+    retry_after: Option<u64>,
+}
+
+/// Every failure of `/api/v1`: a problem document.
+#[derive(utoipa::ToResponse)]
+#[response(description = "A problem document (RFC 9457)", content_type = "application/problem+json")]
+#[allow(dead_code)]
+pub(crate) struct ProblemResponse(#[to_schema] ProblemDoc);
+
 /// `axum::Json`, but a bad body answers with a problem document
 /// (`INVALID_JSON`), as [`super::super::extract::JsonBody`] does for the App
 /// Connect routes.
