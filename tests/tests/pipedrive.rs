@@ -515,3 +515,70 @@ async fn an_activity_pipedrive_made_but_answered_too_late_is_found_by_the_retry_
     assert_eq!(conversation["subject"], "SMS conversation with Luke Skywalker", "{logged}");
     s.h.stop().await;
 }
+
+/// A workspace's customer connects Pipedrive as an integration (the Connect
+/// platform), and the workspace's backend finds a person, logs a call and
+/// disconnects through `/api/v1`: the same adapter, against the same fake.
+#[tokio::test]
+async fn a_workspace_connects_a_customer_s_pipedrive_by_oauth_and_logs_a_call_through_the_integrations_api() {
+    let s = start().await;
+    let r =
+        s.h.client
+            .post(format!("{}/admin/workspaces", s.h.base))
+            .bearer_auth(common::ADMIN_TOKEN)
+            .json(&json!({"name": "Acme", "allowedOrigins": ["https://app.example.test"]}))
+            .send()
+            .await
+            .unwrap();
+    let key = r.json::<Value>().await.unwrap()["apiKey"]["key"].as_str().unwrap().to_owned();
+    let api = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let mut req = s.h.client.request(method, format!("{}/api/v1{path}", s.h.base)).bearer_auth(&key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+
+    let start = json!({"connector": PLATFORM, "customerId": "cust42", "returnUrl": "https://app.example.test/crm"});
+    let (status, started) = api(reqwest::Method::POST, "/integrations/oauth/start".into(), Some(start)).await;
+    assert_eq!(status, 201, "{started}");
+    let authorize = url::Url::parse(started["authUrl"].as_str().unwrap()).unwrap();
+    assert_eq!(authorize.origin().ascii_serialization(), "https://oauth.pipedrive.com");
+    let client = no_redirects();
+    let at_fake = format!("{}{}?{}", s.pd.base, authorize.path(), authorize.query().unwrap());
+    let callback = client.get(at_fake).send().await.unwrap().headers()["location"].to_str().unwrap().to_owned();
+    let callback = url::Url::parse(&callback).unwrap();
+    let r = client.get(format!("{}/oauth-callback?{}", s.h.base, callback.query().unwrap())).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let back = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let q: HashMap<_, _> = back.query_pairs().into_owned().collect();
+    assert_eq!(q["status"], "connected", "{back}");
+    let id = q["integration_id"].clone();
+
+    // The connection is Pipedrive's own: its user, its company domain.
+    let (_, integration) = api(reqwest::Method::GET, format!("/integrations/{id}"), None).await;
+    assert_eq!(integration["account"]["name"], "Ada Lovelace", "{integration}");
+    assert_eq!(integration["account"]["hostname"], API_DOMAIN);
+    assert_eq!(integration["status"], "active");
+
+    let (status, found) =
+        api(reqwest::Method::GET, format!("/integrations/{id}/contacts?phoneNumber=%2B16505551212"), None).await;
+    assert_eq!((status, found["contacts"][0]["name"].as_str()), (200, Some("Luke Skywalker")), "{found}");
+    assert_bearer(&s, &s.pd.seen("GET", "/api/v2/persons/search"));
+    let call = call_log_body("pd-int-1", "1");
+    let (status, logged) =
+        api(reqwest::Method::POST, format!("/integrations/{id}/call-logs"), Some(call.clone())).await;
+    assert_eq!(status, 201, "{logged}");
+    let activity = s.pd.activity(logged["logId"].as_str().unwrap()).expect("the activity is in Pipedrive");
+    assert_eq!(activity["person_id"], 1, "{activity}");
+    let (status, again) = api(reqwest::Method::POST, format!("/integrations/{id}/call-logs"), Some(call)).await;
+    assert_eq!((status, again["code"].as_str()), (409, Some("CALL_LOG_EXISTS")), "{again}");
+
+    // Disconnecting revokes the tokens at Pipedrive.
+    let (status, gone) = api(reqwest::Method::DELETE, format!("/integrations/{id}"), None).await;
+    assert_eq!((status, gone["status"].as_str()), (200, Some("disconnected")), "{gone}");
+    assert!(!s.pd.state().revoked.is_empty(), "Pipedrive was told");
+}
