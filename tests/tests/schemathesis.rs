@@ -64,6 +64,17 @@ fn only_tool_errors(report: &str) -> bool {
     !report.contains("Failures:") && report.contains("Runtime Error") && !report.contains("Network Error")
 }
 
+/// Runs `once` off the runtime's threads; again when schemathesis' own
+/// generator failed (no finding about the server).
+async fn again_if_only_tool_errors(once: impl Fn() -> (bool, String) + Send + 'static) -> (bool, String) {
+    tokio::task::spawn_blocking(move || {
+        let first = once();
+        if !first.0 && only_tool_errors(&first.1) { once() } else { first }
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_requests_never_break_the_app_connect_contract() {
     if schemathesis().is_none() {
@@ -73,17 +84,7 @@ async fn generated_requests_never_break_the_app_connect_contract() {
     let token = h.login().await;
     let contract = common::workspace().join("tests/contract/app-connect-openapi.json");
     let base = h.base.clone();
-    let (ok, report) = tokio::task::spawn_blocking(move || {
-        let first = run(schemathesis().unwrap(), &contract, &base, &token);
-        // Its own generator failing is no finding about the server: run once more.
-        if !first.0 && only_tool_errors(&first.1) {
-            run(schemathesis().unwrap(), &contract, &base, &token)
-        } else {
-            first
-        }
-    })
-    .await
-    .unwrap();
+    let (ok, report) = again_if_only_tool_errors(move || run(schemathesis().unwrap(), &contract, &base, &token)).await;
     assert!(ok, "schemathesis found failures:\n{report}");
     assert!(report.contains("passed"), "{report}");
     eprintln!("{report}");
@@ -123,16 +124,8 @@ async fn generated_requests_never_break_the_integrations_api_s_own_openapi_docum
     assert_eq!(r.status(), 201);
     let schema = format!("{}/api/v1/openapi.json", h.base);
     let base = h.base.clone();
-    let (ok, report) = tokio::task::spawn_blocking(move || {
-        let first = run_on(schemathesis().unwrap(), &schema, &base, &key, &[]);
-        if !first.0 && only_tool_errors(&first.1) {
-            run_on(schemathesis().unwrap(), &schema, &base, &key, &[])
-        } else {
-            first
-        }
-    })
-    .await
-    .unwrap();
+    let (ok, report) =
+        again_if_only_tool_errors(move || run_on(schemathesis().unwrap(), &schema, &base, &key, &[])).await;
     assert!(ok, "schemathesis found failures:\n{report}");
     assert!(report.contains("passed"), "{report}");
     eprintln!("{report}");

@@ -57,7 +57,13 @@ impl LoggedIn {
 
 /// The user record of a fresh login: id `<crmUserId>-<platform>` (App
 /// Connect's; the store keeps identities apart when two derive the same), active.
-fn connected_user(platform: &str, auth_kind: AuthKind, info: UserInfo, hostname: &str, tokens: Tokens) -> User {
+pub(crate) fn connected_user(
+    platform: &str,
+    auth_kind: AuthKind,
+    info: UserInfo,
+    hostname: &str,
+    tokens: Tokens,
+) -> User {
     User {
         id: format!("{}-{platform}", info.id),
         platform: platform.to_owned(),

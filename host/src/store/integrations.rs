@@ -127,35 +127,9 @@ impl Store {
         };
         let Some(id) = id else { return Ok(None) };
         user.id = id;
-        let credential = user.credential.as_ref().map(|c| self.seal(super::users::credential_place(&user.id), c));
-        let refresh = user.refresh_token.as_ref().map(|r| self.seal(super::users::refresh_place(&user.id), r));
-        let key_id = |sealed: &Option<Vec<u8>>| sealed.as_ref().map(|_| self.sealer.key_id().to_owned());
-        let (credential_key, refresh_key) = (key_id(&credential), key_id(&refresh));
-        sqlx::query(
-            "INSERT INTO users (id, platform, crm_user_id, name, hostname, auth_kind, credential, credential_key_id,
-                                refresh_token, refresh_key_id, expires_at, status, last_error, created_at, updated_at,
-                                workspace_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', NULL, $12, $12, $13)
-             ON CONFLICT (id) DO UPDATE SET crm_user_id = $3, name = $4, hostname = $5, auth_kind = $6,
-                 credential = $7, credential_key_id = $8, refresh_token = $9, refresh_key_id = $10,
-                 expires_at = $11, status = 'active', last_error = NULL, updated_at = $12
-             WHERE users.workspace_id = $13",
-        )
-        .bind(&user.id)
-        .bind(&user.platform)
-        .bind(&user.crm_user_id)
-        .bind(&user.name)
-        .bind(&user.hostname)
-        .bind(user.auth_kind.as_str())
-        .bind(credential)
-        .bind(credential_key)
-        .bind(refresh)
-        .bind(refresh_key)
-        .bind(user.expires_at)
-        .bind(now)
-        .bind(workspace_id)
-        .execute(&mut *tx)
-        .await?;
+        if self.write_user(&mut *tx, user, Some(workspace_id)).await? != 1 {
+            return Err(sqlx::Error::Protocol(format!("integration id {:?} belongs to another owner", user.id)).into());
+        }
         tx.commit().await?;
         Ok(Some(user.id == fresh_id))
     }

@@ -119,11 +119,11 @@ macro_rules! user_columns {
 }
 pub(super) use user_columns;
 
-pub(super) fn credential_place(user_id: &str) -> Place<'_> {
+fn credential_place(user_id: &str) -> Place<'_> {
     Place { row: user_id, column: "credential" }
 }
 
-pub(super) fn refresh_place(user_id: &str) -> Place<'_> {
+fn refresh_place(user_id: &str) -> Place<'_> {
     Place { row: user_id, column: "refresh_token" }
 }
 
@@ -136,18 +136,41 @@ impl Store {
     /// other identity has. `user.id` is set to the id stored.
     pub(crate) async fn upsert_user(&self, user: &mut User) -> StoreResult<()> {
         user.id = self.id_for(&user.platform, &user.crm_user_id, &user.id).await?;
+        let done = self.write_user(&self.writer, user, None).await?;
+        if done != 1 {
+            // Another identity took the id between the lookup and the write.
+            return Err(StoreError::Db(sqlx::Error::Protocol(format!(
+                "user id {:?} belongs to another identity; log in again",
+                user.id
+            ))));
+        }
+        Ok(())
+    }
+
+    /// Inserts or updates a connection's row, its secrets sealed first;
+    /// answers the rows written (0: the id is another owner's). An App
+    /// Connect user (`workspace_id` `None`) updates only the row of its
+    /// identity (platform, crm user id); an integration only its workspace's.
+    pub(super) async fn write_user<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+        &self,
+        executor: E,
+        user: &User,
+        workspace_id: Option<&str>,
+    ) -> StoreResult<u64> {
         let credential = user.credential.as_ref().map(|c| self.seal(credential_place(&user.id), c));
         let refresh = user.refresh_token.as_ref().map(|r| self.seal(refresh_place(&user.id), r));
         let key_id = |sealed: &Option<Vec<u8>>| sealed.as_ref().map(|_| self.sealer.key_id().to_owned());
         let (credential_key, refresh_key) = (key_id(&credential), key_id(&refresh));
         let done = sqlx::query(
             "INSERT INTO users (id, platform, crm_user_id, name, hostname, auth_kind, credential, credential_key_id,
-                                refresh_token, refresh_key_id, expires_at, status, last_error, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', NULL, $12, $12)
-             ON CONFLICT (id) DO UPDATE SET name = $4, hostname = $5, auth_kind = $6,
+                                refresh_token, refresh_key_id, expires_at, status, last_error, created_at, updated_at,
+                                workspace_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', NULL, $12, $12, $13)
+             ON CONFLICT (id) DO UPDATE SET crm_user_id = $3, name = $4, hostname = $5, auth_kind = $6,
                  credential = $7, credential_key_id = $8, refresh_token = $9, refresh_key_id = $10,
                  expires_at = $11, status = 'active', last_error = NULL, updated_at = $12
-             WHERE users.platform = $2 AND users.crm_user_id = $3 AND users.workspace_id IS NULL",
+             WHERE users.platform = $2
+               AND ((users.workspace_id IS NULL AND $13 IS NULL AND users.crm_user_id = $3) OR users.workspace_id = $13)",
         )
         .bind(&user.id)
         .bind(&user.platform)
@@ -161,16 +184,10 @@ impl Store {
         .bind(refresh_key)
         .bind(user.expires_at)
         .bind(now_secs())
-        .execute(&self.writer)
+        .bind(workspace_id)
+        .execute(executor)
         .await?;
-        if done.rows_affected() != 1 {
-            // Another identity took the id between the lookup and the write.
-            return Err(StoreError::Db(sqlx::Error::Protocol(format!(
-                "user id {:?} belongs to another identity; log in again",
-                user.id
-            ))));
-        }
-        Ok(())
+        Ok(done.rows_affected())
     }
 
     /// The id of identity (platform, crm user id): its row's, else

@@ -12,7 +12,7 @@ use crate::oauth::Tokens;
 use crate::runtime::manifest::AuthSpec;
 use crate::runtime::{CrmError, InvokeError, LoadedAdapter, UserInfo};
 use crate::secret::{Secret, random_id};
-use crate::store::{AuditEvent, AuditKind, AuthKind, Connect, ConnectionStatus, Integration, Owner, User};
+use crate::store::{AuditEvent, AuditKind, AuthKind, Connect, Integration, Owner};
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -195,18 +195,8 @@ async fn store(
     hostname: &str,
     tokens: Tokens,
 ) -> Result<Connected, Problem> {
-    let mut user = User {
-        id: String::new(),
-        platform: request.connector.clone(),
-        crm_user_id: info.id,
-        name: info.name,
-        hostname: info.hostname.unwrap_or_else(|| hostname.to_owned()),
-        auth_kind,
-        credential: Some(tokens.access),
-        refresh_token: tokens.refresh,
-        expires_at: tokens.expires_at,
-        status: ConnectionStatus::Active,
-    };
+    // The connection as an App Connect login makes it; its id becomes the integration's.
+    let mut user = crate::api::login::connected_user(&request.connector, auth_kind, info, hostname, tokens);
     let connect = Connect {
         owner: Owner { workspace_id: &request.workspace_id, customer_id: &request.customer_id },
         renews: request.integration_id.as_deref(),
