@@ -107,3 +107,22 @@ pub(crate) async fn who_is(
         })
         .await
 }
+
+/// Asks the CRM to end a connection where it can: the adapter's
+/// `unauthorize`, then RFC 7009 revocation of OAuth tokens. Never fails: a
+/// credential that can no longer be used (or refreshed) is forgotten all the
+/// same, so logging out and disconnecting always work.
+pub(crate) async fn revoke_at_crm(state: &AppState, user: &User) {
+    let revoked = match Connection::of(state, user).await {
+        Ok(crm) => {
+            crm.call("unauthorize", |ctx, a, s| Box::pin(async move { a.call_unauthorize(s, &ctx).await })).await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = revoked {
+        tracing::warn!(user = %user.id, error = %e, "the CRM could not revoke the connection; forgetting it anyway");
+    }
+    if user.auth_kind == AuthKind::Oauth {
+        state.connections.revoke(user).await;
+    }
+}

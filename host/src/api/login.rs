@@ -1,6 +1,6 @@
 //! Connecting and disconnecting a CRM.
 
-use super::connection::{Connection, who_is};
+use super::connection::{Connection, revoke_at_crm, who_is};
 use super::envelope::{BRIEF_TTL_MS, Empty, NOTICE_TTL_MS, ReturnMessage, Success};
 use super::error::{ApiError, ApiResult, ErrorCode};
 use super::extract::{JsonBody, QueryParams};
@@ -78,6 +78,24 @@ pub(crate) fn connected_user(
     }
 }
 
+/// Whose API key this is, asked of the CRM (`get-user-info`): a key it
+/// refuses is `INVALID_API_KEY`. Checked before any key is stored, by
+/// `/apiKeyLogin` and by an integration's API-key connect.
+pub(crate) async fn check_api_key(
+    state: &AppState,
+    adapter: &LoadedAdapter,
+    api_key: &str,
+    hostname: &str,
+) -> ApiResult<UserInfo> {
+    who_is(state, adapter, api_key, hostname).await.map_err(|e| match e {
+        InvokeError::Crm(CrmError::Unauthorized(_)) => ApiError::bad_request(
+            ErrorCode::InvalidApiKey,
+            format!("{} did not accept this API key", adapter.manifest.display_name),
+        ),
+        other => other.into(),
+    })
+}
+
 /// `POST /apiKeyLogin`: validates the key through the adapter (`get-user-info`),
 /// stores it encrypted and issues the jwtToken.
 pub(crate) async fn api_key_login(
@@ -94,13 +112,7 @@ pub(crate) async fn api_key_login(
         ));
     }
     let hostname = body.hostname.unwrap_or_default();
-    let info = who_is(&state, &adapter, api_key.trim(), &hostname).await.map_err(|e| match e {
-        InvokeError::Crm(CrmError::Unauthorized(_)) => ApiError::bad_request(
-            ErrorCode::InvalidApiKey,
-            format!("{} did not accept this API key", adapter.manifest.display_name),
-        ),
-        other => other.into(),
-    })?;
+    let info = check_api_key(&state, &adapter, api_key.trim(), &hostname).await?;
     let tokens = Tokens::api_key(Secret::new(api_key.trim()));
     let mut user = connected_user(&platform, AuthKind::ApiKey, info, &hostname, tokens);
     state.store.upsert_user(&mut user).await?;
@@ -115,20 +127,7 @@ pub(crate) async fn unauthorize(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
 ) -> ApiResult<Success<Empty>> {
-    // Logging out never fails on the CRM's account: a credential that can no
-    // longer be used (or refreshed) is forgotten all the same.
-    let revoked = match Connection::open(&state, &session).await {
-        Ok(crm) => {
-            crm.call("unauthorize", |ctx, a, s| Box::pin(async move { a.call_unauthorize(s, &ctx).await })).await
-        }
-        Err(e) => Err(e),
-    };
-    if let Err(e) = &revoked {
-        tracing::warn!(user = %session.user.id, error = %e, "the CRM could not revoke the connection; forgetting it anyway");
-    }
-    if session.user.auth_kind == AuthKind::Oauth {
-        state.connections.revoke(&session.user).await;
-    }
+    revoke_at_crm(&state, &session.user).await;
     state.store.clear_credential(&session.user.id).await?;
     state.store.revoke_sessions(&session.user.id).await?;
     state.store.audit(&AuditEvent::of(&session.user.id, &session.user.platform, AuditKind::Disconnect)).await?;
@@ -222,13 +221,12 @@ pub(crate) async fn oauth_callback(
     })?;
     let ours = state.config.oauth_redirect_uri();
     let own_flow = address.as_ref().is_none_or(|a| *a == ours);
-    let pending = if own_flow { Some(state.connections.take_login(&state_value).await?) } else { None };
+    let mut pending = if own_flow { Some(state.connections.take_login(&state_value).await?) } else { None };
     // An integration's connect (the Connect platform) answers its browser
     // with a redirect to where it started, whatever the outcome.
-    if let Some(purpose) = pending.as_ref().and_then(|p| p.purpose.clone()) {
-        let pending = pending.expect("taken above");
-        let crm_error = q.error.as_deref();
-        return Ok(super::v1::oauth_connect::finish(&state, pending, &purpose, code_param.as_deref(), crm_error).await);
+    if let Some(login) = pending.take_if(|p| p.purpose.is_some()) {
+        let (code, crm_error) = (code_param.as_deref(), q.error.as_deref());
+        return Ok(super::v1::oauth_connect::finish(&state, login, code, crm_error).await);
     }
     if let Some(e) = q.error.filter(|e| !e.is_empty()) {
         return Err(ApiError::bad_request(ErrorCode::OauthExchangeFailed, format!("the CRM refused the login: {e}")));

@@ -44,10 +44,16 @@ impl AppState {
 /// The adapter serving `platform`, or `UNKNOWN_PLATFORM` naming those that are served.
 pub(super) fn adapter_for(state: &AppState, platform: &str) -> ApiResult<Arc<LoadedAdapter>> {
     state.runtime.adapter(platform).ok_or_else(|| {
-        let known: Vec<String> = state.runtime.adapters().iter().map(|a| a.manifest.platform.clone()).collect();
         ApiError::bad_request(
             ErrorCode::UnknownPlatform,
-            format!("no adapter serves platform {platform:?}; this server serves: {}", known.join(", ")),
+            format!("no adapter serves platform {platform:?}; this server serves: {}", served_platforms(state)),
         )
     })
+}
+
+/// The platforms served now, sorted, for errors that name them.
+pub(crate) fn served_platforms(state: &AppState) -> String {
+    let mut known: Vec<String> = state.runtime.adapters().iter().map(|a| a.manifest.platform.clone()).collect();
+    known.sort();
+    known.join(", ")
 }

@@ -9,7 +9,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 /// How a connection logs in to its CRM (the `auth_kind` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum AuthKind {
     ApiKey,
@@ -69,8 +69,8 @@ pub(crate) struct User {
     pub(crate) status: ConnectionStatus,
 }
 
-/// A connection's state as operators see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// A connection's state as operators see it (and `/api/v1` filters by).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum ConnectionState {
     Active,

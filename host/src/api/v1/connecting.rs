@@ -10,7 +10,7 @@ use crate::api::state::AppState;
 use crate::connect::secret::valid_customer_id;
 use crate::oauth::Tokens;
 use crate::runtime::manifest::AuthSpec;
-use crate::runtime::{CrmError, InvokeError, LoadedAdapter, UserInfo};
+use crate::runtime::{LoadedAdapter, UserInfo};
 use crate::secret::{Secret, random_id};
 use crate::store::{AuditEvent, AuditKind, AuthKind, Connect, Integration, Owner};
 use axum::extract::FromRequestParts;
@@ -71,13 +71,11 @@ pub(crate) struct Connected {
 
 /// `UNKNOWN_CONNECTOR` (404) naming the connectors that exist.
 pub(crate) fn unknown_connector(state: &AppState, connector: &str) -> Problem {
-    let mut known: Vec<String> = state.runtime.adapters().iter().map(|a| a.manifest.platform.clone()).collect();
-    known.sort();
     Problem::other(
         StatusCode::NOT_FOUND,
         "UNKNOWN_CONNECTOR",
         "Unknown connector",
-        format!("no connector {connector:?}; this host serves: {}", known.join(", ")),
+        format!("no connector {connector:?}; this host serves: {}", crate::api::state::served_platforms(state)),
     )
 }
 
@@ -155,15 +153,7 @@ pub(crate) async fn with_api_key(
     if api_key.is_empty() {
         return Err(Problem::invalid("apiKey is required"));
     }
-    let info = who_is(state, &adapter, api_key, hostname).await.map_err(|e| match e {
-        InvokeError::Crm(CrmError::Unauthorized(_)) => Problem::other(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "INVALID_API_KEY",
-            "API key refused",
-            format!("{} did not accept this API key", adapter.manifest.display_name),
-        ),
-        other => crate::api::error::ApiError::from(other).into(),
-    })?;
+    let info = crate::api::login::check_api_key(state, &adapter, api_key, hostname).await?;
     store(state, request, AuthKind::ApiKey, info, hostname, Tokens::api_key(Secret::new(api_key))).await
 }
 

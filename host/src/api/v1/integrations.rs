@@ -6,7 +6,7 @@
 use super::WorkspaceKey;
 use super::connecting::{self, Client, Connected, check_name_and_metadata, integration_not_found};
 use super::problem::{Problem, ProblemJson, ProblemQuery, ProblemResponse};
-use crate::api::connection::Connection;
+use crate::api::connection::{Connection, revoke_at_crm};
 use crate::api::error::ApiError;
 use crate::api::state::AppState;
 use crate::clock::now_secs;
@@ -31,9 +31,7 @@ pub(crate) struct IntegrationView {
     connector: String,
     customer_id: String,
     name: Option<String>,
-    #[schema(value_type = StatusDoc)]
     status: ConnectionState,
-    #[schema(value_type = AuthKindDoc)]
     auth_kind: AuthKind,
     /// The workspace's own JSON object.
     #[schema(value_type = Object)]
@@ -95,26 +93,6 @@ impl IntegrationView {
     }
 }
 
-/// An integration's status (documentation of [`ConnectionState`]).
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub(crate) enum StatusDoc {
-    Active,
-    Expired,
-    Revoked,
-    Disconnected,
-}
-
-/// How an integration authenticates (documentation of [`AuthKind`]).
-#[derive(ToSchema)]
-#[schema(rename_all = "kebab-case")]
-#[allow(dead_code)]
-pub(crate) enum AuthKindDoc {
-    ApiKey,
-    Oauth,
-}
-
 /// The workspace's integration `id`, or `INTEGRATION_NOT_FOUND`.
 async fn owned(state: &AppState, key: &WorkspaceKey, id: &str) -> Result<Integration, Problem> {
     state.store.integration(&key.workspace_id, id).await?.ok_or_else(|| integration_not_found(id))
@@ -134,12 +112,10 @@ pub(crate) struct ConnectorsQuery {
 pub(crate) struct ConnectorView {
     id: String,
     name: String,
-    #[schema(value_type = AuthKindDoc)]
     auth_kind: AuthKind,
     /// The customer has an integration of it that is not disconnected.
     connected: bool,
     integration_id: Option<String>,
-    #[schema(value_type = Option<StatusDoc>)]
     status: Option<ConnectionState>,
 }
 
@@ -195,29 +171,7 @@ pub(crate) async fn connectors(
 pub(crate) struct ListQuery {
     customer_id: Option<String>,
     connector: Option<String>,
-    #[param(value_type = Option<StatusDoc>)]
-    status: Option<ConnectionStateParam>,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum ConnectionStateParam {
-    Active,
-    Expired,
-    Revoked,
-    Disconnected,
-}
-
-impl ConnectionStateParam {
-    fn matches(self, s: ConnectionState) -> bool {
-        matches!(
-            (self, s),
-            (ConnectionStateParam::Active, ConnectionState::Active)
-                | (ConnectionStateParam::Expired, ConnectionState::Expired)
-                | (ConnectionStateParam::Revoked, ConnectionState::Revoked)
-                | (ConnectionStateParam::Disconnected, ConnectionState::Disconnected)
-        )
-    }
+    status: Option<ConnectionState>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -240,7 +194,7 @@ pub(crate) async fn list(
         .integrations(&key.workspace_id, &filter)
         .await?
         .iter()
-        .filter(|i| q.status.is_none_or(|s| s.matches(i.state(now))))
+        .filter(|i| q.status.is_none_or(|s| s == i.state(now)))
         .map(IntegrationView::of)
         .collect();
     Ok(Json(Integrations { integrations: list }))
@@ -357,18 +311,7 @@ pub(crate) async fn disconnect(
     let integration = owned(&state, &key, &id).await?;
     let user = &integration.connection;
     if user.credential.is_some() {
-        let revoked = match Connection::of(&state, user).await {
-            Ok(crm) => {
-                crm.call("unauthorize", |ctx, a, s| Box::pin(async move { a.call_unauthorize(s, &ctx).await })).await
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = revoked {
-            tracing::warn!(integration = %id, error = %e, "the CRM could not revoke the integration; forgetting it anyway");
-        }
-        if user.auth_kind == AuthKind::Oauth {
-            state.connections.revoke(user).await;
-        }
+        revoke_at_crm(&state, user).await;
         state.store.disconnect_integration(&id).await?;
         audit(&state, &integration, AuditKind::Disconnect, &client, None).await?;
     }
@@ -499,7 +442,6 @@ const MAX_BATCH: usize = 100;
 pub(crate) struct BatchOutcome {
     integration_id: String,
     ok: bool,
-    #[schema(value_type = Option<StatusDoc>)]
     status: Option<ConnectionState>,
     /// The problem code when it failed.
     code: Option<&'static str>,
@@ -574,7 +516,6 @@ pub(crate) async fn refresh_batch(
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AccessToken {
     integration_id: String,
-    #[schema(value_type = AuthKindDoc)]
     auth_kind: AuthKind,
     access_token: String,
     expires_at: Option<i64>,

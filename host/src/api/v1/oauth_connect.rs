@@ -123,11 +123,10 @@ pub(crate) async fn start(
 pub(crate) async fn finish(
     state: &AppState,
     pending: PendingLogin,
-    purpose: &str,
     code: Option<&str>,
     crm_error: Option<&str>,
 ) -> Response {
-    let Ok(purpose) = serde_json::from_str::<Purpose>(purpose) else {
+    let Some(Ok(purpose)) = pending.purpose.as_deref().map(serde_json::from_str::<Purpose>) else {
         return ApiError::from(OauthError::InvalidState).into_response();
     };
     // The connect page's own flow returns to a path of this host (`/connect/done?…`).

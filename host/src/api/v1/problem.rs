@@ -171,7 +171,7 @@ impl From<ApiError> for Problem {
         let status = match e.code {
             C::CrmRateLimited => StatusCode::TOO_MANY_REQUESTS,
             C::CrmUpstreamError | C::TokenRefreshError => StatusCode::BAD_GATEWAY,
-            C::CrmRejected => StatusCode::UNPROCESSABLE_ENTITY,
+            C::CrmRejected | C::InvalidApiKey => StatusCode::UNPROCESSABLE_ENTITY,
             C::CrmNotFound | C::ContactNotFound | C::CallLogNotFound => StatusCode::NOT_FOUND,
             C::UnsupportedOperation => StatusCode::NOT_IMPLEMENTED,
             C::CallLogExists | C::CallLogInProgress | C::ConversationInProgress => StatusCode::CONFLICT,
