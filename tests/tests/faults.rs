@@ -461,7 +461,10 @@ async fn a_full_disk_under_sqlite_gives_a_clean_retryable_error_and_loses_nothin
 #[tokio::test]
 async fn a_rolling_restart_of_two_postgres_replicas_under_load_fails_no_request() {
     let Some(url) = test_support::postgres_url().await else { return };
-    let h = Harness::start_with(url, &["testcrm"], &[], |c| c.limits.adapter_wall_ms = 3000).await;
+    // The default wall deadline: what is under test is the restart. With
+    // 3 s, a call starved of CPU on a two-core machine (replicas starting
+    // beside the other fault tests) timed out in CI: a slow host, not a drain.
+    let h = Harness::start_with(url, &["testcrm"], &[], |_| {}).await;
     let token = h.login().await;
     let before = h.crm.activities().len();
     // Calls take a while at the CRM, so each replica has some in flight when it is stopped.
