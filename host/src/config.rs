@@ -63,6 +63,7 @@ pub struct Config {
     pub allow_insecure_adapter_hosts: bool,
     pub oauth: OauthConfig,
     pub sessions: SessionConfig,
+    pub webhooks: WebhookConfig,
 }
 
 /// What App Connect clients are told in `GET /crmManifest`.
@@ -126,6 +127,47 @@ pub struct SessionConfig {
 impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig { idle_timeout_days: 30, lifetime_days: 365 }
+    }
+}
+
+/// Outgoing webhooks (see README, "Webhooks").
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Deliver webhooks from this process (every replica may: each delivery
+    /// is claimed by one).
+    pub deliver: bool,
+    /// Let endpoints be loopback addresses, plain `http` included
+    /// (development only: in production that reaches the host's own services).
+    pub allow_loopback: bool,
+    /// One attempt's whole time: connect, send, answer.
+    pub timeout_ms: u64,
+    /// Attempts in flight at once in this process.
+    pub max_in_flight: u32,
+    /// Attempts in flight at once to one endpoint, so a slow receiver
+    /// cannot hold every worker.
+    pub max_in_flight_per_endpoint: u32,
+    /// How often workers look for due deliveries (they are also woken by
+    /// every event this process writes).
+    pub poll_interval_ms: u64,
+    /// Events, deliveries and attempts older than this are forgotten.
+    pub retention_days: u32,
+    /// Endpoints a workspace (or the operator) may create per hour.
+    pub max_endpoints_created_per_hour: u32,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            deliver: true,
+            allow_loopback: false,
+            timeout_ms: 15_000,
+            max_in_flight: 32,
+            max_in_flight_per_endpoint: 4,
+            poll_interval_ms: 500,
+            retention_days: 30,
+            max_endpoints_created_per_hour: 20,
+        }
     }
 }
 
@@ -280,6 +322,7 @@ impl Default for Config {
             allow_insecure_adapter_hosts: false,
             oauth: OauthConfig::default(),
             sessions: SessionConfig::default(),
+            webhooks: WebhookConfig::default(),
         }
     }
 }

@@ -6,9 +6,11 @@
 //! - [`clock`], [`secret`], [`crypto`], [`allow_list`], [`request_id`], [`metrics`]: leaves
 //! - [`config`]: the operator's configuration (file + environment)
 //! - [`auth`]: the jwtToken
-//! - [`store`]: SQLite/PostgreSQL storage, secrets sealed at rest
+//! - [`store`]: SQLite/PostgreSQL storage, secrets sealed at rest (it writes
+//!   webhook events of [`webhooks::event`], a leaf, to its outbox)
 //! - [`runtime`]: wasmtime engine, adapter loading, sandboxed calls, outbound HTTP
 //! - [`oauth`]: OAuth logins and single-flight token refresh
+//! - [`webhooks`]: the SSRF guard, signing, the retry schedule and the delivery workers
 //! - [`api`]: the HTTP routes, envelopes, and the mapping of every error to one
 //! - [`server`]: wiring it all up and serving
 
@@ -27,4 +29,5 @@ pub mod secret;
 pub(crate) mod serve;
 pub mod server;
 pub mod store;
+mod webhooks;
 pub mod workspaces;

@@ -5,6 +5,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::time::Duration;
@@ -46,6 +47,11 @@ pub(crate) struct ResultLabels {
     pub(crate) result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct OutcomeLabels {
+    pub(crate) outcome: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -63,6 +69,10 @@ pub(crate) struct Metrics {
     pub(crate) outbound_requests: Family<OutboundLabels, Counter>,
     pub(crate) reloads: Family<ResultLabels, Counter>,
     pub(crate) compiles: Counter,
+    pub(crate) webhook_attempts: Family<OutcomeLabels, Counter>,
+    pub(crate) webhook_attempt_latency: Histogram,
+    pub(crate) webhook_queue_depth: Gauge,
+    pub(crate) webhook_oldest_pending_seconds: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -102,8 +112,36 @@ impl Default for Metrics {
             "Adapter components compiled (not served from the compile cache)",
             compiles.clone(),
         );
+        let webhook_attempts = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts, by outcome (delivered, retry, failed, gone, lease_lost)",
+            webhook_attempts.clone(),
+        );
+        let webhook_attempt_latency = latency_histogram();
+        registry.register(
+            "webhook_attempt_duration_seconds",
+            "Webhook delivery attempt latency",
+            webhook_attempt_latency.clone(),
+        );
+        let webhook_queue_depth = Gauge::default();
+        registry.register(
+            "webhook_queue_depth",
+            "Webhook deliveries not yet delivered nor failed (every replica's)",
+            webhook_queue_depth.clone(),
+        );
+        let webhook_oldest_pending_seconds = Gauge::default();
+        registry.register(
+            "webhook_oldest_pending_age_seconds",
+            "Age of the oldest webhook delivery not yet delivered nor failed",
+            webhook_oldest_pending_seconds.clone(),
+        );
         Metrics {
             registry,
+            webhook_attempts,
+            webhook_attempt_latency,
+            webhook_queue_depth,
+            webhook_oldest_pending_seconds,
             http_requests,
             http_latency,
             errors,

@@ -5,6 +5,7 @@ use crate::config::{Config, LogFormat, redact_url};
 use crate::metrics::Metrics;
 use crate::runtime::{Runtime, watcher};
 use crate::store::Store;
+use crate::webhooks::dispatcher::Dispatcher;
 use anyhow::{Context, Result};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,6 +19,8 @@ pub struct Server {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     _watcher: Option<watcher::AdapterWatcher>,
+    /// The webhook delivery workers (unless `webhooks.deliver` is off).
+    dispatcher: Option<Dispatcher>,
 }
 
 impl Server {
@@ -45,6 +48,11 @@ impl Server {
             max_connections: config.limits.max_connections,
             header_read_timeout: std::time::Duration::from_millis(config.limits.header_read_timeout_ms.max(1)),
         };
+        let dispatcher = if config.webhooks.deliver {
+            Some(Dispatcher::start(store.clone(), config.webhooks.clone(), metrics.clone())?)
+        } else {
+            None
+        };
         let state = AppState::new(config, store, runtime, metrics);
         let app = api::router(state.clone());
         let (shutdown, on_shutdown) = tokio::sync::oneshot::channel::<()>();
@@ -58,13 +66,16 @@ impl Server {
             startup_ms = started.elapsed().as_secs_f64() * 1000.0,
             "switchboard is serving"
         );
-        Ok(Server { addr, state, task, shutdown, _watcher: watcher })
+        Ok(Server { addr, state, task, shutdown, _watcher: watcher, dispatcher })
     }
 
     /// Stops accepting connections and waits for in-flight requests.
     pub async fn stop(self) -> Result<()> {
         let _ = self.shutdown.send(());
         self.task.await??;
+        if let Some(d) = self.dispatcher {
+            d.stop().await;
+        }
         self.state.store.close().await;
         Ok(())
     }
@@ -90,6 +101,11 @@ impl Server {
                     Err(_) => tracing::warn!("requests still in flight after the grace period: abandoned"),
                 }
             }
+        }
+        if let Some(d) = self.dispatcher.take() {
+            // Attempts in flight record themselves; one still running after
+            // the grace is retried by a later claim when its lease ends.
+            let _ = tokio::time::timeout(grace, d.stop()).await;
         }
         self.state.store.close().await;
         tracing::info!("shut down");

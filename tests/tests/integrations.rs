@@ -8,7 +8,8 @@
 
 mod common;
 
-use common::{ADMIN_TOKEN, Harness, Reply};
+use common::Harness;
+use common::api_v1::{self, api, problem, workspace};
 use reqwest::Method;
 use serde_json::{Value, json};
 use switchboard::config::Config;
@@ -16,51 +17,8 @@ use switchboard::store::test_support;
 use switchboard_e2e::oauth::lock;
 use switchboard_e2e::testcrm::DEMO_API_KEY;
 
-const ORIGIN: &str = "https://app.example.test";
+const ORIGIN: &str = api_v1::ORIGIN;
 const REDIRECT_URI: &str = "https://switchboard.example/oauth-callback";
-
-/// A workspace made through the admin API: (id, backend API key).
-async fn workspace(h: &Harness, name: &str) -> (String, String) {
-    let r = h
-        .client
-        .post(format!("{}/admin/workspaces", h.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"name": name, "allowedOrigins": [ORIGIN]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let v: Value = r.json().await.unwrap();
-    (v["id"].as_str().unwrap().to_owned(), v["apiKey"]["key"].as_str().unwrap().to_owned())
-}
-
-/// A request to `/api/v1` with a workspace API key, from a browser-like client.
-async fn api(h: &Harness, method: Method, path: &str, key: &str, body: Option<&Value>) -> Reply {
-    let mut req = h
-        .client
-        .request(method, format!("{}/api/v1{path}", h.base))
-        .bearer_auth(key)
-        .header("user-agent", "acme-backend/1.0");
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    let resp = req.send().await.unwrap();
-    let reply = Reply { status: resp.status(), headers: resp.headers().clone(), text: resp.text().await.unwrap() };
-    if reply.status.as_u16() >= 400 {
-        assert_eq!(reply.header("content-type").as_deref(), Some("application/problem+json"), "{}", reply.text);
-        let problem = reply.json();
-        assert_eq!(problem["correlationId"].as_str(), reply.header("x-request-id").as_deref(), "{problem}");
-        assert_eq!(problem["status"], reply.status.as_u16(), "{problem}");
-    }
-    reply
-}
-
-fn problem(r: &Reply, status: u16, code: &str) -> Value {
-    assert_eq!(r.status.as_u16(), status, "{}", r.text);
-    let p = r.json();
-    assert_eq!(p["code"], code, "{p}");
-    p
-}
 
 fn connect_body(customer: &str, api_key: &str) -> Value {
     json!({"connector": "testcrm", "customerId": customer, "apiKey": api_key, "name": "Acme's CRM",

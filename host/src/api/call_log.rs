@@ -17,6 +17,7 @@ use crate::request_id;
 use crate::runtime::world::Operation;
 use crate::runtime::{CallLogInput, CallLogUpdate};
 use crate::store::{Ledger, Reservation};
+use crate::webhooks::EventType;
 use axum::extract::{Extension, State};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -363,5 +364,7 @@ pub(crate) async fn update(
         Box::pin(async move { a.call_update_call_log(s, &ctx, &update).await })
     })
     .await?;
+    let data = serde_json::json!({"sessionId": session_id, "logId": log_id});
+    state.store.emit_after_crm(EventType::CallLogUpdated, &session.user.id, data).await;
     Ok(Success::saying(Logged { log_id, updated_note: body.note }, "Call log updated.", NOTICE_TTL_MS))
 }

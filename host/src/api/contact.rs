@@ -10,6 +10,7 @@ use super::state::{AppState, adapter_for};
 use crate::request_id;
 use crate::runtime::world::Operation;
 use crate::runtime::{Contact, NewContact};
+use crate::webhooks::EventType;
 use axum::extract::{Extension, State};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -224,5 +225,7 @@ pub(crate) async fn create(
         .call("create-contact", move |ctx, a, s| Box::pin(async move { a.call_create_contact(s, &ctx, &new).await }))
         .await?;
     let message = format!("Contact {} created.", contact.name);
+    let data = serde_json::json!({"contactId": contact.id});
+    state.store.emit_after_crm(EventType::ContactCreated, &session.user.id, data).await;
     Ok(Success::saying(Created { contact: contact.into() }, message, NOTICE_TTL_MS))
 }

@@ -8,6 +8,7 @@ use super::users::user_columns;
 use super::{Store, StoreResult, User};
 use crate::clock::now_secs;
 use crate::store::users::ConnectionState;
+use crate::webhooks::EventType;
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -130,8 +131,12 @@ impl Store {
         if self.write_user(&mut *tx, user, Some(workspace_id)).await? != 1 {
             return Err(sqlx::Error::Protocol(format!("integration id {:?} belongs to another owner", user.id)).into());
         }
+        let created = user.id == fresh_id;
+        let kind = if created { EventType::IntegrationConnected } else { EventType::IntegrationReconnected };
+        self.enqueue_connection_event(&mut tx, kind, &user.id, serde_json::json!({})).await?;
         tx.commit().await?;
-        Ok(Some(user.id == fresh_id))
+        self.outbox_written();
+        Ok(Some(created))
     }
 
     /// The workspace's integration `id`, with its connection.
@@ -228,7 +233,9 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        self.enqueue_connection_event(&mut tx, EventType::IntegrationDisconnected, id, serde_json::json!({})).await?;
         tx.commit().await?;
+        self.outbox_written();
         Ok(())
     }
 }

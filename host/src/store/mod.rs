@@ -9,7 +9,8 @@
 //! [`reservations`] (call, conversation and message ledgers), [`sessions`], [`settings`],
 //! [`audit`], [`key_rotation`] and [`refresh_lock`]; for the Connect platform
 //! [`workspaces`], [`connect_sessions`] and [`integrations`] (connections a
-//! workspace's customer owns, in the same `users` rows).
+//! workspace's customer owns, in the same `users` rows); [`webhooks`]
+//! (endpoints, the outbox and its deliveries).
 //!
 //! Invariant: a secret is sealed ([`crate::crypto::Sealer`]) before it is bound
 //! to a query, with associated data naming its row and column, and opened only
@@ -28,6 +29,7 @@ mod sessions;
 mod settings;
 pub mod test_support;
 mod users;
+mod webhooks;
 mod workspaces;
 
 pub(crate) use audit::{AuditEvent, AuditKind, AuditRecord};
@@ -36,6 +38,7 @@ pub(crate) use integrations::{Connect, Filter as IntegrationFilter, Integration,
 pub(crate) use oauth_states::PendingLogin;
 pub(crate) use reservations::{Ledger, Reservation};
 pub(crate) use users::{AuthKind, ConnectionState, ConnectionStatus, User};
+pub(crate) use webhooks::{Attempt, Claimed, Delivery, Endpoint, EndpointPatch, MAX_LOGGED_BODY, Next, Recorded};
 pub(crate) use workspaces::{ApiKeyRow, SigningKey, Workspace};
 
 use crate::crypto::{CryptoError, Sealer};
@@ -128,6 +131,8 @@ pub(crate) struct Store {
     backend: Backend,
     /// How long a reservation is leased (see `reservations`).
     lease: std::time::Duration,
+    /// Notified after a commit that wrote to the webhook outbox.
+    outbox: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -150,7 +155,7 @@ impl Store {
             Backend::Sqlite if sqlite_path(url).is_some() => options(backend).max_connections(1).connect(url).await?,
             _ => pool.clone(),
         };
-        Ok(Store { pool, writer, sealer, backend, lease: DEFAULT_LEASE })
+        Ok(Store { pool, writer, sealer, backend, lease: DEFAULT_LEASE, outbox: Default::default() })
     }
 
     /// Leases reservations for `lease`: longer than the work a reservation

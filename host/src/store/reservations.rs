@@ -19,6 +19,8 @@
 
 use super::{Store, StoreResult};
 use crate::clock::now_secs;
+use crate::webhooks::EventType;
+use serde_json::json;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -152,19 +154,39 @@ impl Store {
         Ok(reservation_of(self.ledger_row(user_id, key).await?)?)
     }
 
-    /// Records the CRM's id for a key this caller reserved.
+    /// Records the CRM's id for a key this caller reserved, and (in the same
+    /// transaction) the `call_log.created` or `message_log.created` event.
     pub(crate) async fn complete(&self, user_id: &str, key: Ledger<'_>, log_id: &str) -> StoreResult<()> {
         let (table, key_column, key_value, _) = key.parts();
         let update = format!(
             "UPDATE {table} SET state = 'logged', log_id = $3, updated_at = $4 WHERE user_id = $1 AND {key_column} = $2"
         );
+        let mut tx = self.writer.begin().await?;
         sqlx::query(sqlx::AssertSqlSafe(update))
             .bind(user_id)
             .bind(key_value)
             .bind(log_id)
             .bind(now_secs())
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
+        let event = match key {
+            Ledger::Call { session_id, contact_id } => Some((
+                EventType::CallLogCreated,
+                json!({"sessionId": session_id, "logId": log_id, "contactId": contact_id}),
+            )),
+            Ledger::Message { message_id, conversation_id } => Some((
+                EventType::MessageLogCreated,
+                json!({"messageId": message_id, "conversationId": conversation_id, "logId": log_id}),
+            )),
+            Ledger::Conversation { .. } => None,
+        };
+        if let Some((kind, data)) = &event {
+            self.enqueue_connection_event(&mut tx, *kind, user_id, data.clone()).await?;
+        }
+        tx.commit().await?;
+        if event.is_some() {
+            self.outbox_written();
+        }
         Ok(())
     }
 

@@ -5,6 +5,8 @@
 use super::{Place, Store, StoreError, StoreResult};
 use crate::clock::now_secs;
 use crate::secret::Secret;
+use crate::webhooks::EventType;
+use serde_json::json;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -136,7 +138,9 @@ impl Store {
     /// other identity has. `user.id` is set to the id stored.
     pub(crate) async fn upsert_user(&self, user: &mut User) -> StoreResult<()> {
         user.id = self.id_for(&user.platform, &user.crm_user_id, &user.id).await?;
-        let done = self.write_user(&self.writer, user, None).await?;
+        let mut tx = self.writer.begin().await?;
+        let existed = sqlx::query("SELECT id FROM users WHERE id = $1").bind(&user.id).fetch_optional(&mut *tx).await?;
+        let done = self.write_user(&mut *tx, user, None).await?;
         if done != 1 {
             // Another identity took the id between the lookup and the write.
             return Err(StoreError::Db(sqlx::Error::Protocol(format!(
@@ -144,6 +148,10 @@ impl Store {
                 user.id
             ))));
         }
+        let kind = if existed.is_some() { EventType::IntegrationReconnected } else { EventType::IntegrationConnected };
+        self.enqueue_connection_event(&mut tx, kind, &user.id, json!({})).await?;
+        tx.commit().await?;
+        self.outbox_written();
         Ok(())
     }
 
@@ -262,6 +270,14 @@ impl Store {
         let now = now_secs();
         let sealed_access = self.seal(credential_place(user_id), access);
         let key = self.sealer.key_id().to_owned();
+        let mut tx = self.writer.begin().await?;
+        let failing: Option<String> = sqlx::query("SELECT last_error FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get("last_error"))
+            .transpose()?
+            .flatten();
         match refresh {
             Some(r) => {
                 sqlx::query(
@@ -274,7 +290,7 @@ impl Store {
                 .bind(self.seal(refresh_place(user_id), r))
                 .bind(expires_at)
                 .bind(now)
-                .execute(&self.writer)
+                .execute(&mut *tx)
                 .await?;
             }
             None => {
@@ -287,9 +303,16 @@ impl Store {
                 .bind(&key)
                 .bind(expires_at)
                 .bind(now)
-                .execute(&self.writer)
+                .execute(&mut *tx)
                 .await?;
             }
+        }
+        if failing.is_some() {
+            self.enqueue_connection_event(&mut tx, EventType::IntegrationRecovered, user_id, json!({})).await?;
+        }
+        tx.commit().await?;
+        if failing.is_some() {
+            self.outbox_written();
         }
         Ok(())
     }
@@ -297,6 +320,7 @@ impl Store {
     /// Records a failed refresh; `revoked` marks the connection unusable until
     /// the user logs in again.
     pub(crate) async fn record_refresh_failure(&self, user_id: &str, error: &str, revoked: bool) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "UPDATE users SET last_error = $2, status = CASE WHEN $3 THEN 'revoked' ELSE status END, updated_at = $4
              WHERE id = $1",
@@ -305,21 +329,29 @@ impl Store {
         .bind(error)
         .bind(revoked)
         .bind(now_secs())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        let kind = if revoked { EventType::IntegrationRevoked } else { EventType::IntegrationRefreshFailed };
+        self.enqueue_connection_event(&mut tx, kind, user_id, json!({"error": error})).await?;
+        tx.commit().await?;
+        self.outbox_written();
         Ok(())
     }
 
     /// Forgets a user's CRM credential (the user row and settings stay).
     pub(crate) async fn clear_credential(&self, user_id: &str) -> StoreResult<()> {
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "UPDATE users SET credential = NULL, credential_key_id = NULL, refresh_token = NULL, refresh_key_id = NULL,
                  expires_at = NULL, updated_at = $2 WHERE id = $1",
         )
         .bind(user_id)
         .bind(now_secs())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        self.enqueue_connection_event(&mut tx, EventType::IntegrationDisconnected, user_id, json!({})).await?;
+        tx.commit().await?;
+        self.outbox_written();
         Ok(())
     }
 

@@ -2,7 +2,9 @@
 //! Test CRM server, both on loopback ports, talking HTTP.
 #![allow(dead_code)]
 
+pub mod api_v1;
 pub mod pyjwt;
+pub mod receiver;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -281,6 +283,11 @@ impl HostProcess {
         file += &format!("adapters_dir = {:?}\n", config.adapters_dir.display().to_string());
         file += "watch_adapters = false\n";
         file += &format!("[limits]\nadapter_wall_ms = {}\n", config.limits.adapter_wall_ms);
+        let w = &config.webhooks;
+        file += &format!(
+            "[webhooks]\ndeliver = {}\nallow_loopback = {}\ntimeout_ms = {}\npoll_interval_ms = {}\n",
+            w.deliver, w.allow_loopback, w.timeout_ms, w.poll_interval_ms
+        );
         file += "[upstream_overrides]\n";
         for (from, to) in &config.upstream_overrides {
             file += &format!("{from:?} = {to:?}\n");

@@ -9,6 +9,7 @@ pub(crate) mod oauth_connect;
 pub(crate) mod openapi;
 pub(crate) mod operations;
 pub(crate) mod problem;
+pub(crate) mod webhooks;
 
 use super::connect::OpenedSession;
 use super::extract::bearer;

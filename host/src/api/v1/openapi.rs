@@ -2,7 +2,7 @@
 //! `#[utoipa::path]` annotations and their types, served at
 //! `/api/v1/openapi.json` (schemathesis checks the host against it in CI).
 
-use super::{integrations, oauth_connect, operations};
+use super::{integrations, oauth_connect, operations, webhooks};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -35,6 +35,16 @@ use utoipa::{Modify, OpenApi};
         operations::get_call_logs,
         operations::update_call_log,
         operations::create_message_log,
+        webhooks::event_types,
+        webhooks::list,
+        webhooks::create,
+        webhooks::get,
+        webhooks::patch,
+        webhooks::delete,
+        webhooks::rotate_secret,
+        webhooks::send_test,
+        webhooks::deliveries,
+        webhooks::recover,
     ),
     components(responses(super::problem::ProblemResponse)),
     modifiers(&ApiKeyAuth),
@@ -44,6 +54,7 @@ use utoipa::{Modify, OpenApi};
         (name = "connect", description = "Connect sessions for the frontend's connect()"),
         (name = "integrations", description = "Customers' connections to their CRMs"),
         (name = "operations", description = "CRM operations on an integration, through its adapter"),
+        (name = "webhooks", description = "Endpoints that receive signed events (Standard Webhooks 1.0)"),
     )
 )]
 struct ApiDoc;

@@ -63,6 +63,12 @@ impl Problem {
         Problem::other(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "Invalid request", detail.into())
     }
 
+    /// Asks the client to wait `secs` before retrying (retryable, `Retry-After`).
+    pub(crate) fn set_retry_after(&mut self, secs: u64) {
+        self.retryable = true;
+        self.retry_after = Some(secs);
+    }
+
     pub(crate) fn code(&self) -> &'static str {
         self.code
     }

@@ -17,12 +17,13 @@
 //! 4. which stores were measured (PostgreSQL is skipped, saying why, when the
 //!    server cannot be reached);
 //! 5. attacks (issue 12's hostile adapters and clients) against one host, each
-//!    beside a healthy client, with the host's resident memory during each.
+//!    beside a healthy client, with the host's resident memory during each;
+//! 6. webhook delivery: latency to the first attempt and a backlog's throughput.
 //!
 //! Every figure is the median of several runs with the spread (min..max).
 //! Timed figures are printed, never asserted. Usage:
 //! `switchboard-bench [adapters dir]` (default `target/adapters`);
-//! `SWITCHBOARD_BENCH_ONLY=attacks` runs section 5 alone.
+//! `SWITCHBOARD_BENCH_ONLY=attacks` runs section 5 alone, `=webhooks` section 6.
 
 mod attacks;
 mod concurrency;
@@ -34,6 +35,7 @@ mod report;
 mod runtime_costs;
 mod stats;
 mod stores;
+mod webhooks;
 mod workload;
 
 use anyhow::{Context, Result};
@@ -96,7 +98,9 @@ async fn main() -> Result<()> {
     let fast = procs::fake_crm(&bins, Duration::ZERO, &work.path().join("testcrm-fast.log"))?;
     let slow = procs::fake_crm(&bins, UPSTREAM_DELAY, &work.path().join("testcrm-slow.log"))?;
 
-    let only_attacks = std::env::var("SWITCHBOARD_BENCH_ONLY").is_ok_and(|v| v == "attacks");
+    let only = std::env::var("SWITCHBOARD_BENCH_ONLY").unwrap_or_default();
+    let only_attacks = only == "attacks";
+    let only_webhooks = only == "webhooks";
     let attack = || {
         eprintln!("switchboard-bench: attacks");
         attacks::measure(&bins, work.path(), &bundled, &fast)
@@ -108,16 +112,19 @@ async fn main() -> Result<()> {
         return Ok(());
     }
 
-    eprintln!("switchboard-bench: the floor (straight to the fake CRM)");
-    let floor = overhead::Path { addr: fast.addr, host_pid: None, crm_pid: fast.pid };
-    r.floor_get =
-        overhead::measure(floor, workload::crm_find_contact(&fast.hostport()), workload::crm_found, runs).await?;
-    let tag = format!("floor-{}", std::process::id());
-    let make = workload::crm_create_activity(&fast.hostport(), &tag);
-    r.floor_post = overhead::measure(floor, make, workload::crm_created, runs).await?;
-    let floor = overhead::Path { addr: slow.addr, host_pid: None, crm_pid: slow.pid };
-    r.floor_concurrency =
-        concurrency::measure(floor, workload::crm_find_contact(&slow.hostport()), workload::crm_found, runs).await?;
+    if !only_webhooks {
+        eprintln!("switchboard-bench: the floor (straight to the fake CRM)");
+        let floor = overhead::Path { addr: fast.addr, host_pid: None, crm_pid: fast.pid };
+        r.floor_get =
+            overhead::measure(floor, workload::crm_find_contact(&fast.hostport()), workload::crm_found, runs).await?;
+        let tag = format!("floor-{}", std::process::id());
+        let make = workload::crm_create_activity(&fast.hostport(), &tag);
+        r.floor_post = overhead::measure(floor, make, workload::crm_created, runs).await?;
+        let floor = overhead::Path { addr: slow.addr, host_pid: None, crm_pid: slow.pid };
+        r.floor_concurrency =
+            concurrency::measure(floor, workload::crm_find_contact(&slow.hostport()), workload::crm_found, runs)
+                .await?;
+    }
 
     for label in ["SQLite", "PostgreSQL"] {
         eprintln!("switchboard-bench: {label} store");
@@ -149,13 +156,29 @@ async fn main() -> Result<()> {
             slow_crm: &slow,
             runs,
         };
+        if only_webhooks {
+            eprintln!("  {label}: webhooks");
+            let w = webhooks::measure(&bins, work.path(), &host_adapters, &url, &fast, runs).await;
+            r.webhooks.push((label, w.map_err(|e| format!("failed: {e:#}"))));
+            if let Some(db) = fresh {
+                let _ = db.drop().await;
+            }
+            continue;
+        }
         let figures = stores::run(&setup, label).await;
+        eprintln!("  {label}: webhooks");
+        let w = webhooks::measure(&bins, work.path(), &host_adapters, &url, &fast, runs).await;
+        r.webhooks.push((label, w.map_err(|e| format!("failed: {e:#}"))));
         if let Some(db) = fresh
             && let Err(e) = db.drop().await
         {
             eprintln!("  could not drop the bench database: {e:#}");
         }
         r.stores.push(report::StoreRun { label, detail, figures: figures.map_err(|e| format!("failed: {e:#}")) });
+    }
+    if only_webhooks {
+        crate::webhooks::print(&r.webhooks);
+        return Ok(());
     }
     r.attacks = Some(attack().await.map_err(|e| format!("{e:#}")));
     drop((fast, slow));

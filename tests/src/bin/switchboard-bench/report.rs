@@ -31,6 +31,7 @@ pub struct Report {
     pub costs: Option<Costs>,
     /// `Err` holds why the attacks were not run.
     pub attacks: Option<Result<Attacks, String>>,
+    pub webhooks: Vec<(&'static str, Result<crate::webhooks::WebhookFigures, String>)>,
     pub elapsed: Duration,
 }
 
@@ -89,6 +90,7 @@ impl Report {
         self.print_costs();
         self.print_stores();
         self.print_attacks();
+        crate::webhooks::print(&self.webhooks);
         self.print_checks();
         println!("\n(whole run: {:.0} s)", self.elapsed.as_secs_f64());
     }
