@@ -245,8 +245,7 @@ async fn a_receiver_down_then_up_gets_it_429_retry_after_is_honoured_410_disable
     api(&h, Method::POST, &format!("/webhooks/{down_id}/test"), &key, None).await;
     let deadline = std::time::Instant::now() + PATIENCE;
     loop {
-        let r = api(&h, Method::GET, &format!("/webhooks/{down_id}/deliveries"), &key, None).await;
-        let d = r.json()["deliveries"][0].clone();
+        let d = latest_delivery(&h, &key, &down_id).await;
         if d["attempts"] == 1 {
             assert_eq!(d["status"], "pending", "{d}");
             assert!(d["attemptLog"][0]["status"].is_null() && d["attemptLog"][0]["error"].is_string(), "{d}");
@@ -257,8 +256,7 @@ async fn a_receiver_down_then_up_gets_it_429_retry_after_is_honoured_410_disable
     }
     rx.set_down(false).await;
     rx.wait_for("/down", 1, PATIENCE).await;
-    let r = api(&h, Method::GET, &format!("/webhooks/{down_id}/deliveries"), &key, None).await;
-    let d = &r.json()["deliveries"][0];
+    let d = latest_delivery(&h, &key, &down_id).await;
     assert_eq!((d["status"].clone(), d["attempts"].clone()), (json!("delivered"), json!(2)), "{d}");
     assert_eq!(d["attemptLog"][1]["status"], 204, "{d}");
 
@@ -272,8 +270,7 @@ async fn a_receiver_down_then_up_gets_it_429_retry_after_is_honoured_410_disable
     assert_eq!(all[0]["webhookId"], all[1]["webhookId"], "the same message, retried");
     let waited = all[1]["receivedAt"].as_f64().unwrap() - all[0]["receivedAt"].as_f64().unwrap();
     assert!((1.9..4.5).contains(&waited), "Retry-After 2 s, then the retry came after {waited:.2} s");
-    let r = api(&h, Method::GET, &format!("/webhooks/{busy_id}/deliveries"), &key, None).await;
-    let log = &r.json()["deliveries"][0]["attemptLog"];
+    let log = &latest_delivery(&h, &key, &busy_id).await["attemptLog"];
     assert_eq!((log[0]["status"].clone(), log[1]["status"].clone()), (json!(429), json!(204)), "{log}");
 
     // 410 Gone: disabled at once, a webhook.endpoint_disabled event, nothing more sent.
@@ -299,6 +296,65 @@ async fn a_receiver_down_then_up_gets_it_429_retry_after_is_honoured_410_disable
     assert_eq!(got[0]["body"]["type"], "webhook.test");
     let r = api(&h, Method::POST, &format!("/webhooks/{gone_id}/recover"), &key, None).await;
     assert_eq!(r.json()["requeued"], 0, "nothing failed any more");
+    h.stop().await;
+}
+
+async fn latest_delivery(h: &Harness, key: &str, endpoint: &str) -> Value {
+    api(h, Method::GET, &format!("/webhooks/{endpoint}/deliveries"), key, None).await.json()["deliveries"][0].clone()
+}
+
+#[tokio::test]
+async fn a_slow_receiver_holds_only_its_own_workers_a_hanging_one_times_out_and_redirects_are_not_followed() {
+    if !receiver::available() {
+        return;
+    }
+    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &[], |c| {
+        loopback(c);
+        c.webhooks.timeout_ms = 1500;
+    })
+    .await;
+    let rx = Receiver::start();
+    let (_, key) = workspace(&h, "Acme").await;
+    let (slow, s1) = endpoint(&h, &key, &rx.url("/slow"), json!([])).await;
+    let (fast, s2) = endpoint(&h, &key, &rx.url("/fast"), json!([])).await;
+    let (hang, s3) = endpoint(&h, &key, &rx.url("/hang"), json!([])).await;
+    let (moved, s4) = endpoint(&h, &key, &rx.url("/moved"), json!([])).await;
+    rx.accept(&[&s1, &s2, &s3, &s4]).await;
+
+    // 20 events to a receiver taking 1 s each, then one to a fast receiver:
+    // the fast one is delivered while the slow backlog is still going (at
+    // most 4 attempts at once go to one endpoint).
+    rx.script("/slow", json!(vec![json!({"status": 204, "delayMs": 1000}); 20])).await;
+    for _ in 0..20 {
+        api(&h, Method::POST, &format!("/webhooks/{slow}/test"), &key, None).await;
+    }
+    api(&h, Method::POST, &format!("/webhooks/{fast}/test"), &key, None).await;
+    rx.wait_for("/fast", 1, PATIENCE).await;
+    let slow_done = rx.accepted("/slow").await.len();
+    assert!(slow_done < 20, "the fast receiver waited for the slow one ({slow_done} of 20 done first)");
+
+    // A receiver that answers after the 1.5 s timeout: the attempt failed, timed out, retried.
+    rx.script("/hang", json!([{"status": 204, "delayMs": 4000}])).await;
+    api(&h, Method::POST, &format!("/webhooks/{hang}/test"), &key, None).await;
+    // A redirect is an answer, not followed: a failure to retry.
+    rx.script("/moved", json!([{"status": 302, "location": rx.url("/followed")}])).await;
+    api(&h, Method::POST, &format!("/webhooks/{moved}/test"), &key, None).await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let (hung, redirected) = loop {
+        let (hung, redirected) = (latest_delivery(&h, &key, &hang).await, latest_delivery(&h, &key, &moved).await);
+        if hung["attempts"].as_i64() >= Some(1) && redirected["attempts"].as_i64() >= Some(1) {
+            break (hung, redirected);
+        }
+        assert!(std::time::Instant::now() < deadline, "{hung} {redirected}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let first = &hung["attemptLog"][0];
+    assert!(first["status"].is_null() && first["error"].as_str().unwrap().contains("timed out"), "{hung}");
+    assert_eq!(hung["status"], "pending", "retried later: {hung}");
+    assert_eq!(redirected["attemptLog"][0]["status"], 302, "{redirected}");
+    assert_eq!(redirected["status"], "pending", "{redirected}");
+    assert!(rx.deliveries().await.iter().all(|d| d["path"] != "/followed"), "the redirect was not followed");
+    rx.wait_for("/slow", 20, PATIENCE).await;
     h.stop().await;
 }
 

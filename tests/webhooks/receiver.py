@@ -7,7 +7,7 @@ host's), records it, and answers as the test scripts it.
 POST /control  {"secrets": ["whsec_..."]}          the secrets that may sign
                {"path": "/a", "script": [{"status": 429, "retryAfter": "2"}, ...]}
                    the next answers on that path (then 204), each with an
-                   optional "delayMs"
+                   optional "delayMs" and "location"
                {"down": true|false}                 answer nothing (close) while down
 GET  /received  {"deliveries": [...], "invalid": [...]}
 POST /<path>    a delivery: verified, recorded, answered
@@ -103,6 +103,8 @@ class Handler(BaseHTTPRequestHandler):
         if parsed is None:
             return self.answer(401, {"error": "signature"})
         extra = {"retry-after": step["retryAfter"]} if step.get("retryAfter") else {}
+        if step.get("location"):
+            extra["location"] = step["location"]
         self.answer(step["status"], {"ok": step["status"] < 300}, extra)
 
 

@@ -222,3 +222,171 @@ async fn a_full_sqlite_database_and_a_closed_pool_read_as_unavailable_not_as_bug
     let unknown = StoreError::UnknownValue { column: "status", value: "??".into() };
     assert_eq!(unknown.unavailable(), None);
 }
+
+mod webhook_outbox {
+    use super::*;
+    use crate::clock::now_millis;
+    use crate::webhooks::EventType;
+    use crate::webhooks::event::{NewEvent, Scope};
+
+    async fn endpoint(store: &Store, scope: &Scope, events: Option<&[String]>) -> Endpoint {
+        store
+            .create_endpoint(scope, "https://hooks.example.com/in", None, events, &Secret::new("whsec_AAAA"))
+            .await
+            .unwrap()
+    }
+
+    fn attempt(at: i64, status: Option<u16>) -> Attempt {
+        Attempt { attempted_at: at, duration_ms: 3, status, error: None, response_body: None }
+    }
+
+    /// The types of the events waiting for `endpoint_id`, in order.
+    async fn waiting(store: &Store, endpoint_id: &str) -> Vec<String> {
+        let mut d = store.deliveries(endpoint_id, Some("pending"), 100).await.unwrap();
+        d.reverse();
+        d.into_iter().map(|d| d.event_type).collect()
+    }
+
+    #[tokio::test]
+    async fn connection_changes_and_logged_calls_write_events_for_subscribers_only() {
+        for store in stores().await {
+            let op = endpoint(&store, &Scope::Operator, None).await;
+            let calls_only = endpoint(&store, &Scope::Operator, Some(&["call_log.created".to_owned()])).await;
+            let other = endpoint(&store, &Scope::Workspace("ws_other".into()), None).await;
+            // Nobody listening in a scope: nothing is written.
+            let mut u = user("7-testcrm", "k");
+            store.upsert_user(&mut u).await.unwrap();
+            store.upsert_user(&mut u).await.unwrap();
+            store.record_refresh_failure(&u.id, "the token endpoint said 500", false).await.unwrap();
+            store.update_tokens(&u.id, &Secret::new("new"), None, None).await.unwrap();
+            store.update_tokens(&u.id, &Secret::new("newer"), None, None).await.unwrap(); // no failure before: no event
+            store.record_refresh_failure(&u.id, "invalid_grant", true).await.unwrap();
+            store.reserve(&u.id, call("s-1", "c-1")).await.unwrap();
+            store.complete(&u.id, call("s-1", "c-1"), "log-1").await.unwrap();
+            store.clear_credential(&u.id).await.unwrap();
+            assert_eq!(
+                waiting(&store, &op.id).await,
+                [
+                    "integration.connected",
+                    "integration.reconnected",
+                    "integration.refresh_failed",
+                    "integration.recovered",
+                    "integration.revoked",
+                    "call_log.created",
+                    "integration.disconnected",
+                ],
+                "{:?}",
+                store.backend()
+            );
+            assert_eq!(waiting(&store, &calls_only.id).await, ["call_log.created"]);
+            assert!(waiting(&store, &other.id).await.is_empty(), "another scope hears nothing");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_failing_for_five_days_is_disabled_with_an_event_and_its_queue_fails() {
+        for store in stores().await {
+            let scope = Scope::Workspace("ws_1".into());
+            let failing = endpoint(&store, &scope, None).await;
+            let watcher = endpoint(&store, &scope, Some(&["webhook.endpoint_disabled".to_owned()])).await;
+            let mut first = NewEvent::new(EventType::Test, serde_json::json!({}));
+            first.only_endpoint = Some(failing.id.clone());
+            store.emit(&scope, &first).await.unwrap();
+            store.emit(&scope, &first).await.unwrap();
+            let t0 = now_millis();
+            let claimed = store.claim_deliveries(t0, 10, 60_000, &[]).await.unwrap();
+            assert_eq!(claimed.len(), 2, "{:?}", store.backend());
+            assert!(store.claim_deliveries(t0, 10, 60_000, &[]).await.unwrap().is_empty(), "claimed once");
+            // A failure now: retried later, the endpoint failing since t0.
+            let r = store.record_attempt(&claimed[0], &attempt(t0, Some(500)), Next::RetryAt(t0 + 5000), t0).await;
+            assert_eq!(r.unwrap(), Recorded::Stored { disabled_endpoint: false });
+            assert_eq!(store.endpoint(&scope, &failing.id).await.unwrap().unwrap().failing_since, Some(t0));
+            // Five days of failures later: disabled, the other delivery failed, the watcher told.
+            let later = t0 + super::super::webhooks::DISABLE_AFTER_MS;
+            let r = store.record_attempt(&claimed[1], &attempt(later, None), Next::RetryAt(later + 5000), later).await;
+            assert_eq!(r.unwrap(), Recorded::Stored { disabled_endpoint: true });
+            let e = store.endpoint(&scope, &failing.id).await.unwrap().unwrap();
+            assert_eq!(e.disabled_reason.as_deref(), Some("every attempt failed for 5 days"));
+            assert!(waiting(&store, &failing.id).await.is_empty(), "nothing waits for a disabled endpoint");
+            assert_eq!(store.deliveries(&failing.id, Some("failed"), 10).await.unwrap().len(), 2);
+            assert_eq!(waiting(&store, &watcher.id).await, ["webhook.endpoint_disabled"]);
+            // Recovered once re-enabled: both failed deliveries queued again.
+            let patch = EndpointPatch { active: Some(true), ..Default::default() };
+            let e = store.update_endpoint(&scope, &failing.id, &patch).await.unwrap().unwrap();
+            assert_eq!((e.disabled_at, e.failing_since), (None, None));
+            assert_eq!(store.recover(&failing.id, 0).await.unwrap(), 2);
+            assert_eq!(waiting(&store, &failing.id).await.len(), 2);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_worker_whose_lease_ended_cannot_record_and_old_events_are_pruned() {
+        for store in stores().await {
+            let scope = Scope::Operator;
+            let e = endpoint(&store, &scope, None).await;
+            let mut test = NewEvent::new(EventType::Test, serde_json::json!({}));
+            test.only_endpoint = Some(e.id.clone());
+            store.emit(&scope, &test).await.unwrap();
+            let t0 = now_millis();
+            let slow = store.claim_deliveries(t0, 1, 1_000, &[]).await.unwrap().remove(0);
+            // Its lease ended: another worker claims the delivery and delivers it.
+            assert!(store.claim_deliveries(t0 + 500, 1, 1_000, &[]).await.unwrap().is_empty());
+            let fast = store.claim_deliveries(t0 + 1_001, 1, 1_000, &[]).await.unwrap().remove(0);
+            assert_eq!(fast.delivery_id, slow.delivery_id);
+            let at = t0 + 1_002;
+            assert_eq!(
+                store.record_attempt(&fast, &attempt(at, Some(204)), Next::Delivered, at).await.unwrap(),
+                Recorded::Stored { disabled_endpoint: false }
+            );
+            assert_eq!(
+                store.record_attempt(&slow, &attempt(at, Some(204)), Next::Delivered, at).await.unwrap(),
+                Recorded::LeaseLost
+            );
+            let d = store.deliveries(&e.id, None, 10).await.unwrap();
+            assert_eq!(
+                (d[0].state.as_str(), d[0].attempts, d[0].log.len()),
+                ("delivered", 1, 1),
+                "{:?}",
+                store.backend()
+            );
+            // A busy endpoint is skipped by a claim.
+            store.emit(&scope, &test).await.unwrap();
+            assert!(
+                store.claim_deliveries(now_millis(), 5, 1_000, std::slice::from_ref(&e.id)).await.unwrap().is_empty()
+            );
+            // Retention: delivered events go, pending ones stay.
+            assert_eq!(store.prune_events(now_millis() + 1).await.unwrap(), 1);
+            assert_eq!(store.deliveries(&e.id, None, 10).await.unwrap().len(), 1);
+            assert_eq!(store.queue_stats().await.unwrap().pending, 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn secrets_are_sealed_rotated_with_an_overlap_and_reencrypted_with_a_new_key() {
+        for url in test_support::all_urls().await {
+            let old = Store::connect(&url, Sealer::new([3; 32])).await.unwrap();
+            let scope = Scope::Workspace("ws_1".into());
+            let e = old
+                .create_endpoint(&scope, "https://h.example/", None, None, &Secret::new("whsec_b25l"))
+                .await
+                .unwrap();
+            let raw: Vec<u8> = sqlx::query_scalar("SELECT secret FROM webhook_endpoints WHERE id = $1")
+                .bind(&e.id)
+                .fetch_one(old.pool())
+                .await
+                .unwrap();
+            assert!(!String::from_utf8_lossy(&raw).contains("whsec_b25l"), "sealed");
+            let now = now_millis();
+            assert!(old.rotate_endpoint_secret(&scope, &e.id, &Secret::new("whsec_dHdv"), now + 60_000).await.unwrap());
+            let signing: Vec<String> =
+                old.endpoint_secrets(&e.id, now).await.unwrap().iter().map(|s| s.expose().to_owned()).collect();
+            assert_eq!(signing, ["whsec_dHdv", "whsec_b25l"], "both during the overlap");
+            assert_eq!(old.endpoint_secrets(&e.id, now + 60_001).await.unwrap().len(), 1, "then only the new one");
+            // A new encryption key: `rotate-key` re-encrypts both secrets; the old key can go.
+            let both = Store::connect(&url, Sealer::new([4; 32]).with_previous([[3; 32]])).await.unwrap();
+            assert_eq!(both.reencrypt_all().await.unwrap(), 2);
+            let new_only = Store::connect(&url, Sealer::new([4; 32])).await.unwrap();
+            assert_eq!(new_only.endpoint_secrets(&e.id, now).await.unwrap().len(), 2);
+        }
+    }
+}
