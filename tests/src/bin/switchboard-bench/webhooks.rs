@@ -147,6 +147,7 @@ async fn once(bins: &Path, work: &Path, adapters: &Path, database_url: &str, crm
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     seen.lock().expect("not poisoned").refuse = false;
+    sqlx::any::install_default_drivers();
     let db = sqlx::AnyPool::connect(database_url).await?;
     let cpu_before = procs::cpu_seconds(host.pid);
     let due = Instant::now();
