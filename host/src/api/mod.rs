@@ -100,6 +100,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/webhooks/{id}/test", post(v1::webhooks::send_test))
         .route("/api/v1/webhooks/{id}/deliveries", get(v1::webhooks::deliveries))
         .route("/api/v1/webhooks/{id}/recover", post(v1::webhooks::recover))
+        .route("/api/v1/widget-tokens", post(v1::widget_tokens::create))
+        .route("/api/v1/widget-tokens/validate", get(v1::widget_tokens::validate))
         .route("/admin/webhooks", get(v1::webhooks::list).post(v1::webhooks::create))
         .route("/admin/webhooks/{id}", get(v1::webhooks::get).patch(v1::webhooks::patch).delete(v1::webhooks::delete))
         .route("/admin/webhooks/{id}/rotate-secret", post(v1::webhooks::rotate_secret))

@@ -10,7 +10,7 @@
 //! [`audit`], [`key_rotation`] and [`refresh_lock`]; for the Connect platform
 //! [`workspaces`], [`connect_sessions`] and [`integrations`] (connections a
 //! workspace's customer owns, in the same `users` rows); [`webhooks`]
-//! (endpoints, the outbox and its deliveries).
+//! (endpoints, the outbox and its deliveries); [`widget_tokens`].
 //!
 //! Invariant: a secret is sealed ([`crate::crypto::Sealer`]) before it is bound
 //! to a query, with associated data naming its row and column, and opened only
@@ -30,6 +30,7 @@ mod settings;
 pub mod test_support;
 mod users;
 mod webhooks;
+mod widget_tokens;
 mod workspaces;
 
 pub(crate) use audit::{AuditEvent, AuditKind, AuditRecord};
@@ -39,6 +40,7 @@ pub(crate) use oauth_states::PendingLogin;
 pub(crate) use reservations::{Ledger, Reservation};
 pub(crate) use users::{AuthKind, ConnectionState, ConnectionStatus, User};
 pub(crate) use webhooks::{Attempt, Claimed, Delivery, Endpoint, EndpointPatch, MAX_LOGGED_BODY, Next, Recorded};
+pub(crate) use widget_tokens::WidgetToken;
 pub(crate) use workspaces::{ApiKeyRow, SigningKey, Workspace};
 
 use crate::crypto::{CryptoError, Sealer};

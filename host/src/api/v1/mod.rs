@@ -10,6 +10,7 @@ pub(crate) mod openapi;
 pub(crate) mod operations;
 pub(crate) mod problem;
 pub(crate) mod webhooks;
+pub(crate) mod widget_tokens;
 
 use super::connect::OpenedSession;
 use super::extract::bearer;

@@ -2,7 +2,7 @@
 //! `#[utoipa::path]` annotations and their types, served at
 //! `/api/v1/openapi.json` (schemathesis checks the host against it in CI).
 
-use super::{integrations, oauth_connect, operations, webhooks};
+use super::{integrations, oauth_connect, operations, webhooks, widget_tokens};
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -45,6 +45,8 @@ use utoipa::{Modify, OpenApi};
         webhooks::send_test,
         webhooks::deliveries,
         webhooks::recover,
+        widget_tokens::create,
+        widget_tokens::validate,
     ),
     components(responses(super::problem::ProblemResponse)),
     modifiers(&ApiKeyAuth),
@@ -55,6 +57,7 @@ use utoipa::{Modify, OpenApi};
         (name = "integrations", description = "Customers' connections to their CRMs"),
         (name = "operations", description = "CRM operations on an integration, through its adapter"),
         (name = "webhooks", description = "Endpoints that receive signed events (Standard Webhooks 1.0)"),
+        (name = "widget", description = "Short-lived tokens for the embeddable integrations widget"),
     )
 )]
 struct ApiDoc;
@@ -67,6 +70,8 @@ impl Modify for ApiKeyAuth {
         let components = doc.components.get_or_insert_with(Default::default);
         let scheme = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("sbk_…").build();
         components.add_security_scheme("apiKey", SecurityScheme::Http(scheme));
+        let widget = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("wt_…").build();
+        components.add_security_scheme("widgetToken", SecurityScheme::Http(widget));
     }
 }
 
