@@ -92,3 +92,94 @@ async fn a_backend_mints_a_short_lived_token_the_widget_validates_only_from_an_a
     assert_eq!((r.status.as_u16(), r.json()["code"].clone()), (401, json!("WIDGET_TOKEN_EXPIRED")), "{}", r.text);
     h.stop().await;
 }
+
+/// A call of the widget's own API with its token, from `origin`.
+async fn widget(h: &Harness, method: Method, path: &str, token: &str, body: Option<&Value>) -> common::Reply {
+    let mut req =
+        h.client.request(method, format!("{}/widget/api{path}", h.base)).bearer_auth(token).header("origin", ORIGIN);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let resp = req.send().await.unwrap();
+    common::Reply { status: resp.status(), headers: resp.headers().clone(), text: resp.text().await.unwrap() }
+}
+
+async fn mint(h: &Harness, key: &str, customer: &str) -> String {
+    let r = api(h, Method::POST, "/widget-tokens", key, Some(&json!({"customerId": customer}))).await;
+    r.json()["token"].as_str().unwrap().to_owned()
+}
+
+fn testcrm(overview: &Value) -> Value {
+    overview["connectors"].as_array().unwrap().iter().find(|c| c["id"] == "testcrm").cloned().unwrap()
+}
+
+#[tokio::test]
+async fn the_widget_lists_connects_and_disconnects_its_customer_s_integrations_only() {
+    let h = Harness::start().await;
+    let (_, key) = workspace(&h, "Acme").await;
+    let (alice, bob) = (mint(&h, &key, "alice").await, mint(&h, &key, "bob").await);
+
+    // Before: nothing connected.
+    let r = widget(&h, Method::GET, "/connectors", &alice, None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["customerId"], "alice");
+    assert_eq!(
+        (testcrm(&r.json())["connected"].clone(), testcrm(&r.json())["authKind"].clone()),
+        (json!(false), json!("api-key"))
+    );
+
+    // Connect: a session for the popup, the connect page's API-key form, then the list shows it.
+    let r = widget(&h, Method::POST, "/connect-sessions", &alice, Some(&json!({"connector": "testcrm"}))).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let session = r.json();
+    assert_eq!(session["customerId"], "alice");
+    assert!(session["connectUrl"].as_str().unwrap().starts_with("/connect/testcrm?session=cs_"), "{session}");
+    let r = h
+        .client
+        .post(format!("{}/connect/sessions/current/api-key", h.base))
+        .bearer_auth(session["sessionToken"].as_str().unwrap())
+        .json(&json!({"apiKey": switchboard_e2e::testcrm::DEMO_API_KEY}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = widget(&h, Method::GET, "/connectors", &alice, None).await;
+    let c = testcrm(&r.json());
+    assert_eq!((c["connected"].clone(), c["status"].clone()), (json!(true), json!("active")), "{c}");
+    let id = c["integrationId"].as_str().unwrap().to_owned();
+    problem(
+        &widget(&h, Method::POST, "/connect-sessions", &alice, Some(&json!({"connector": "nope"}))).await,
+        404,
+        "UNKNOWN_CONNECTOR",
+    );
+
+    // Bob sees none of it and cannot disconnect it.
+    assert_eq!(testcrm(&widget(&h, Method::GET, "/connectors", &bob, None).await.json())["connected"], false);
+    problem(
+        &widget(&h, Method::DELETE, &format!("/integrations/{id}"), &bob, None).await,
+        404,
+        "INTEGRATION_NOT_FOUND",
+    );
+
+    // Alice disconnects it; the list follows.
+    let r = widget(&h, Method::DELETE, &format!("/integrations/{id}"), &alice, None).await;
+    assert_eq!((r.status.as_u16(), r.json()["status"].clone()), (200, json!("disconnected")), "{}", r.text);
+    let c = testcrm(&widget(&h, Method::GET, "/connectors", &alice, None).await.json());
+    assert_eq!((c["connected"].clone(), c["status"].clone()), (json!(false), json!("disconnected")), "{c}");
+
+    // From a page the workspace did not allow, or without a token: nothing.
+    let r = h
+        .client
+        .get(format!("{}/widget/api/connectors", h.base))
+        .bearer_auth(&alice)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(!r.text().await.unwrap().contains("testcrm"));
+    let r = h.client.get(format!("{}/widget/api/connectors", h.base)).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    h.stop().await;
+}

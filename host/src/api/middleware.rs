@@ -38,7 +38,7 @@ pub(crate) async fn observe(State(state): State<AppState>, request: Request, nex
     let context = RequestContext::new(id.clone());
     let started = std::time::Instant::now();
     // `/api/v1` and the connect flow fail as problem documents, even where the framework answers.
-    let problems = path.starts_with("/api/v1/") || path.starts_with("/connect/");
+    let problems = path.starts_with("/api/v1/") || path.starts_with("/connect/") || path.starts_with("/widget/");
     let served = async {
         let response = jsonify_errors(next.run(request).await, problems);
         tracing::info!(

@@ -30,6 +30,7 @@ mod state;
 mod throttle;
 mod v1;
 mod versions;
+mod widget;
 
 pub use state::{AppState, Inner};
 
@@ -102,6 +103,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/webhooks/{id}/recover", post(v1::webhooks::recover))
         .route("/api/v1/widget-tokens", post(v1::widget_tokens::create))
         .route("/api/v1/widget-tokens/validate", get(v1::widget_tokens::validate))
+        .route("/widget/api/connectors", get(widget::connectors))
+        .route("/widget/api/connect-sessions", post(widget::open_connect_session))
+        .route("/widget/api/integrations/{id}", delete(widget::disconnect))
         .route("/admin/webhooks", get(v1::webhooks::list).post(v1::webhooks::create))
         .route("/admin/webhooks/{id}", get(v1::webhooks::get).patch(v1::webhooks::patch).delete(v1::webhooks::delete))
         .route("/admin/webhooks/{id}/rotate-secret", post(v1::webhooks::rotate_secret))

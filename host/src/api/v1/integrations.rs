@@ -140,10 +140,16 @@ pub(crate) async fn connectors(
         }
         None => Vec::new(),
     };
+    Ok(Json(Connectors { connectors: connector_views(&state, &theirs) }))
+}
+
+/// Every connector served, with the integration of `theirs` (one
+/// customer's) for each, if any.
+pub(crate) fn connector_views(state: &AppState, theirs: &[Integration]) -> Vec<ConnectorView> {
     let now = now_secs();
     let mut adapters = state.runtime.adapters();
     adapters.sort_by(|a, b| a.manifest.platform.cmp(&b.manifest.platform));
-    let connectors = adapters
+    adapters
         .iter()
         .map(|a| {
             let m = &a.manifest;
@@ -161,8 +167,7 @@ pub(crate) async fn connectors(
                 status,
             }
         })
-        .collect();
-    Ok(Json(Connectors { connectors }))
+        .collect()
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -309,13 +314,24 @@ pub(crate) async fn disconnect(
     Path(id): Path<String>,
 ) -> Result<Json<IntegrationView>, Problem> {
     let integration = owned(&state, &key, &id).await?;
+    disconnect_now(&state, &integration, &client).await?;
+    Ok(Json(IntegrationView::of(&owned(&state, &key, &id).await?)))
+}
+
+/// Revokes at the CRM where it can, forgets the credentials, audits; nothing
+/// when already disconnected. (The backend's `DELETE` and the widget's.)
+pub(crate) async fn disconnect_now(
+    state: &AppState,
+    integration: &Integration,
+    client: &Client,
+) -> Result<(), Problem> {
     let user = &integration.connection;
     if user.credential.is_some() {
-        revoke_at_crm(&state, user).await;
-        state.store.disconnect_integration(&id).await?;
-        audit(&state, &integration, AuditKind::Disconnect, &client, None).await?;
+        revoke_at_crm(state, user).await;
+        state.store.disconnect_integration(&integration.id).await?;
+        audit(state, integration, AuditKind::Disconnect, client, None).await?;
     }
-    Ok(Json(IntegrationView::of(&owned(&state, &key, &id).await?)))
+    Ok(())
 }
 
 async fn audit(
