@@ -89,6 +89,19 @@ pub(crate) fn integration_not_found(id: &str) -> Problem {
     )
 }
 
+/// `INVALID_CUSTOMER_ID` unless the customer id is 1 to 64 letters and digits.
+pub(crate) fn check_customer_id(customer_id: &str) -> Result<(), Problem> {
+    if valid_customer_id(customer_id) {
+        return Ok(());
+    }
+    Err(Problem::other(
+        StatusCode::BAD_REQUEST,
+        "INVALID_CUSTOMER_ID",
+        "Invalid customer id",
+        "customerId must be 1 to 64 letters and digits".into(),
+    ))
+}
+
 impl Request {
     /// Checks what the caller chose: the connector exists, the customer id is
     /// letters and digits, the name and metadata are within bounds, and the
@@ -96,14 +109,7 @@ impl Request {
     pub(crate) async fn check(&self, state: &AppState) -> Result<Arc<LoadedAdapter>, Problem> {
         let adapter =
             state.runtime.adapter(&self.connector).ok_or_else(|| unknown_connector(state, &self.connector))?;
-        if !valid_customer_id(&self.customer_id) {
-            return Err(Problem::other(
-                StatusCode::BAD_REQUEST,
-                "INVALID_CUSTOMER_ID",
-                "Invalid customer id",
-                "customerId must be 1 to 64 letters and digits".into(),
-            ));
-        }
+        check_customer_id(&self.customer_id)?;
         check_name_and_metadata(self.name.as_deref(), self.metadata.as_ref())?;
         if let Some(id) = &self.integration_id {
             let found = state.store.integration(&self.workspace_id, id).await?;

@@ -80,14 +80,7 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     ProblemJson(body): ProblemJson<CreateBody>,
 ) -> Result<(StatusCode, Json<Minted>), Problem> {
-    if !crate::connect::secret::valid_customer_id(&body.customer_id) {
-        return Err(Problem::other(
-            StatusCode::BAD_REQUEST,
-            "INVALID_CUSTOMER_ID",
-            "Invalid customer id",
-            "customerId: 1 to 64 letters and digits".into(),
-        ));
-    }
+    super::connecting::check_customer_id(&body.customer_id)?;
     let now = now_secs();
     let expires_at = expiry(&body, now)?;
     let token = random_token("wt_");
