@@ -9,6 +9,10 @@ POST /control  {"secrets": ["whsec_..."]}          the secrets that may sign
                    the next answers on that path (then 204), each with an
                    optional "delayMs" and "location"
                {"down": true|false}                 answer nothing (close) while down
+               {"unavailableBefore": <unix seconds>}
+                   answer 503 to every delivery signed before then, whatever
+                   the script says: requests a killed host sent are not
+                   accepted when the receiver reads them after its death
 GET  /received  {"deliveries": [...], "invalid": [...]}
 POST /<path>    a delivery: verified, recorded, answered
 """
@@ -22,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from standardwebhooks import Webhook
 
 LOCK = threading.Lock()
-STATE = {"secrets": [], "scripts": {}, "down": False, "deliveries": [], "invalid": []}
+STATE = {"secrets": [], "scripts": {}, "down": False, "unavailableBefore": 0, "deliveries": [], "invalid": []}
 
 
 def verify(body, headers):
@@ -46,10 +50,16 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def answer(self, status, payload=None, headers=None):
-        data = json.dumps(payload).encode() if payload is not None else b""
         self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        if status in (204, 304):
+            # No body, and no Content-Length, as HTTP requires: bytes after a
+            # 204 would be read as the start of the next answer on this
+            # kept-alive connection.
+            self.end_headers()
+            return
+        data = json.dumps(payload).encode() if payload is not None else b""
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.end_headers()
@@ -72,11 +82,17 @@ class Handler(BaseHTTPRequestHandler):
                     STATE["scripts"][command["path"]] = list(command.get("script", []))
                 if "down" in command:
                     STATE["down"] = bool(command["down"])
+                if "unavailableBefore" in command:
+                    STATE["unavailableBefore"] = int(command["unavailableBefore"])
             return self.answer(200, {"ok": True})
+        signed_at = int(self.headers.get("webhook-timestamp") or 0)
         with LOCK:
             down = STATE["down"]
-            script = STATE["scripts"].get(self.path) or []
-            step = script.pop(0) if script else {"status": 204}
+            if signed_at < STATE["unavailableBefore"]:
+                step = {"status": 503}
+            else:
+                script = STATE["scripts"].get(self.path) or []
+                step = script.pop(0) if script else {"status": 204}
         if down:
             self.close_connection = True
             self.connection.close()

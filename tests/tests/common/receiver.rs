@@ -62,6 +62,13 @@ impl Receiver {
         self.control(json!({"down": down})).await;
     }
 
+    /// From now on every delivery signed before `unix_secs` is answered 503,
+    /// whatever the script says (a killed host's last requests, read by the
+    /// receiver after the kill, are not accepted behind its back).
+    pub async fn unavailable_before(&self, unix_secs: u64) {
+        self.control(json!({"unavailableBefore": unix_secs})).await;
+    }
+
     /// Every verified delivery, in arrival order.
     pub async fn deliveries(&self) -> Vec<Value> {
         let v: Value = self.client.get(self.url("/received")).send().await.unwrap().json().await.unwrap();
