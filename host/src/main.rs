@@ -1,5 +1,5 @@
 //! `switchboard [--config <file>]`: runs the server. Subcommands:
-//! `check-config`, `rotate-key`, `workspace …` (see `--help`).
+//! `check-config`, `rotate-key`, `workspace …`, `dev widget-token` (see `--help`).
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use switchboard::config::Config;
 use switchboard::server::{Server, init_tracing};
 use switchboard::workspaces::cli::WorkspaceCommand;
+use switchboard::workspaces::dev::DevCommand;
 
 /// The Switchboard server: CRM integrations in sandboxed WebAssembly adapters.
 #[derive(Parser)]
@@ -34,6 +35,9 @@ enum Command {
     /// Manage the workspaces of the Connect platform.
     #[command(subcommand)]
     Workspace(WorkspaceCommand),
+    /// Helpers for local development (`dev widget-token`).
+    #[command(subcommand)]
+    Dev(DevCommand),
 }
 
 fn main() -> ExitCode {
@@ -64,20 +68,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(Command::Workspace(command)) = command {
-        return runtime.block_on(async {
-            match switchboard::workspaces::cli::run(&config, command).await {
-                Ok(out) => {
-                    print!("{out}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("switchboard: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        });
-    }
+    let command = match command {
+        Some(Command::Workspace(c)) => return printed(runtime.block_on(switchboard::workspaces::cli::run(&config, c))),
+        Some(Command::Dev(c)) => return printed(runtime.block_on(switchboard::workspaces::dev::run(&config, c))),
+        other => other,
+    };
     if matches!(command, Some(Command::RotateKey)) {
         return runtime.block_on(async {
             match switchboard::server::rotate_keys(&config).await {
@@ -109,6 +104,20 @@ fn main() -> ExitCode {
         }
         ExitCode::SUCCESS
     })
+}
+
+/// A command's output printed, or its error.
+fn printed(outcome: anyhow::Result<String>) -> ExitCode {
+    match outcome {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("switchboard: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// SIGTERM (what process managers and orchestrators send) or SIGINT (Ctrl-C).

@@ -32,13 +32,15 @@ export interface ConnectConfig {
  * Opens Switchboard's connect window for `connector` (call it from a click).
  *
  * @param secret a connect secret your backend signed (RS256 JWT), or a
- *   session token (`cs_…`) from `POST /api/v1/connect-sessions`
+ *   session token (`cs_…`) from `POST /api/v1/connect-sessions`; or a
+ *   function answering one (or a promise of one), called once the window is
+ *   open, so it may fetch the secret without the popup being blocked
  * @returns `true` once the integration is installed; rejects with a
  *   {@link ConnectError} otherwise (`USER_CLOSED` when the window is closed first)
  */
 export function connect(
   connector: string,
-  secret: string,
+  secret: string | (() => string | Promise<string>),
   callback?: (event: ConnectEvent) => void,
   config?: ConnectConfig,
 ): Promise<boolean>;

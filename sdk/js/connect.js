@@ -6,7 +6,9 @@
 //
 // `secret` is either a JWT the product's backend signed (RS256, with the
 // workspace's key) or a session token (`cs_…`) its backend opened with
-// `POST /api/v1/connect-sessions`.
+// `POST /api/v1/connect-sessions`; or a function answering one of them (or a
+// promise of it), called after the window opened, so fetching it first does
+// not cost the click its popup.
 
 const SOURCE = "switchboard-connect";
 
@@ -31,7 +33,15 @@ function connectError(code, message, correlationId) {
 }
 
 /** Trades a signed secret for a connect session (a `cs_…` token is one already). */
-async function sessionToken(host, connector, secret) {
+async function sessionToken(host, connector, given) {
+  let secret = given;
+  if (typeof given === "function") {
+    try {
+      secret = await given();
+    } catch (e) {
+      throw connectError(e?.code || "SECRET_UNAVAILABLE", e?.message || "The connect secret could not be had", e?.correlationId);
+    }
+  }
   if (typeof secret === "string" && secret.startsWith("cs_")) return secret;
   let response;
   try {
@@ -98,7 +108,8 @@ function fallbackDialog(onContinue, onCancel) {
  * Opens Switchboard's connect window for `connector`.
  *
  * @param {string} connector the connector id (`pipedrive`, `clio`, …)
- * @param {string} secret a signed connect secret (JWT) or a session token (`cs_…`)
+ * @param {string | (() => string | Promise<string>)} secret a signed connect
+ *   secret (JWT) or a session token (`cs_…`), or a function answering one
  * @param {(event: object) => void} [callback] gets `{type: "READY" | "INSTALLED" | "error", message, …}`
  * @param {{host?: string, width?: number, height?: number}} [config]
  * @returns {Promise<boolean>} `true` once the integration is installed; rejects

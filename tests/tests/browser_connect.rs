@@ -9,30 +9,12 @@
 
 mod common;
 
+use common::browser::{self, browser_ready, serve_page};
 use common::pyjwt::{pyjwt, sign};
 use common::{ADMIN_TOKEN, Harness};
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use switchboard::store::test_support;
 use switchboard_e2e::testcrm::DEMO_API_KEY;
-
-fn browser_dir() -> PathBuf {
-    common::workspace().join("tests/browser")
-}
-
-/// Whether chromium and playwright-core are here; skips where they are not, except under `CI=true`.
-fn browser_ready() -> bool {
-    let ready = std::path::Path::new("/usr/bin/chromium").exists()
-        && browser_dir().join("node_modules/playwright-core").exists();
-    if !ready {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI installs chromium and tests/browser's packages (.ci/run)"
-        );
-        eprintln!("skipped: needs /usr/bin/chromium and `npm ci --prefix tests/browser`");
-    }
-    ready
-}
 
 /// The product's page, on its own origin: a Connect button calling the library.
 fn demo_page(host: &str) -> String {
@@ -54,16 +36,6 @@ window.demoReady = true;
     )
 }
 
-/// Serves the demo page on a loopback port: its origin.
-async fn serve_demo(host: String) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let page = demo_page(&host);
-    let app = axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(page) }));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
-
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
@@ -83,7 +55,7 @@ async fn connect_in_chromium_installs_by_api_key_and_oauth_and_rejects_when_the_
     })
     .await;
     assert_eq!(h.base, host);
-    let demo = serve_demo(host.clone()).await;
+    let demo = serve_page(demo_page(&host)).await;
 
     let r = h
         .client
@@ -125,21 +97,7 @@ async fn connect_in_chromium_installs_by_api_key_and_oauth_and_rejects_when_the_
         "blockedSession": session("testcrm").await,
     });
 
-    let script = browser_dir().join("connect_flows.mjs");
-    // Off the runtime's thread: the host and the fakes serve on it meanwhile.
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg(&script)
-            .current_dir(browser_dir())
-            .env("JOBS", jobs.to_string())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the browser run failed:\n{stderr}");
-    let seen: Value = serde_json::from_slice(out.stdout.trim_ascii()).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let seen = browser::run("connect_flows.mjs", &jobs).await;
 
     // API key: the form came from the manifest, a wrong key was refused in place, the right one installed.
     assert_eq!(seen["apiKeyTitle"], "Connect Test CRM", "{seen}");

@@ -183,3 +183,37 @@ async fn the_widget_lists_connects_and_disconnects_its_customer_s_integrations_o
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn dev_widget_token_prints_a_token_and_the_tag_for_a_local_page() {
+    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &[], |_| {}).await;
+    let run = |args: &[&str]| {
+        let out = common::cli(&h, &[&["dev", "widget-token"], args].concat());
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let token_in = |printed: &str| {
+        let line = printed.lines().map(str::trim).find(|l| l.starts_with("wt_")).unwrap_or_else(|| panic!("{printed}"));
+        line.to_owned()
+    };
+    // The first run makes the Development workspace for the page's origin.
+    let first = run(&["--customer", "devcust", "--origin", "http://localhost:5173"]);
+    assert!(first.contains("Made workspace ws_") && first.contains("sbk_"), "{first}");
+    let token = token_in(&first);
+    assert!(first.contains(&format!("src=\"http://127.0.0.1:8080/widget/widget.js\" token=\"{token}\"")), "{first}");
+    let r = validate(&h, &token, Some("http://localhost:5173")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["customerId"], "devcust");
+    let r = validate(&h, &token, Some("https://elsewhere.example")).await;
+    problem(&r, 403, "ORIGIN_NOT_ALLOWED");
+    // The next run reuses it; a bad customer id is refused before anything is made.
+    let second = run(&["--ttl", "120"]);
+    assert!(!second.contains("Made workspace"), "{second}");
+    let r = validate(&h, &token_in(&second), Some("http://localhost:5173")).await;
+    assert_eq!((r.status.as_u16(), r.json()["customerId"].as_str()), (200, Some("devcustomer")), "{}", r.text);
+    assert!(r.json()["expiresIn"].as_i64().unwrap() <= 120);
+    let out = common::cli(&h, &["dev", "widget-token", "--customer", "not a customer"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--customer must be"), "{out:?}");
+    h.stop().await;
+}

@@ -8,33 +8,14 @@
 
 mod common;
 
-use common::{ADMIN_TOKEN, Harness, workspace};
+use common::{ADMIN_TOKEN, Harness};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
 
 /// Runs `switchboard workspace <args>` on the harness's database.
 fn cli(h: &Harness, args: &[&str]) -> std::process::Output {
-    let binary = workspace().join("target/debug/switchboard");
-    assert!(binary.exists(), "{} is missing: `cargo test --workspace` builds it", binary.display());
-    let file = h.data.path().join("cli.toml");
-    let toml = format!(
-        "database_url = {:?}\ndata_dir = {:?}\nadapters_dir = {:?}\n",
-        h.config.database_url,
-        h.data.path().display().to_string(),
-        h.config.adapters_dir.display().to_string()
-    );
-    std::fs::write(&file, toml).unwrap();
-    Command::new(binary)
-        .arg("--config")
-        .arg(&file)
-        .arg("workspace")
-        .args(args)
-        .env("APP_SERVER_SECRET_KEY", &h.config.app_server_secret_key)
-        .env("SWITCHBOARD_ENCRYPTION_KEY", &h.config.encryption_key)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
+    common::cli(h, &[&["workspace"], args].concat())
 }
 
 fn cli_json(h: &Harness, args: &[&str]) -> Value {

@@ -31,6 +31,7 @@ mod throttle;
 mod v1;
 mod versions;
 mod widget;
+mod widget_cors;
 
 pub use state::{AppState, Inner};
 
@@ -103,6 +104,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/api/v1/webhooks/{id}/recover", post(v1::webhooks::recover))
         .route("/api/v1/widget-tokens", post(v1::widget_tokens::create))
         .route("/api/v1/widget-tokens/validate", get(v1::widget_tokens::validate))
+        .route("/widget/widget.js", get(widget::script))
         .route("/widget/api/connectors", get(widget::connectors))
         .route("/widget/api/connect-sessions", post(widget::open_connect_session))
         .route("/widget/api/integrations/{id}", delete(widget::disconnect))
@@ -131,7 +133,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(authenticated)
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::panic_response))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
         .layer(cors::layer(&state.config.cors_allowed_origins))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), widget_cors::middleware))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
         .with_state(state)
 }

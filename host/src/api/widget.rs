@@ -16,7 +16,22 @@ use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+
+/// The widget's ES module (Shadow DOM, no dependencies but `/sdk/connect.js`).
+const SCRIPT: &str = include_str!("../../web/widget.js");
+
+/// `GET /widget/widget.js`: the embeddable widget.
+pub(crate) async fn script() -> Response {
+    let mut r = SCRIPT.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    r
+}
 
 /// The widget token a request carries, checked.
 pub(crate) struct Widget(WidgetToken);
@@ -33,6 +48,7 @@ impl FromRequestParts<AppState> for Widget {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Overview {
     customer_id: String,
+    issued_at: String,
     expires_at: String,
     connectors: Vec<ConnectorView>,
 }
@@ -44,6 +60,7 @@ pub(crate) async fn connectors(Widget(t): Widget, State(state): State<AppState>)
     Ok(Json(Overview {
         connectors: connector_views(&state, &theirs),
         customer_id: t.customer_id,
+        issued_at: rfc3339_millis(t.created_at.saturating_mul(1000)),
         expires_at: rfc3339_millis(t.expires_at.saturating_mul(1000)),
     }))
 }

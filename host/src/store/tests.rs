@@ -195,6 +195,32 @@ async fn two_identities_that_derive_the_same_id_stay_apart() {
 }
 
 #[tokio::test]
+async fn an_origin_is_allowed_only_if_a_workspace_lists_it_exactly() {
+    for store in stores().await {
+        let w = Workspace {
+            id: format!("ws_{}", uuid::Uuid::new_v4().simple()),
+            name: "Acme".into(),
+            allowed_origins: vec!["https://app.acme.example".into(), "http://127.0.0.1:3000".into()],
+            created_at: 1,
+        };
+        store.insert_workspace(&w).await.unwrap();
+        for (origin, allowed) in [
+            ("https://app.acme.example", true),
+            ("http://127.0.0.1:3000", true),
+            ("https://APP.acme.example", false),
+            ("https://app_acme.example", false),
+            ("https://app.acme.example.evil.example", false),
+            ("https://acme.example", false),
+            ("http://127.0.0.1:30", false),
+            ("%", false),
+            ("", false),
+        ] {
+            assert_eq!(store.origin_allowed_by_a_workspace(origin).await.unwrap(), allowed, "{origin}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_full_sqlite_database_and_a_closed_pool_read_as_unavailable_not_as_bugs() {
     let store = Store::connect(&test_support::sqlite_url(), Sealer::new([3; 32])).await.unwrap();
     let mut ada = user("9-testcrm", "key");

@@ -68,6 +68,27 @@ impl Store {
         rows.iter().map(workspace_of_row).collect()
     }
 
+    /// Whether some workspace lists `origin` among its allowed origins.
+    pub(crate) async fn origin_allowed_by_a_workspace(&self, origin: &str) -> StoreResult<bool> {
+        // The column holds a JSON array: look for the origin as one of its strings.
+        let quoted = serde_json::to_string(origin)?;
+        let escaped = quoted.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let rows =
+            sqlx::query("SELECT allowed_origins FROM workspaces WHERE allowed_origins LIKE $1 ESCAPE '\\' LIMIT 20")
+                .bind(format!("%{escaped}%"))
+                .fetch_all(&self.pool)
+                .await?;
+        // LIKE narrows it down; the exact comparison decides (SQLite's LIKE ignores case).
+        for r in rows {
+            let origins: String = r.try_get("allowed_origins")?;
+            let origins: Vec<String> = serde_json::from_str(&origins)?;
+            if origins.iter().any(|o| o == origin) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Stores a new API key's hash.
     pub(crate) async fn insert_api_key(&self, key: &ApiKeyRow, key_hash: &str) -> StoreResult<()> {
         sqlx::query(

@@ -9,11 +9,12 @@
 //!   bring its own public keys, several at once, to rotate.
 
 pub mod cli;
+pub mod dev;
 pub(crate) mod json;
 
 use crate::clock::now_secs;
 use crate::secret::{Secret, random_id, random_token, token_hash};
-use crate::store::{ApiKeyRow, SigningKey, Store, StoreError, Workspace};
+use crate::store::{ApiKeyRow, SigningKey, Store, StoreError, WidgetToken, Workspace};
 use rsa::pkcs1::DecodeRsaPublicKey;
 use rsa::pkcs8::{DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
@@ -93,6 +94,26 @@ pub(crate) async fn create(store: &Store, name: &str, origins: &[String]) -> Wor
     };
     store.insert_signing_key(&signing_key).await?;
     Ok(Created { workspace, api_key, signing_key, private_key_pem })
+}
+
+/// Mints a widget token (`wt_…`, shown once, stored as its hash) for one
+/// customer of the workspace, expiring at `expires_at` (unix seconds).
+pub(crate) async fn mint_widget_token(
+    store: &Store,
+    workspace_id: &str,
+    customer_id: &str,
+    expires_at: i64,
+) -> WorkspaceResult<(Secret, WidgetToken)> {
+    let token = random_token("wt_");
+    let row = WidgetToken {
+        id: random_id("wtk_"),
+        workspace_id: workspace_id.to_owned(),
+        customer_id: customer_id.to_owned(),
+        created_at: now_secs(),
+        expires_at,
+    };
+    store.insert_widget_token(&row, &token_hash(token.expose())).await?;
+    Ok((token, row))
 }
 
 /// The workspace, or `UnknownWorkspace`.

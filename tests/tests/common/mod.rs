@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod api_v1;
+pub mod browser;
 pub mod pyjwt;
 pub mod receiver;
 
@@ -347,4 +348,27 @@ impl Drop for HostProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `switchboard <args>` (the debug binary) on the harness's database.
+pub fn cli(h: &Harness, args: &[&str]) -> std::process::Output {
+    let binary = workspace().join("target/debug/switchboard");
+    assert!(binary.exists(), "{} is missing: `cargo test --workspace` builds it", binary.display());
+    let file = h.data.path().join("cli.toml");
+    let toml = format!(
+        "database_url = {:?}\ndata_dir = {:?}\nadapters_dir = {:?}\n",
+        h.config.database_url,
+        h.data.path().display().to_string(),
+        h.config.adapters_dir.display().to_string()
+    );
+    std::fs::write(&file, toml).unwrap();
+    std::process::Command::new(binary)
+        .arg("--config")
+        .arg(&file)
+        .args(args)
+        .env("APP_SERVER_SECRET_KEY", &h.config.app_server_secret_key)
+        .env("SWITCHBOARD_ENCRYPTION_KEY", &h.config.encryption_key)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
 }

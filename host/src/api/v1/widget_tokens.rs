@@ -9,7 +9,7 @@ use super::problem::{Problem, ProblemJson, ProblemResponse};
 use crate::api::extract::bearer;
 use crate::api::state::AppState;
 use crate::clock::now_secs;
-use crate::secret::{random_id, random_token, token_hash};
+use crate::secret::token_hash;
 use crate::store::WidgetToken;
 use crate::webhooks::event::rfc3339_millis;
 use crate::workspaces;
@@ -83,15 +83,8 @@ pub(crate) async fn create(
     super::connecting::check_customer_id(&body.customer_id)?;
     let now = now_secs();
     let expires_at = expiry(&body, now)?;
-    let token = random_token("wt_");
-    let row = WidgetToken {
-        id: random_id("wtk_"),
-        workspace_id: key.workspace_id.clone(),
-        customer_id: body.customer_id,
-        created_at: now,
-        expires_at,
-    };
-    state.store.insert_widget_token(&row, &token_hash(token.expose())).await?;
+    let (token, row) =
+        workspaces::mint_widget_token(&state.store, &key.workspace_id, &body.customer_id, expires_at).await?;
     let workspace = workspaces::get(&state.store, &key.workspace_id).await?;
     Ok((
         StatusCode::CREATED,
@@ -111,6 +104,7 @@ pub(crate) async fn create(
 pub(crate) struct Validated {
     valid: bool,
     customer_id: String,
+    issued_at: String,
     expires_at: String,
     /// Seconds left.
     expires_in: i64,
@@ -160,6 +154,7 @@ pub(crate) async fn validate(State(state): State<AppState>, headers: HeaderMap) 
     Ok(Json(Validated {
         valid: true,
         customer_id: t.customer_id,
+        issued_at: ms(t.created_at),
         expires_at: ms(t.expires_at),
         expires_in: t.expires_at - now_secs(),
     }))

@@ -1,0 +1,55 @@
+//! Browser tests' plumbing: whether Debian chromium and playwright-core are
+//! here, a page served on its own loopback origin, and a run of one of the
+//! scripts in `tests/browser` (it prints one JSON line of what it saw).
+
+use serde_json::Value;
+use std::path::PathBuf;
+
+pub fn browser_dir() -> PathBuf {
+    super::workspace().join("tests/browser")
+}
+
+/// Where the scripts save screenshots (build output, never committed).
+pub fn screenshots_dir() -> PathBuf {
+    let dir = super::workspace().join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Whether chromium and playwright-core are here; skips where they are not, except under `CI=true`.
+pub fn browser_ready() -> bool {
+    let ready = std::path::Path::new("/usr/bin/chromium").exists()
+        && browser_dir().join("node_modules/playwright-core").exists();
+    if !ready {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI installs chromium and tests/browser's packages (.ci/run)"
+        );
+        eprintln!("skipped: needs /usr/bin/chromium and `npm ci --prefix tests/browser`");
+    }
+    ready
+}
+
+/// Serves `html` at `/` on a loopback port; answers its origin.
+pub async fn serve_page(html: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(html) }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// Runs `tests/browser/<script>` with `jobs` in `JOBS`, off the runtime's
+/// thread (the host and the fakes serve on it meanwhile); what it printed.
+pub async fn run(script: &str, jobs: &Value) -> Value {
+    let script = browser_dir().join(script);
+    let jobs = jobs.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node").arg(&script).current_dir(browser_dir()).env("JOBS", jobs).output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the browser run failed:\n{stderr}");
+    serde_json::from_slice(out.stdout.trim_ascii()).unwrap_or_else(|e| panic!("{e}: {stderr}"))
+}
