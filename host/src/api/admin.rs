@@ -65,16 +65,21 @@ pub(crate) async fn adapters(_: Admin, State(state): State<AppState>) -> Json<Va
 pub(crate) struct ReloadQuery {
     #[serde(default)]
     accept_platform_changes: bool,
+    /// Reload only this file (`<name>.wasm`).
+    #[serde(default)]
+    file: Option<String>,
 }
 
-/// `POST /admin/reload[?acceptPlatformChanges=true]`: the second form lets an
-/// installed file move to the platform its manifest now names.
+/// `POST /admin/reload[?acceptPlatformChanges=true][&file=<name>.wasm]`: the
+/// first lets an installed file move to the platform its manifest now names;
+/// the second reads only that file again.
 pub(crate) async fn reload(
     _: Admin,
     State(state): State<AppState>,
     QueryParams(q): QueryParams<ReloadQuery>,
 ) -> ApiResult<Json<Value>> {
-    let options = crate::runtime::registry::ReloadOptions { accept_platform_changes: q.accept_platform_changes };
+    let options =
+        crate::runtime::registry::ReloadOptions { accept_platform_changes: q.accept_platform_changes, only: q.file };
     let report = state.runtime.reload_with(options).await.map_err(|e| ApiError::internal(format!("{e:#}")))?;
     Ok(Json(json!(report)))
 }

@@ -11,6 +11,7 @@ mod admin_workspaces;
 mod call_log;
 mod connect;
 mod connection;
+mod console;
 mod contact;
 mod cors;
 mod crm_manifest;
@@ -129,6 +130,18 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/workspaces/{id}/api-keys", post(admin_workspaces::issue_api_key))
         .route("/admin/workspaces/{id}/api-keys/{key_id}", delete(admin_workspaces::revoke_api_key))
         .route("/admin/reload", post(admin::reload))
+        .route("/admin", get(console::overview))
+        .route("/admin/console/login", post(console::login))
+        .route("/admin/console/logout", post(console::logout))
+        .route("/admin/console/adapters", get(console::adapters))
+        .route("/admin/console/adapters/reload", post(console::reload))
+        .route("/admin/console/connections", get(console::connections))
+        .route("/admin/console/connections/refresh", post(console::refresh))
+        .route("/admin/console/webhooks", get(console::webhooks))
+        .route("/admin/console/webhooks/recover", post(console::recover))
+        .route("/admin/console/figures", get(console::figures))
+        .route("/admin/console/assets/console.js", get(console::script))
+        .route("/admin/console/assets/console.css", get(console::style))
         .route("/metrics", get(admin::metrics))
         .merge(authenticated)
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))

@@ -62,11 +62,13 @@ pub struct ReloadReport {
 }
 
 /// What an operator allows a reload to do beyond the default.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ReloadOptions {
     /// An installed file whose manifest now names another platform moves to
     /// it (otherwise refused, its previous version kept serving).
     pub accept_platform_changes: bool,
+    /// Only this file (`<name>.wasm`) is read again; the others stay as they are.
+    pub only: Option<String>,
 }
 
 /// A file's load outcome: the adapter and whether it is newly loaded.
@@ -146,9 +148,22 @@ impl Runtime {
 
         // Load every file first, then settle who serves each platform.
         let mut attempts = Vec::with_capacity(wasm_files.len());
+        let mut untouched = Vec::new();
+        let mut not_asked = std::collections::BTreeSet::new();
         for path in wasm_files {
             let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
             let previous = by_path.get(path.as_path()).copied();
+            if options.only.as_ref().is_some_and(|only| *only != file) {
+                // Not the file asked for: what serves from it serves on.
+                match previous {
+                    Some(prev) => {
+                        not_asked.insert(file.clone());
+                        attempts.push((file, Some(prev), Ok((prev.clone(), false))));
+                    }
+                    None => untouched.push(file),
+                }
+                continue;
+            }
             let (dir, file_path) = (self.dir.clone(), path.clone());
             let read = tokio::task::spawn_blocking(move || AdapterFiles::read(&dir, &file_path))
                 .await
@@ -194,7 +209,7 @@ impl Runtime {
                             hash = %&adapter.content_hash[..12], file = %file, "adapter loaded"
                         );
                         report.loaded.push(platform.clone());
-                    } else {
+                    } else if !not_asked.contains(&file) {
                         report.unchanged.push(platform.clone());
                     }
                     next.insert(platform, adapter);
@@ -218,7 +233,15 @@ impl Runtime {
         let swap = Instant::now();
         *self.adapters.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
         report.swap_micros = swap.elapsed().as_secs_f64() * 1e6;
-        *self.files.write().unwrap_or_else(|p| p.into_inner()) = statuses;
+        {
+            let mut files = self.files.write().unwrap_or_else(|p| p.into_inner());
+            for file in untouched {
+                if let Some(status) = files.remove(&file) {
+                    statuses.insert(file, status);
+                }
+            }
+            *files = statuses;
+        }
         report.elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let result = if report.failed.is_empty() { "ok" } else { "partial" };
         self.metrics.reloads.get_or_create(&crate::metrics::ResultLabels { result: result.into() }).inc();

@@ -38,7 +38,7 @@ pub(crate) use connect_sessions::ConnectSession;
 pub(crate) use integrations::{Connect, Filter as IntegrationFilter, Integration, Owner};
 pub(crate) use oauth_states::PendingLogin;
 pub(crate) use reservations::{Ledger, Reservation};
-pub(crate) use users::{AuthKind, ConnectionState, ConnectionStatus, User};
+pub(crate) use users::{AuthKind, ConnectionInfo, ConnectionState, ConnectionStatus, User};
 pub(crate) use webhooks::{Attempt, Claimed, Delivery, Endpoint, EndpointPatch, MAX_LOGGED_BODY, Next, Recorded};
 pub(crate) use widget_tokens::WidgetToken;
 pub(crate) use workspaces::{ApiKeyRow, SigningKey, Workspace};

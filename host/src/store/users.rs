@@ -109,6 +109,11 @@ pub(crate) struct ConnectionInfo {
     pub(crate) expires_at: Option<i64>,
     pub(crate) last_refresh_at: Option<i64>,
     pub(crate) last_error: Option<String>,
+    /// For a Connect platform integration: its workspace and customer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) workspace_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) customer_id: Option<String>,
 }
 
 /// The columns [`Store::user_of_row`] reads, from `users` aliased `u` (a
@@ -358,9 +363,10 @@ impl Store {
     /// Connections for operators, optionally of one platform.
     pub(crate) async fn connections(&self, platform: Option<&str>) -> StoreResult<Vec<ConnectionInfo>> {
         let rows = sqlx::query(
-            "SELECT id, platform, name, auth_kind, status, expires_at, last_refresh_at, last_error,
-                    CASE WHEN credential IS NULL THEN 0 ELSE 1 END AS connected
-             FROM users WHERE $1 = '' OR platform = $1 ORDER BY id",
+            "SELECT u.id, u.platform, u.name, u.auth_kind, u.status, u.expires_at, u.last_refresh_at, u.last_error,
+                    CASE WHEN u.credential IS NULL THEN 0 ELSE 1 END AS connected, i.workspace_id, i.customer_id
+             FROM users u LEFT JOIN integrations i ON i.id = u.id
+             WHERE $1 = '' OR u.platform = $1 ORDER BY u.id",
         )
         .bind(platform.unwrap_or_default().to_owned())
         .fetch_all(&self.pool)
@@ -381,6 +387,8 @@ impl Store {
                 expires_at,
                 last_refresh_at: row.try_get("last_refresh_at")?,
                 last_error: row.try_get("last_error")?,
+                workspace_id: row.try_get("workspace_id")?,
+                customer_id: row.try_get("customer_id")?,
             });
         }
         Ok(out)

@@ -372,3 +372,21 @@ pub fn cli(h: &Harness, args: &[&str]) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// Logs a user in to `testcrm-oauth` as App Connect does, the browser's part
+/// played against the Test CRM's fake authorization server (which consents at
+/// once); the jwtToken. The harness needs [`testcrm_oauth`] and an
+/// `oauth.redirect_uri`. (`oauth.rs` walks the same dance checking each step.)
+pub async fn oauth_login(h: &Harness) -> String {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = client.get(format!("{}/oauth/testcrm-oauth/start", h.base)).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let authorize = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let at_fake = format!("{}{}?{}", h.crm.base_url(), authorize.path(), authorize.query().unwrap());
+    let r = client.get(at_fake).send().await.unwrap();
+    let callback = r.headers()["location"].to_str().unwrap().to_owned();
+    let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("callbackUri", &callback).finish();
+    let r = h.get(&format!("/oauth-callback?{q}"), None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()["jwtToken"].as_str().unwrap().to_owned()
+}
