@@ -7,21 +7,14 @@
 // fake, reached through a route: the browser asks for the real address and
 // the fake answers (its redirect passed back untouched).
 
-import { chromium } from "playwright-core";
+import { launch, routeConsentToFake } from "./browser.mjs";
 
 const jobs = JSON.parse(process.env.JOBS);
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-});
+const browser = await launch();
 const results = {};
 try {
   const context = await browser.newContext();
-  await context.route("https://oauth.testcrm.example/**", async (route) => {
-    const asked = new URL(route.request().url());
-    const response = await route.fetch({ url: `${jobs.fakeCrm}${asked.pathname}${asked.search}`, maxRedirects: 0 });
-    await route.fulfill({ response });
-  });
+  await routeConsentToFake(context, jobs.fakeCrm);
   const page = await context.newPage();
   page.on("pageerror", (e) => console.error("demo page error:", e.message));
   await page.goto(jobs.demoUrl);

@@ -7,13 +7,10 @@
 // JSON line of what it saw; saves a screenshot per step under JOBS.screenshots.
 
 import { writeFileSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { launch } from "./browser.mjs";
 
 const jobs = JSON.parse(process.env.JOBS);
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-});
+const browser = await launch();
 const results = { consoleErrors: [] };
 let step = "login";
 const shot = (page, name) => page.screenshot({ path: `${jobs.screenshots}/console-${name}.png`, fullPage: true });

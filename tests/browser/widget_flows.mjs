@@ -5,13 +5,10 @@
 // jobs in JOBS (JSON). Prints one JSON line: what each step saw. Saves a
 // screenshot per step under JOBS.screenshots (build output).
 
-import { chromium } from "playwright-core";
+import { launch, routeConsentToFake } from "./browser.mjs";
 
 const jobs = JSON.parse(process.env.JOBS);
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-});
+const browser = await launch();
 const results = { consoleErrors: [], foreignConsole: [], failedResponses: [] };
 /** The step running: console errors are reported with it. */
 let step = "load";
@@ -37,11 +34,7 @@ async function waitStatus(page, id, connector, status) {
 
 try {
   const context = await browser.newContext();
-  await context.route("https://oauth.testcrm.example/**", async (route) => {
-    const asked = new URL(route.request().url());
-    const response = await route.fetch({ url: `${jobs.fakeCrm}${asked.pathname}${asked.search}`, maxRedirects: 0 });
-    await route.fulfill({ response });
-  });
+  await routeConsentToFake(context, jobs.fakeCrm);
   const page = await context.newPage();
   page.on("popup", (p) => watchConsole(p, results.consoleErrors, "popup"));
   // A clock the test can move: the widget's expiry timers run on it.

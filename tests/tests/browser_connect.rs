@@ -9,11 +9,10 @@
 
 mod common;
 
+use common::ADMIN_TOKEN;
 use common::browser::{self, browser_ready, serve_page};
 use common::pyjwt::{pyjwt, sign};
-use common::{ADMIN_TOKEN, Harness};
 use serde_json::{Value, json};
-use switchboard::store::test_support;
 use switchboard_e2e::testcrm::DEMO_API_KEY;
 
 /// The product's page, on its own origin: a Connect button calling the library.
@@ -45,16 +44,7 @@ async fn connect_in_chromium_installs_by_api_key_and_oauth_and_rejects_when_the_
     if !browser_ready() || !pyjwt() {
         return;
     }
-    // The host's address is its OAuth redirect URI: known before it starts.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let host = format!("http://127.0.0.1:{port}");
-    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm", "testcrm-oauth"], &[], |c| {
-        c.bind = format!("127.0.0.1:{port}").parse().unwrap();
-        c.oauth.redirect_uri = format!("{host}/oauth-callback");
-        common::testcrm_oauth(c);
-    })
-    .await;
-    assert_eq!(h.base, host);
+    let (h, host) = browser::host_with_oauth().await;
     let demo = serve_page(demo_page(&host)).await;
 
     let r = h

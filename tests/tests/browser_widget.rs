@@ -10,10 +10,9 @@
 
 mod common;
 
+use common::ADMIN_TOKEN;
 use common::browser::{self, browser_ready, screenshots_dir, serve_page};
-use common::{ADMIN_TOKEN, Harness};
 use serde_json::{Value, json};
-use switchboard::store::test_support;
 use switchboard_e2e::testcrm::DEMO_API_KEY;
 
 /// The product's settings page: its own CSS (yellow buttons) and two widgets.
@@ -51,15 +50,7 @@ async fn widgets_connect_disconnect_expire_and_come_back_in_chromium_and_a_forei
     if !browser_ready() {
         return;
     }
-    // The host's address is its OAuth redirect URI: known before it starts.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let host = format!("http://127.0.0.1:{port}");
-    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm", "testcrm-oauth"], &[], |c| {
-        c.bind = format!("127.0.0.1:{port}").parse().unwrap();
-        c.oauth.redirect_uri = format!("{host}/oauth-callback");
-        common::testcrm_oauth(c);
-    })
-    .await;
+    let (h, host) = browser::host_with_oauth().await;
     // The demo's origin is known before its page is: the page needs the tokens, the tokens the origin.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let demo_port = listener.local_addr().unwrap().port();

@@ -2,8 +2,10 @@
 //! here, a page served on its own loopback origin, and a run of one of the
 //! scripts in `tests/browser` (it prints one JSON line of what it saw).
 
+use super::Harness;
 use serde_json::Value;
 use std::path::PathBuf;
+use switchboard::store::test_support;
 
 pub fn browser_dir() -> PathBuf {
     super::workspace().join("tests/browser")
@@ -28,6 +30,22 @@ pub fn browser_ready() -> bool {
         eprintln!("skipped: needs /usr/bin/chromium and `npm ci --prefix tests/browser`");
     }
     ready
+}
+
+/// A host (SQLite) serving the Test CRM by API key and by OAuth, on a port
+/// known before it starts: its address is its OAuth redirect URI. Answers
+/// the harness and that address.
+pub async fn host_with_oauth() -> (Harness, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let host = format!("http://127.0.0.1:{port}");
+    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm", "testcrm-oauth"], &[], |c| {
+        c.bind = format!("127.0.0.1:{port}").parse().unwrap();
+        c.oauth.redirect_uri = format!("{host}/oauth-callback");
+        super::testcrm_oauth(c);
+    })
+    .await;
+    assert_eq!(h.base, host);
+    (h, host)
 }
 
 /// Serves `html` at `/` on a loopback port; answers its origin.
