@@ -191,17 +191,22 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// Development secrets, generated once and kept in `data/dev-secrets.env`.
+/// Development secrets, generated once and kept in `data/dev-secrets.env`
+/// (the admin token for the console too; added to an older file).
 fn dev_secrets(data: &Path) -> Result<Vec<(String, String)>> {
     let file = data.join("dev-secrets.env");
+    let hex = |n| -> Result<String> { Ok(random_bytes(n)?.iter().map(|b| format!("{b:02x}")).collect()) };
     if !file.exists() {
         fs::create_dir_all(data).map_err(|e| e.to_string())?;
-        let secret: String = random_bytes(32)?.iter().map(|b| format!("{b:02x}")).collect();
         let key = base64(&random_bytes(32)?);
-        fs::write(&file, format!("APP_SERVER_SECRET_KEY={secret}\nSWITCHBOARD_ENCRYPTION_KEY={key}\n"))
+        fs::write(&file, format!("APP_SERVER_SECRET_KEY={}\nSWITCHBOARD_ENCRYPTION_KEY={key}\n", hex(32)?))
             .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     }
-    let text = fs::read_to_string(&file).map_err(|e| e.to_string())?;
+    let mut text = fs::read_to_string(&file).map_err(|e| e.to_string())?;
+    if !text.lines().any(|l| l.starts_with("SWITCHBOARD_ADMIN_TOKEN=")) {
+        text.push_str(&format!("SWITCHBOARD_ADMIN_TOKEN={}\n", hex(24)?));
+        fs::write(&file, &text).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    }
     Ok(text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
 }
 
@@ -228,6 +233,8 @@ fn run() -> Result {
     eprintln!(
         "\nxtask: starting switchboard on http://{bind} with SQLite in data/, adapters from target/adapters,\n\
          and the Test CRM on http://{TESTCRM_ADDR} (API key: demo-api-key).\n\
+         The operator console: http://{bind}/admin (its admin token is SWITCHBOARD_ADMIN_TOKEN in data/dev-secrets.env).\n\
+         A widget token for a page on http://localhost:3000: cargo xtask switchboard dev widget-token\n\
          Next: follow the curl session in README.md (\"Try it\"). Ctrl-C stops both.\n"
     );
     let mut host = dev_host(&root, &adapters)?;
