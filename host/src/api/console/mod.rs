@@ -122,7 +122,7 @@ pub(crate) async fn login(
     ClientIp(ip): ClientIp,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    if !session::same_origin(&headers) {
+    if !session::same_origin(&headers, &state.config.public_url) {
         return StatusCode::FORBIDDEN.into_response();
     }
     if let Some(wait) = state.admin_failures.blocked_for(ip) {
@@ -170,7 +170,7 @@ impl IntoResponse for Refused {
 /// The session of a state-changing request whose form carries its CSRF token.
 fn checked(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<Session, Refused> {
     let s = session::current(state, headers).ok_or(Refused::Login)?;
-    if !session::same_origin(headers) || !s.csrf_matches(csrf) {
+    if !session::same_origin(headers, &state.config.public_url) || !s.csrf_matches(csrf) {
         return Err(Refused::Forged);
     }
     Ok(s)

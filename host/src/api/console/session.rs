@@ -110,9 +110,14 @@ pub(crate) fn current(state: &AppState, headers: &HeaderMap) -> Option<Session> 
 }
 
 /// Whether a state-changing request comes from the console's own pages: no
-/// `Origin`, or this host's (SameSite=Strict already keeps other sites' cookies out).
-pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
+/// `Origin`, or this host's (by the `Host` it was sent to, or `public_url`
+/// behind a proxy that rewrites `Host`). SameSite=Strict already keeps other
+/// sites' cookies out; this refuses their forms before any cookie matters.
+pub(crate) fn same_origin(headers: &HeaderMap, public_url: &str) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else { return true };
+    if !public_url.is_empty() && public_url.trim_end_matches('/') == origin {
+        return true;
+    }
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
     origin.split_once("://").is_some_and(|(_, rest)| rest == host)
 }
@@ -137,11 +142,16 @@ mod tests {
 
     #[test]
     fn a_form_from_another_origin_or_a_null_one_is_refused() {
-        assert!(same_origin(&headers(&[("host", "sb.example:8080")])), "no Origin: a same-origin navigation");
-        assert!(same_origin(&headers(&[("host", "sb.example:8080"), ("origin", "http://sb.example:8080")])));
-        assert!(!same_origin(&headers(&[("host", "sb.example:8080"), ("origin", "https://evil.example")])));
-        assert!(!same_origin(&headers(&[("host", "sb.example:8080"), ("origin", "null")])));
-        assert!(!same_origin(&headers(&[("origin", "http://sb.example:8080")])), "no Host to compare with");
+        let ok = |pairs: &[(&'static str, &str)]| same_origin(&headers(pairs), "");
+        assert!(ok(&[("host", "sb.example:8080")]), "no Origin: a same-origin navigation");
+        assert!(ok(&[("host", "sb.example:8080"), ("origin", "http://sb.example:8080")]));
+        assert!(!ok(&[("host", "sb.example:8080"), ("origin", "https://evil.example")]));
+        assert!(!ok(&[("host", "sb.example:8080"), ("origin", "null")]));
+        assert!(!ok(&[("origin", "http://sb.example:8080")]), "no Host to compare with");
+        // Behind a proxy that sends its own Host: the public URL counts.
+        let proxied = headers(&[("host", "10.0.0.5:8080"), ("origin", "https://sb.example")]);
+        assert!(same_origin(&proxied, "https://sb.example/"));
+        assert!(!same_origin(&proxied, ""));
     }
 
     #[test]
