@@ -9,7 +9,6 @@
 
 mod common;
 
-use common::ADMIN_TOKEN;
 use common::browser::{self, browser_ready, serve_page};
 use common::pyjwt::{pyjwt, sign};
 use serde_json::{Value, json};
@@ -47,16 +46,7 @@ async fn connect_in_chromium_installs_by_api_key_and_oauth_and_rejects_when_the_
     let (h, host) = browser::host_with_oauth().await;
     let demo = serve_page(demo_page(&host)).await;
 
-    let r = h
-        .client
-        .post(format!("{host}/admin/workspaces"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"name": "Acme", "allowedOrigins": [demo]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let ws: Value = r.json().await.unwrap();
+    let ws = browser::workspace_on(&h, &demo).await;
     let (ws_id, kid, private) =
         (ws["id"].as_str().unwrap(), ws["kid"].as_str().unwrap(), ws["privateKeyPem"].as_str().unwrap());
     let api_key = ws["apiKey"]["key"].as_str().unwrap();

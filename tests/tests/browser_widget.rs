@@ -10,7 +10,6 @@
 
 mod common;
 
-use common::ADMIN_TOKEN;
 use common::browser::{self, browser_ready, screenshots_dir, serve_page};
 use serde_json::{Value, json};
 use switchboard_e2e::testcrm::DEMO_API_KEY;
@@ -56,16 +55,7 @@ async fn widgets_connect_disconnect_expire_and_come_back_in_chromium_and_a_forei
     let demo_port = listener.local_addr().unwrap().port();
     drop(listener);
     let demo = format!("http://127.0.0.1:{demo_port}");
-    let r = h
-        .client
-        .post(format!("{host}/admin/workspaces"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({"name": "Acme", "allowedOrigins": [demo]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let ws: Value = r.json().await.unwrap();
+    let ws = browser::workspace_on(&h, &demo).await;
     let api_key = ws["apiKey"]["key"].as_str().unwrap().to_owned();
     let token = |customer: &'static str, ttl: i64| {
         let (client, host, api_key) = (h.client.clone(), host.clone(), api_key.clone());

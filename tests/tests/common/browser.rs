@@ -48,6 +48,21 @@ pub async fn host_with_oauth() -> (Harness, String) {
     (h, host)
 }
 
+/// A workspace "Acme" whose pages run on `origin`, made with the admin API:
+/// its JSON (id, API key, signing key).
+pub async fn workspace_on(h: &Harness, origin: &str) -> Value {
+    let r = h
+        .client
+        .post(format!("{}/admin/workspaces", h.base))
+        .bearer_auth(super::ADMIN_TOKEN)
+        .json(&serde_json::json!({"name": "Acme", "allowedOrigins": [origin]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json().await.unwrap()
+}
+
 /// Serves `html` at `/` on a loopback port; answers its origin.
 pub async fn serve_page(html: String) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
