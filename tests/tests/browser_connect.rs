@@ -121,15 +121,7 @@ async fn connect_in_chromium_installs_by_api_key_and_oauth_and_rejects_when_the_
     assert_eq!(seen["dialogGone"], true);
 
     // What the backend now sees.
-    let r = h.client.get(format!("{host}/api/v1/integrations?customerId=cust42")).bearer_auth(api_key).send().await;
-    let listed: Value = r.unwrap().json().await.unwrap();
-    let mut found: Vec<(String, String)> = listed["integrations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| (i["connector"].as_str().unwrap().to_owned(), i["status"].as_str().unwrap().to_owned()))
-        .collect();
-    found.sort();
+    let (listed, found) = browser::integrations_of(&h, api_key, "cust42").await;
     assert_eq!(found, [("testcrm".into(), "active".into()), ("testcrm-oauth".into(), "active".into())]);
     let by_secret = listed["integrations"].as_array().unwrap().iter().find(|i| i["connector"] == "testcrm").unwrap();
     assert_eq!(by_secret["name"], "Customer 42", "named by the secret: {listed}");

@@ -150,15 +150,7 @@ async fn widgets_connect_disconnect_expire_and_come_back_in_chromium_and_a_forei
     }
 
     // What the backend sees: Alice's two integrations, the Test CRM disconnected.
-    let r = h.client.get(format!("{host}/api/v1/integrations?customerId=alice")).bearer_auth(&api_key).send().await;
-    let listed: Value = r.unwrap().json().await.unwrap();
-    let mut found: Vec<(String, String)> = listed["integrations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| (i["connector"].as_str().unwrap().to_owned(), i["status"].as_str().unwrap().to_owned()))
-        .collect();
-    found.sort();
+    let (_, found) = browser::integrations_of(&h, &api_key, "alice").await;
     assert_eq!(found, [("testcrm".into(), "disconnected".into()), ("testcrm-oauth".into(), "active".into())]);
     h.stop().await;
 }

@@ -63,6 +63,21 @@ pub async fn workspace_on(h: &Harness, origin: &str) -> Value {
     r.json().await.unwrap()
 }
 
+/// What the backend sees of a customer: the integrations listing, and its
+/// `(connector, status)` pairs sorted.
+pub async fn integrations_of(h: &Harness, api_key: &str, customer: &str) -> (Value, Vec<(String, String)>) {
+    let url = format!("{}/api/v1/integrations?customerId={customer}", h.base);
+    let listed: Value = h.client.get(url).bearer_auth(api_key).send().await.unwrap().json().await.unwrap();
+    let mut found: Vec<(String, String)> = listed["integrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["connector"].as_str().unwrap().to_owned(), i["status"].as_str().unwrap().to_owned()))
+        .collect();
+    found.sort();
+    (listed, found)
+}
+
 /// Serves `html` at `/` on a loopback port; answers its origin.
 pub async fn serve_page(html: String) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
