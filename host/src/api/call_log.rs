@@ -125,12 +125,8 @@ pub(crate) async fn create(
             .await;
         match created {
             Ok(log_id) => {
+                // (Its cached note is forgotten with it.)
                 state.store.complete(&user_id, key, &log_id).await?;
-                // The call is logged: a cached note left behind is only clutter
-                // (never used again for this session), not worth failing for.
-                if let Err(e) = state.store.forget_note(&user_id, &session_id).await {
-                    tracing::warn!(error = %e, "the call is logged; its cached note stays until it expires");
-                }
                 Ok(log_id)
             }
             Err(e) => {

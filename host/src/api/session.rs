@@ -139,7 +139,7 @@ async fn authenticate_session(
                 format!("this session was not used for {idle_days} days and has ended: log in again"),
             ));
         }
-        state.store.touch_session(sid, &session).await?;
+        state.store.touch_session(&user.id, sid, &session).await?;
     }
     if user.status == ConnectionStatus::Revoked && !revoked_connection_ok {
         return Err(crate::oauth::OauthError::Revoked.into());

@@ -38,12 +38,18 @@ impl Store {
         Ok(row.map(|r| r.try_get("note")).transpose()?)
     }
 
-    /// Forgets a call session's cached note (it went into the log).
-    pub(crate) async fn forget_note(&self, user_id: &str, session_id: &str) -> StoreResult<()> {
+    /// Forgets a call session's cached note (it went into the log), in the
+    /// caller's transaction.
+    pub(super) async fn forget_note(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        user_id: &str,
+        session_id: &str,
+    ) -> StoreResult<()> {
         sqlx::query("DELETE FROM call_notes WHERE user_id = $1 AND session_id = $2")
             .bind(user_id)
             .bind(session_id)
-            .execute(&self.writer)
+            .execute(&mut *conn)
             .await?;
         Ok(())
     }

@@ -135,6 +135,7 @@ impl Store {
         let kind = if created { EventType::IntegrationConnected } else { EventType::IntegrationReconnected };
         self.enqueue_connection_event(&mut tx, kind, &user.id, serde_json::json!({})).await?;
         tx.commit().await?;
+        self.user_changed(&user.id);
         self.outbox_written();
         Ok(Some(created))
     }
@@ -235,6 +236,7 @@ impl Store {
             .await?;
         self.enqueue_connection_event(&mut tx, EventType::IntegrationDisconnected, id, serde_json::json!({})).await?;
         tx.commit().await?;
+        self.user_changed(id);
         self.outbox_written();
         Ok(())
     }

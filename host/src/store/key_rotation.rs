@@ -55,6 +55,7 @@ impl Store {
         }
         // Login states live minutes: drop the old-key ones rather than re-encrypt them.
         sqlx::query("DELETE FROM oauth_states WHERE key_id <> $1").bind(&current).execute(&self.writer).await?;
+        self.users_changed();
         Ok(count)
     }
 }

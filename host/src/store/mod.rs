@@ -20,11 +20,13 @@ mod admin_settings;
 mod audit;
 mod call_notes;
 mod connect_sessions;
+mod group_commit;
 mod integrations;
 mod key_rotation;
 mod oauth_states;
 mod refresh_lock;
 mod reservations;
+mod session_cache;
 mod sessions;
 mod settings;
 pub mod test_support;
@@ -45,6 +47,7 @@ pub(crate) use workspaces::{ApiKeyRow, SigningKey, Workspace};
 
 use crate::crypto::{CryptoError, Sealer};
 use crate::secret::Secret;
+use session_cache::SessionCache;
 use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
@@ -135,6 +138,12 @@ pub(crate) struct Store {
     lease: std::time::Duration,
     /// Notified after a commit that wrote to the webhook outbox.
     outbox: std::sync::Arc<tokio::sync::Notify>,
+    /// Signed-in users and their sessions (see `session_cache`).
+    signed_in: std::sync::Arc<SessionCache>,
+    /// Whose endpoints hear of each connection (see `webhooks`).
+    subjects: std::sync::Arc<webhooks::Subjects>,
+    /// The logging path's writes: committed together on SQLite (see `group_commit`).
+    writes: group_commit::Writes,
 }
 
 impl Store {
@@ -152,12 +161,35 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
-        let writer = match backend {
+        let (writer, writes) = match backend {
+            Backend::Sqlite if sqlite_path(url).is_some() => {
+                let writer = options(backend).max_connections(1).connect(url).await?;
+                (writer.clone(), group_commit::Writes::batched(writer))
+            }
             // (An in-memory database is one per connection: it keeps its one pool.)
-            Backend::Sqlite if sqlite_path(url).is_some() => options(backend).max_connections(1).connect(url).await?,
-            _ => pool.clone(),
+            _ => (pool.clone(), group_commit::Writes::direct(pool.clone())),
         };
-        Ok(Store { pool, writer, sealer, backend, lease: DEFAULT_LEASE, outbox: Default::default() })
+        let signed_in = match backend {
+            // Other replicas write too: the cache is on while it hears of their changes.
+            Backend::Postgres => {
+                let cache = std::sync::Arc::new(SessionCache::default());
+                tokio::spawn(session_cache::listen_for_changes(url.to_owned(), cache.clone()));
+                cache
+            }
+            // One process owns a SQLite file.
+            Backend::Sqlite => std::sync::Arc::new(SessionCache::enabled()),
+        };
+        Ok(Store {
+            pool,
+            writer,
+            sealer,
+            backend,
+            lease: DEFAULT_LEASE,
+            outbox: Default::default(),
+            signed_in,
+            subjects: Default::default(),
+            writes,
+        })
     }
 
     /// Leases reservations for `lease`: longer than the work a reservation
@@ -206,6 +238,9 @@ impl Store {
 /// `DATABASE_UNAVAILABLE`.
 const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// A pooled PostgreSQL connection idle this long is pinged before use.
+const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The connection settings both pools share.
 fn options(backend: Backend) -> AnyPoolOptions {
     AnyPoolOptions::new()
@@ -215,8 +250,18 @@ fn options(backend: Backend) -> AnyPoolOptions {
         // A SQLite connection is a file handle that cannot drop, so pinging it
         // before each use is only an extra round trip to its worker thread
         // (a context switch each way: the host's largest cost per request).
-        // A PostgreSQL connection can die with its server: keep the check.
-        .test_before_acquire(backend == Backend::Postgres)
+        // A PostgreSQL connection can die with its server: one that sat idle
+        // for a second is checked before use; a busy one is not (a ping per
+        // acquire was one more round trip per query).
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if backend == Backend::Postgres && meta.idle_for >= PING_IF_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {

@@ -17,6 +17,7 @@
 //! can release: a late owner whose lease was taken cannot delete the new
 //! owner's reservation.
 
+use super::group_commit::Work;
 use super::{Store, StoreResult};
 use crate::clock::now_secs;
 use crate::webhooks::EventType;
@@ -93,6 +94,12 @@ pub(crate) struct Lease {
     pub(crate) taken_over: bool,
 }
 
+/// The state and log id of a key (binds: user id, key).
+fn ledger_select(key: Ledger<'_>) -> String {
+    let (table, key_column, _, _) = key.parts();
+    format!("SELECT state, log_id FROM {table} WHERE user_id = $1 AND {key_column} = $2")
+}
+
 fn reservation_of(row: Option<AnyRow>) -> Result<Reservation, sqlx::Error> {
     // A row that vanished between the insert and the select was a pending
     // reservation released by a failed attempt: report it as in progress.
@@ -116,22 +123,11 @@ impl Store {
             Some((column, _)) => (format!(", {column}"), ", $6"),
             None => (String::new(), ""),
         };
-        let now = now_secs();
-        let expires = now.saturating_add(i64::try_from(self.lease.as_secs()).unwrap_or(i64::MAX));
-        let token = uuid::Uuid::new_v4().to_string();
         let insert = format!(
             "INSERT INTO {table} (user_id, {key_column}, state, created_at, updated_at, lease_token, \
              lease_expires_at{detail_column})
              VALUES ($1, $2, 'pending', $3, $3, $4, $5{detail_param}) ON CONFLICT (user_id, {key_column}) DO NOTHING"
         );
-        let mut query =
-            sqlx::query(sqlx::AssertSqlSafe(insert)).bind(user_id).bind(key_value).bind(now).bind(&token).bind(expires);
-        if let Some((_, value)) = detail {
-            query = query.bind(value);
-        }
-        if query.execute(&self.writer).await?.rows_affected() == 1 {
-            return Ok(Reservation::Reserved(Lease { token, taken_over: false }));
-        }
         // One statement: of several requests finding the same ended lease,
         // exactly one takes it.
         let take_over = format!(
@@ -139,52 +135,104 @@ impl Store {
              WHERE user_id = $1 AND {key_column} = $2 AND state = 'pending'
                AND (lease_expires_at IS NULL OR lease_expires_at <= $5)"
         );
-        let taken = sqlx::query(sqlx::AssertSqlSafe(take_over))
-            .bind(user_id)
-            .bind(key_value)
-            .bind(&token)
-            .bind(expires)
-            .bind(now)
-            .execute(&self.writer)
-            .await?;
-        if taken.rows_affected() == 1 {
-            tracing::warn!(ledger = table, "took over a reservation whose owner's lease had ended (a crash or a kill)");
-            return Ok(Reservation::Reserved(Lease { token, taken_over: true }));
-        }
-        Ok(reservation_of(self.ledger_row(user_id, key).await?)?)
+        let select = ledger_select(key);
+        let lease_secs = i64::try_from(self.lease.as_secs()).unwrap_or(i64::MAX);
+        let (user_id, key_value) = (user_id.to_owned(), key_value.to_owned());
+        let detail_value = detail.map(|(_, value)| value.to_owned());
+        let work: Work<Reservation> = Box::new(move |conn| {
+            let (insert, take_over, select) = (insert.clone(), take_over.clone(), select.clone());
+            let (user_id, key_value, detail_value) = (user_id.clone(), key_value.clone(), detail_value.clone());
+            Box::pin(async move {
+                let now = now_secs();
+                let expires = now.saturating_add(lease_secs);
+                let token = uuid::Uuid::new_v4().to_string();
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(insert))
+                    .bind(&user_id)
+                    .bind(&key_value)
+                    .bind(now)
+                    .bind(&token)
+                    .bind(expires);
+                if let Some(value) = &detail_value {
+                    query = query.bind(value);
+                }
+                if query.execute(&mut *conn).await?.rows_affected() == 1 {
+                    return Ok(Reservation::Reserved(Lease { token, taken_over: false }));
+                }
+                let taken = sqlx::query(sqlx::AssertSqlSafe(take_over))
+                    .bind(&user_id)
+                    .bind(&key_value)
+                    .bind(&token)
+                    .bind(expires)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                if taken.rows_affected() == 1 {
+                    tracing::warn!(
+                        ledger = table,
+                        "took over a reservation whose owner's lease had ended (a crash or a kill)"
+                    );
+                    return Ok(Reservation::Reserved(Lease { token, taken_over: true }));
+                }
+                let row = sqlx::query(sqlx::AssertSqlSafe(select))
+                    .bind(&user_id)
+                    .bind(&key_value)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                Ok(reservation_of(row)?)
+            })
+        });
+        self.writes.run(false, work).await
     }
 
-    /// Records the CRM's id for a key this caller reserved, and (in the same
-    /// transaction) the `call_log.created` or `message_log.created` event.
+    /// Records the CRM's id for a key this caller reserved, and in the same
+    /// transaction the `call_log.created` or `message_log.created` event and,
+    /// for a call, the forgetting of its cached note (it went into the log).
     pub(crate) async fn complete(&self, user_id: &str, key: Ledger<'_>, log_id: &str) -> StoreResult<()> {
         let (table, key_column, key_value, _) = key.parts();
         let update = format!(
             "UPDATE {table} SET state = 'logged', log_id = $3, updated_at = $4 WHERE user_id = $1 AND {key_column} = $2"
         );
-        let mut tx = self.writer.begin().await?;
-        sqlx::query(sqlx::AssertSqlSafe(update))
-            .bind(user_id)
-            .bind(key_value)
-            .bind(log_id)
-            .bind(now_secs())
-            .execute(&mut *tx)
-            .await?;
-        let event = match key {
-            Ledger::Call { session_id, contact_id } => Some((
-                EventType::CallLogCreated,
-                json!({"sessionId": session_id, "logId": log_id, "contactId": contact_id}),
-            )),
-            Ledger::Message { message_id, conversation_id } => Some((
-                EventType::MessageLogCreated,
-                json!({"messageId": message_id, "conversationId": conversation_id, "logId": log_id}),
-            )),
-            Ledger::Conversation { .. } => None,
+        let (event, note_of_session) = match key {
+            Ledger::Call { session_id, contact_id } => (
+                Some((
+                    EventType::CallLogCreated,
+                    json!({"sessionId": session_id, "logId": log_id, "contactId": contact_id}),
+                )),
+                Some(session_id.to_owned()),
+            ),
+            Ledger::Message { message_id, conversation_id } => (
+                Some((
+                    EventType::MessageLogCreated,
+                    json!({"messageId": message_id, "conversationId": conversation_id, "logId": log_id}),
+                )),
+                None,
+            ),
+            Ledger::Conversation { .. } => (None, None),
         };
-        if let Some((kind, data)) = &event {
-            self.enqueue_connection_event(&mut tx, *kind, user_id, data.clone()).await?;
-        }
-        tx.commit().await?;
-        if event.is_some() {
+        let store = self.clone();
+        let (user_id, key_value, log_id) = (user_id.to_owned(), key_value.to_owned(), log_id.to_owned());
+        let work: Work<bool> = Box::new(move |conn| {
+            let (store, update, event, note_of_session) =
+                (store.clone(), update.clone(), event.clone(), note_of_session.clone());
+            let (user_id, key_value, log_id) = (user_id.clone(), key_value.clone(), log_id.clone());
+            Box::pin(async move {
+                sqlx::query(sqlx::AssertSqlSafe(update))
+                    .bind(&user_id)
+                    .bind(&key_value)
+                    .bind(&log_id)
+                    .bind(now_secs())
+                    .execute(&mut *conn)
+                    .await?;
+                if let Some(session_id) = &note_of_session {
+                    store.forget_note(conn, &user_id, session_id).await?;
+                }
+                match event {
+                    Some((kind, data)) => store.enqueue_connection_event(conn, kind, &user_id, data).await,
+                    None => Ok(false),
+                }
+            })
+        });
+        if self.writes.run(true, work).await? {
             self.outbox_written();
         }
         Ok(())
@@ -197,13 +245,21 @@ impl Store {
         let delete = format!(
             "DELETE FROM {table} WHERE user_id = $1 AND {key_column} = $2 AND state = 'pending' AND lease_token = $3"
         );
-        sqlx::query(sqlx::AssertSqlSafe(delete))
-            .bind(user_id)
-            .bind(key_value)
-            .bind(&lease.token)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+        let (user_id, key_value, token) = (user_id.to_owned(), key_value.to_owned(), lease.token.clone());
+        let work: Work<()> = Box::new(move |conn| {
+            let (delete, user_id, key_value, token) =
+                (delete.clone(), user_id.clone(), key_value.clone(), token.clone());
+            Box::pin(async move {
+                sqlx::query(sqlx::AssertSqlSafe(delete))
+                    .bind(user_id)
+                    .bind(key_value)
+                    .bind(token)
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        });
+        self.writes.run(false, work).await
     }
 
     /// What the ledger holds for a key: `None` when nothing was ever logged
@@ -216,8 +272,8 @@ impl Store {
     }
 
     async fn ledger_row(&self, user_id: &str, key: Ledger<'_>) -> StoreResult<Option<AnyRow>> {
-        let (table, key_column, key_value, _) = key.parts();
-        let select = format!("SELECT state, log_id FROM {table} WHERE user_id = $1 AND {key_column} = $2");
+        let (_, _, key_value, _) = key.parts();
+        let select = ledger_select(key);
         Ok(sqlx::query(sqlx::AssertSqlSafe(select)).bind(user_id).bind(key_value).fetch_optional(&self.pool).await?)
     }
 }

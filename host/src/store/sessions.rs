@@ -35,8 +35,25 @@ impl Store {
         Ok(sid)
     }
 
-    /// The user and, when it exists and is theirs, the session `sid`, in one query.
+    /// The user and, when it exists and is theirs, the session `sid`: from
+    /// memory when cached (see `session_cache`), else in one query.
     pub(crate) async fn user_with_session(
+        &self,
+        user_id: &str,
+        sid: &str,
+    ) -> StoreResult<Option<(User, Option<SessionRow>)>> {
+        if let Some((user, session)) = self.signed_in.get(user_id, sid) {
+            return Ok(Some((user, Some(session))));
+        }
+        let ticket = self.signed_in.ticket();
+        let found = self.read_user_with_session(user_id, sid).await?;
+        if let (Some(ticket), Some((user, Some(session)))) = (ticket, &found) {
+            self.signed_in.put(ticket, sid, user, session);
+        }
+        Ok(found)
+    }
+
+    async fn read_user_with_session(
         &self,
         user_id: &str,
         sid: &str,
@@ -55,8 +72,19 @@ impl Store {
         Ok(Some((user, used.map(|last_used_at| SessionRow { last_used_at, revoked: revoked.is_some() }))))
     }
 
+    /// Forgets the cached copy of a user and their sessions: after every
+    /// commit that changed either.
+    pub(super) fn user_changed(&self, user_id: &str) {
+        self.signed_in.forget(user_id);
+    }
+
+    /// Forgets every cached user (after credentials were re-sealed).
+    pub(super) fn users_changed(&self) {
+        self.signed_in.forget_all();
+    }
+
     /// Records that a session was used, at most once per [`TOUCH_EVERY_SECS`].
-    pub(crate) async fn touch_session(&self, sid: &str, session: &SessionRow) -> StoreResult<()> {
+    pub(crate) async fn touch_session(&self, user_id: &str, sid: &str, session: &SessionRow) -> StoreResult<()> {
         let now = now_secs();
         if now - session.last_used_at < TOUCH_EVERY_SECS {
             return Ok(());
@@ -66,6 +94,7 @@ impl Store {
             .bind(now)
             .execute(&self.writer)
             .await?;
+        self.user_changed(user_id);
         Ok(())
     }
 
@@ -76,6 +105,7 @@ impl Store {
             .bind(now_secs())
             .execute(&self.writer)
             .await?;
+        self.user_changed(user_id);
         Ok(())
     }
 }

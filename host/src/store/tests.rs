@@ -416,3 +416,64 @@ mod webhook_outbox {
         }
     }
 }
+
+/// Polls `check` for up to ten seconds (a notification crosses processes
+/// asynchronously); whether it came true.
+async fn eventually<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_cached_session_is_forgotten_when_it_changes_here_or_on_another_replica() {
+    for url in test_support::all_urls().await {
+        let here = Store::connect(&url, Sealer::new([3; 32])).await.unwrap();
+        let backend = here.backend();
+        if backend == Backend::Postgres {
+            assert!(eventually(|| async { here.signed_in.is_enabled() }).await, "the cache never turned on");
+        }
+        let mut u = user("7-testcrm", "key-one");
+        here.upsert_user(&mut u).await.unwrap();
+        let sid = here.create_session(&u.id).await.unwrap();
+        let revoked = |store: &Store, sid: &str| {
+            let (store, id, sid) = (store.clone(), u.id.clone(), sid.to_owned());
+            async move { store.user_with_session(&id, &sid).await.unwrap().unwrap().1.unwrap().revoked }
+        };
+        assert!(!revoked(&here, &sid).await);
+        // Read twice (the second from memory), then logged out: seen at once by this process.
+        assert!(!revoked(&here, &sid).await);
+        here.revoke_sessions(&u.id).await.unwrap();
+        assert!(revoked(&here, &sid).await, "{backend:?}: logout not seen by the process that made it");
+
+        if backend == Backend::Postgres {
+            let there = Store::connect(&url, Sealer::new([3; 32])).await.unwrap();
+            assert!(eventually(|| async { there.signed_in.is_enabled() }).await);
+            let sid = here.create_session(&u.id).await.unwrap();
+            assert!(!revoked(&there, &sid).await);
+            assert!(!revoked(&there, &sid).await, "cached on the other replica");
+            here.revoke_sessions(&u.id).await.unwrap();
+            assert!(eventually(|| revoked(&there, &sid)).await, "the other replica kept a logged-out session");
+            // A new credential (a login again) reaches it too.
+            let sid = here.create_session(&u.id).await.unwrap();
+            let key = |store: &Store| {
+                let (store, id, sid) = (store.clone(), u.id.clone(), sid.clone());
+                async move {
+                    let (user, _) = store.user_with_session(&id, &sid).await.unwrap().unwrap();
+                    user.credential.map(|c| c.expose().to_owned())
+                }
+            };
+            assert_eq!(key(&there).await.as_deref(), Some("key-one"));
+            here.upsert_user(&mut user("7-testcrm", "key-two")).await.unwrap();
+            assert!(eventually(|| async { key(&there).await.as_deref() == Some("key-two") }).await);
+        }
+    }
+}

@@ -156,6 +156,7 @@ impl Store {
         let kind = if existed.is_some() { EventType::IntegrationReconnected } else { EventType::IntegrationConnected };
         self.enqueue_connection_event(&mut tx, kind, &user.id, json!({})).await?;
         tx.commit().await?;
+        self.user_changed(&user.id);
         self.outbox_written();
         Ok(())
     }
@@ -316,6 +317,7 @@ impl Store {
             self.enqueue_connection_event(&mut tx, EventType::IntegrationRecovered, user_id, json!({})).await?;
         }
         tx.commit().await?;
+        self.user_changed(user_id);
         if failing.is_some() {
             self.outbox_written();
         }
@@ -339,6 +341,7 @@ impl Store {
         let kind = if revoked { EventType::IntegrationRevoked } else { EventType::IntegrationRefreshFailed };
         self.enqueue_connection_event(&mut tx, kind, user_id, json!({"error": error})).await?;
         tx.commit().await?;
+        self.user_changed(user_id);
         self.outbox_written();
         Ok(())
     }
@@ -356,6 +359,7 @@ impl Store {
         .await?;
         self.enqueue_connection_event(&mut tx, EventType::IntegrationDisconnected, user_id, json!({})).await?;
         tx.commit().await?;
+        self.user_changed(user_id);
         self.outbox_written();
         Ok(())
     }

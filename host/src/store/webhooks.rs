@@ -345,14 +345,14 @@ impl Store {
     /// Writes `event` to the outbox in the caller's transaction, with a
     /// delivery for each active endpoint of `scope` subscribed to it (or
     /// for the one endpoint a test event names); nothing when no endpoint
-    /// receives it. Returns the event's id.
+    /// receives it. Returns the event's id and whether it was written.
     /// The caller wakes the workers ([`Store::outbox_written`]) after commit.
     pub(crate) async fn enqueue(
         &self,
         conn: &mut sqlx::AnyConnection,
         scope: &Scope,
         event: &NewEvent,
-    ) -> StoreResult<String> {
+    ) -> StoreResult<Enqueued> {
         let id = random_id("evt_");
         let now = now_millis();
         // An event no endpoint receives is not written (most events, on a
@@ -372,7 +372,7 @@ impl Store {
             .execute(&mut *conn)
             .await?;
         if written.rows_affected() == 0 {
-            return Ok(id);
+            return Ok(Enqueued { id, written: false });
         }
         let deliveries = format!(
             "INSERT INTO webhook_deliveries (id, event_id, endpoint_id, state, attempts, next_attempt_at,
@@ -388,16 +388,18 @@ impl Store {
             .bind(like_pattern(event.kind))
             .execute(&mut *conn)
             .await?;
-        Ok(id)
+        Ok(Enqueued { id, written: true })
     }
 
     /// Writes an event in a transaction of its own (for what happened
     /// outside the database: a CRM record created, a test event).
     pub(crate) async fn emit(&self, scope: &Scope, event: &NewEvent) -> StoreResult<String> {
         let mut tx = self.writer.begin().await?;
-        let id = self.enqueue(&mut tx, scope, event).await?;
+        let Enqueued { id, written } = self.enqueue(&mut tx, scope, event).await?;
         tx.commit().await?;
-        self.outbox_written();
+        if written {
+            self.outbox_written();
+        }
         Ok(id)
     }
 
@@ -410,22 +412,22 @@ impl Store {
         kind: EventType,
         user_id: &str,
         extra: Value,
-    ) -> StoreResult<()> {
-        let (scope, data) = connection_subject(conn, user_id).await?;
-        let mut data = data;
+    ) -> StoreResult<bool> {
+        let (scope, mut data) = self.connection_subject(conn, user_id).await?;
         if let (Value::Object(d), Value::Object(e)) = (&mut data, extra) {
             d.extend(e);
         }
-        self.enqueue(conn, &scope, &NewEvent::new(kind, data)).await?;
-        Ok(())
+        Ok(self.enqueue(conn, &scope, &NewEvent::new(kind, data)).await?.written)
     }
 
     /// [`Store::enqueue_connection_event`] in a transaction of its own.
     pub(crate) async fn emit_connection_event(&self, kind: EventType, user_id: &str, extra: Value) -> StoreResult<()> {
         let mut tx = self.writer.begin().await?;
-        self.enqueue_connection_event(&mut tx, kind, user_id, extra).await?;
+        let written = self.enqueue_connection_event(&mut tx, kind, user_id, extra).await?;
         tx.commit().await?;
-        self.outbox_written();
+        if written {
+            self.outbox_written();
+        }
         Ok(())
     }
 
@@ -760,8 +762,49 @@ async fn fail_pending(conn: &mut sqlx::AnyConnection, endpoint_id: &str, why: &s
     Ok(())
 }
 
+/// What [`Store::enqueue`] did.
+pub(crate) struct Enqueued {
+    pub(crate) id: String,
+    /// False when no endpoint receives the event (nothing was written).
+    pub(crate) written: bool,
+}
+
+/// The most connection subjects a process remembers (it starts over when full).
+const MAX_SUBJECTS: usize = 50_000;
+
+/// Connection subjects by user id. A subject never changes for its id (the
+/// platform, workspace, customer and connector are fixed when the
+/// connection is made), so each process reads it once.
+#[derive(Default)]
+pub(crate) struct Subjects(std::sync::Mutex<std::collections::HashMap<String, (Scope, Value)>>);
+
+impl Subjects {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (Scope, Value)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Store {
+    /// Whose endpoints hear of connection `user_id`, and what names it; an
+    /// unknown user is the operator's, named by its id.
+    async fn connection_subject(&self, conn: &mut sqlx::AnyConnection, user_id: &str) -> StoreResult<(Scope, Value)> {
+        if let Some(known) = self.subjects.lock().get(user_id) {
+            return Ok(known.clone());
+        }
+        let Some(subject) = read_connection_subject(conn, user_id).await? else {
+            return Ok((Scope::Operator, json!({"userId": user_id})));
+        };
+        let mut subjects = self.subjects.lock();
+        if subjects.len() >= MAX_SUBJECTS {
+            subjects.clear();
+        }
+        subjects.insert(user_id.to_owned(), subject.clone());
+        Ok(subject)
+    }
+}
+
 /// Whose endpoints hear of connection `user_id`, and what names it.
-async fn connection_subject(conn: &mut sqlx::AnyConnection, user_id: &str) -> StoreResult<(Scope, Value)> {
+async fn read_connection_subject(conn: &mut sqlx::AnyConnection, user_id: &str) -> StoreResult<Option<(Scope, Value)>> {
     let row = sqlx::query(
         "SELECT u.platform, u.workspace_id, i.customer_id, i.connector
          FROM users u LEFT JOIN integrations i ON i.id = u.id WHERE u.id = $1",
@@ -769,12 +812,10 @@ async fn connection_subject(conn: &mut sqlx::AnyConnection, user_id: &str) -> St
     .bind(user_id)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(row) = row else {
-        return Ok((Scope::Operator, json!({"userId": user_id})));
-    };
+    let Some(row) = row else { return Ok(None) };
     let platform: String = row.try_get("platform")?;
     let workspace: Option<String> = row.try_get("workspace_id")?;
-    Ok(match workspace {
+    Ok(Some(match workspace {
         Some(ws) => {
             let customer: Option<String> = row.try_get("customer_id")?;
             let connector: Option<String> = row.try_get("connector")?;
@@ -786,5 +827,5 @@ async fn connection_subject(conn: &mut sqlx::AnyConnection, user_id: &str) -> St
             (Scope::Workspace(ws), data)
         }
         None => (Scope::Operator, json!({"userId": user_id, "platform": platform})),
-    })
+    }))
 }

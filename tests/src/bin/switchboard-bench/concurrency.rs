@@ -33,7 +33,7 @@ pub struct Row {
 }
 
 pub async fn measure(path: Path, make: MakeRequest, check: Check, runs: usize) -> Result<Vec<Row>> {
-    let watch: Vec<u32> = path.host_pid.into_iter().chain([path.crm_pid]).collect();
+    let watch = path.watch();
     let plan = Plan { warmup: WARMUP, window: WINDOW, watch: &watch, sample_rss_of: path.host_pid, until: None };
     let mut pool: Vec<Conn> = Vec::new();
     let mut rows = Vec::new();

@@ -18,13 +18,17 @@
 //!    server cannot be reached);
 //! 5. attacks (issue 12's hostile adapters and clients) against one host, each
 //!    beside a healthy client, with the host's resident memory during each;
-//! 6. webhook delivery: latency to the first attempt and a backlog's throughput.
+//! 6. webhook delivery: latency to the first attempt and a backlog's throughput;
+//! 7. App Connect: when `SWITCHBOARD_BENCH_APPCONNECT_URL` names a running App
+//!    Connect server, the overhead workload against it too, printed as a
+//!    column beside the host's (see `appconnect.rs`).
 //!
 //! Every figure is the median of several runs with the spread (min..max).
 //! Timed figures are printed, never asserted. Usage:
 //! `switchboard-bench [adapters dir]` (default `target/adapters`);
 //! `SWITCHBOARD_BENCH_ONLY=attacks` runs section 5 alone, `=webhooks` section 6.
 
+mod appconnect;
 mod attacks;
 mod concurrency;
 mod loadgen;
@@ -114,16 +118,17 @@ async fn main() -> Result<()> {
 
     if !only_webhooks {
         eprintln!("switchboard-bench: the floor (straight to the fake CRM)");
-        let floor = overhead::Path { addr: fast.addr, host_pid: None, crm_pid: fast.pid };
+        let floor = overhead::Path { addr: fast.addr, host_pid: None, crm_pid: Some(fast.pid) };
         r.floor_get =
             overhead::measure(floor, workload::crm_find_contact(&fast.hostport()), workload::crm_found, runs).await?;
         let tag = format!("floor-{}", std::process::id());
         let make = workload::crm_create_activity(&fast.hostport(), &tag);
         r.floor_post = overhead::measure(floor, make, workload::crm_created, runs).await?;
-        let floor = overhead::Path { addr: slow.addr, host_pid: None, crm_pid: slow.pid };
+        let floor = overhead::Path { addr: slow.addr, host_pid: None, crm_pid: Some(slow.pid) };
         r.floor_concurrency =
             concurrency::measure(floor, workload::crm_find_contact(&slow.hostport()), workload::crm_found, runs)
                 .await?;
+        r.appconnect = appconnect::measure(runs).await;
     }
 
     for label in ["SQLite", "PostgreSQL"] {

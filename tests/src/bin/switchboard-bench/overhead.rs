@@ -15,12 +15,20 @@ pub const TAIL_CLIENTS: usize = 10;
 const WARMUP: Duration = Duration::from_millis(200);
 const WINDOW: Duration = Duration::from_millis(1000);
 
-/// The processes of one path: the host (absent for the floor) and the fake CRM.
+/// The processes of one path: the host (absent for the floor) and the fake
+/// CRM (absent for App Connect with its in-memory test CRM).
 #[derive(Clone, Copy)]
 pub struct Path {
     pub addr: SocketAddr,
     pub host_pid: Option<u32>,
-    pub crm_pid: u32,
+    pub crm_pid: Option<u32>,
+}
+
+impl Path {
+    /// The processes whose CPU a run reads: the host's first, then the CRM's.
+    pub fn watch(&self) -> Vec<u32> {
+        self.host_pid.into_iter().chain(self.crm_pid).collect()
+    }
 }
 
 /// Indices into a CPU triple.
@@ -64,16 +72,17 @@ impl Figures {
 }
 
 fn cpu_triple(path: &Path, o: &loadgen::Outcome) -> [f64; 3] {
-    let (host, crm) = match path.host_pid {
-        Some(_) => (o.cpu_us_per_request(Some(0)), o.cpu_us_per_request(Some(1))),
-        None => (f64::NAN, o.cpu_us_per_request(Some(0))),
+    let (host, crm) = match (path.host_pid, path.crm_pid) {
+        (Some(_), Some(_)) => (o.cpu_us_per_request(Some(0)), o.cpu_us_per_request(Some(1))),
+        (Some(_), None) => (o.cpu_us_per_request(Some(0)), f64::NAN),
+        (None, _) => (f64::NAN, o.cpu_us_per_request(Some(0))),
     };
     [host, crm, o.cpu_us_per_request(None)]
 }
 
 /// `runs` × (one client, then [`SATURATING_CLIENTS`] clients).
 pub async fn measure(path: Path, make: MakeRequest, check: Check, runs: usize) -> Result<Figures> {
-    let watch: Vec<u32> = path.host_pid.into_iter().chain([path.crm_pid]).collect();
+    let watch = path.watch();
     let plan = Plan { warmup: WARMUP, window: WINDOW, watch: &watch, sample_rss_of: None, until: None };
     let mut one = loadgen::open(path.addr, 1).await?;
     let mut ten = loadgen::open(path.addr, TAIL_CLIENTS).await?;

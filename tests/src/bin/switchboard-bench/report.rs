@@ -32,6 +32,8 @@ pub struct Report {
     /// `Err` holds why the attacks were not run.
     pub attacks: Option<Result<Attacks, String>>,
     pub webhooks: Vec<(&'static str, Result<crate::webhooks::WebhookFigures, String>)>,
+    /// `None`: no App Connect was named; `Err`: why it was not measured.
+    pub appconnect: Option<Result<crate::appconnect::AppConnectRun, String>>,
     pub elapsed: Duration,
 }
 
@@ -183,6 +185,56 @@ impl Report {
                     println!("  first error ({l}): {e}");
                 }
             }
+            self.print_beside_appconnect(is_get, &stores);
+        }
+    }
+
+    /// The same workload against App Connect, beside the host's figures.
+    fn print_beside_appconnect(&self, is_get: bool, stores: &[(&'static str, &StoreFigures)]) {
+        let ac = match &self.appconnect {
+            None => return,
+            Some(Err(e)) => {
+                println!("\n  App Connect (SWITCHBOARD_BENCH_APPCONNECT_URL): not measured: {e}");
+                return;
+            }
+            Some(Ok(ac)) => ac,
+        };
+        let theirs = if is_get { &ac.get } else { &ac.post };
+        println!(
+            "\n  beside App Connect at {} (pid {}; the same requests, jwtToken in the query; its test CRM answers \
+             from memory, the host's adapter makes one HTTP call to the fake CRM)",
+            ac.url, ac.pid
+        );
+        let mut header = vec!["App Connect".to_owned()];
+        header.extend(stores.iter().map(|(l, _)| format!("through host, {l}")));
+        line("", &header);
+        // `higher`: a bigger figure is better (throughput); else smaller is.
+        let row = |label: &str, get: &dyn Fn(&Figures) -> f64, higher: bool| {
+            let a = get(theirs);
+            let mut cells = vec![format!("{a:.0}")];
+            for (_, f) in stores {
+                let v = get(if is_get { &f.get } else { &f.post });
+                let times = if higher { v / a } else { a / v };
+                cells.push(format!("{v:.0} ({times:.1}× App Connect's)"));
+            }
+            line(label, &cells);
+        };
+        row(&format!("requests/s, {SATURATING_CLIENTS} clients"), &|f| f.rps.median(), true);
+        row(&format!("latency p50 µs, {TAIL_CLIENTS} clients (× faster)"), &|f| f.tail[0][0].median(), false);
+        row(&format!("latency p99 µs, {TAIL_CLIENTS} clients (× faster)"), &|f| f.tail[0][1].median(), false);
+        row(
+            &format!("server CPU µs/request, {SATURATING_CLIENTS} clients (× less)"),
+            &|f| {
+                let crm = f.cpu_many[CRM].median();
+                f.cpu_many[HOST].median() + if crm.is_nan() { 0.0 } else { crm }
+            },
+            false,
+        );
+        println!("  (server CPU: App Connect's process; the host's plus the fake CRM's)");
+        let errors = format!("{} / {}", theirs.requests, theirs.errors);
+        line("  App Connect requests timed / errors", &[errors]);
+        if let Some(e) = &theirs.first_error {
+            println!("  first error (App Connect): {e}");
         }
     }
 

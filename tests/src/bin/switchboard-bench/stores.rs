@@ -219,7 +219,7 @@ pub async fn run(s: &Setup<'_>, label: &str) -> Result<StoreFigures> {
     rss_idle_cold.push(&host);
     let jwt = login(&client, &host).await?;
     sanity(&client, &host, &jwt).await?;
-    let path = LoadPath { addr: host.addr, host_pid: Some(host.pid), crm_pid: s.fast_crm.pid };
+    let path = LoadPath { addr: host.addr, host_pid: Some(host.pid), crm_pid: Some(s.fast_crm.pid) };
     let get =
         overhead::measure(path, workload::host_find_contact(&host.hostport(), &jwt), workload::host_ok, s.runs).await?;
     let run_tag = format!("{label}-{}", std::process::id());
@@ -254,7 +254,7 @@ pub async fn run(s: &Setup<'_>, label: &str) -> Result<StoreFigures> {
 
     // Host B: from the compile cache, the slow fake CRM, a pool for every client.
     eprintln!("  {label}: concurrency runs");
-    let path = LoadPath { addr: host.addr, host_pid: Some(host.pid), crm_pid: s.slow_crm.pid };
+    let path = LoadPath { addr: host.addr, host_pid: Some(host.pid), crm_pid: Some(s.slow_crm.pid) };
     let concurrency =
         concurrency::measure(path, workload::host_find_contact(&host.hostport(), &jwt), workload::host_ok, s.runs)
             .await?;
