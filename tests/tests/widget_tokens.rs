@@ -184,7 +184,7 @@ async fn the_widget_lists_connects_and_disconnects_its_customer_s_integrations_o
     h.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_widget_token_prints_a_token_and_the_tag_for_a_local_page() {
     let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &[], |_| {}).await;
     let run = |args: &[&str]| {

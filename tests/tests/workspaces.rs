@@ -59,7 +59,7 @@ async fn admin(h: &Harness, method: reqwest::Method, path: &str, body: Option<Va
     (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_workspace_created_on_the_command_line_is_served_by_the_running_host_with_its_secrets_kept_nowhere() {
     let h = Harness::start().await;
     let created = cli_json(&h, &["create", "Acme", "--origin", "https://App.Acme.test/", "--json"]);
@@ -134,7 +134,7 @@ async fn a_workspace_created_on_the_command_line_is_served_by_the_running_host_w
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_api_manages_workspaces_and_refuses_bad_input_with_stable_codes() {
     let h = Harness::start().await;
     let anonymous = h.client.post(format!("{}/admin/workspaces", h.base)).json(&json!({"name": "x"})).send().await;

@@ -18,7 +18,7 @@
 //! owner's reservation.
 
 use super::group_commit::Work;
-use super::{Store, StoreResult};
+use super::{Backend, Store, StoreResult};
 use crate::clock::now_secs;
 use crate::webhooks::EventType;
 use serde_json::json;
@@ -209,6 +209,32 @@ impl Store {
             ),
             Ledger::Conversation { .. } => (None, None),
         };
+        if self.backend == Backend::Postgres
+            && let Some((kind, data)) = event.clone()
+        {
+            // One statement: the ledger, the cached note and the outbox together.
+            let changes = format!(
+                "logged AS (UPDATE {table} SET state = 'logged', log_id = $10, updated_at = $11
+                             WHERE user_id = $8 AND {key_column} = $9),
+                 note AS (DELETE FROM call_notes WHERE $12 AND user_id = $8 AND session_id = $9)"
+            );
+            let mut conn = self.writer.acquire().await?;
+            let (sql, binds) = self.with_connection_event(&mut conn, &changes, kind, user_id, data).await?;
+            let row = binds
+                .bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+                .bind(user_id)
+                .bind(key_value)
+                .bind(log_id)
+                .bind(now_secs())
+                .bind(note_of_session.is_some())
+                .fetch_one(&mut *conn)
+                .await?;
+            let written: i64 = row.try_get("written")?;
+            if written > 0 {
+                self.outbox_written();
+            }
+            return Ok(());
+        }
         let store = self.clone();
         let (user_id, key_value, log_id) = (user_id.to_owned(), key_value.to_owned(), log_id.to_owned());
         let work: Work<bool> = Box::new(move |conn| {

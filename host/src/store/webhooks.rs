@@ -391,6 +391,43 @@ impl Store {
         Ok(Enqueued { id, written: true })
     }
 
+    /// The outbox's part of one PostgreSQL statement that also makes the
+    /// change the event is about (`changes`: its own CTEs, binding from `$8`
+    /// on): the event of connection `user_id` and its deliveries, written
+    /// only when an endpoint receives it, as the CTEs `event` and
+    /// `deliveries`; the statement answers `written`, whether the event was.
+    /// One round trip, and atomic without a transaction of its own.
+    pub(super) async fn with_connection_event(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        changes: &str,
+        kind: EventType,
+        user_id: &str,
+        extra: Value,
+    ) -> StoreResult<(String, EventBinds)> {
+        let (scope, mut data) = self.connection_subject(conn, user_id).await?;
+        if let (Value::Object(d), Value::Object(e)) = (&mut data, extra) {
+            d.extend(e);
+        }
+        let event = NewEvent::new(kind, data);
+        let (id, now) = (random_id("evt_"), now_millis());
+        let sql = format!(
+            "WITH {changes},
+             event AS (
+                 INSERT INTO webhook_events (id, scope, event_type, payload, created_at)
+                 SELECT $1, $3, $6, $7, $2 WHERE EXISTS (SELECT 1 FROM webhook_endpoints e WHERE {RECEIVES})
+                 RETURNING id),
+             deliveries AS (
+                 INSERT INTO webhook_deliveries (id, event_id, endpoint_id, state, attempts, next_attempt_at,
+                                                 created_at, updated_at)
+                 SELECT 'dlv_' || substr($1, 5) || '_' || substr(e.id, 5), $1, e.id, 'pending', 0, $2, $2, $2
+                 FROM webhook_endpoints e WHERE {RECEIVES} AND EXISTS (SELECT 1 FROM event))
+             SELECT COUNT(*) AS written FROM event"
+        );
+        let payload = event.payload(&id, now);
+        Ok((sql, EventBinds { id, now, scope: scope.key().to_owned(), kind, payload }))
+    }
+
     /// Writes an event in a transaction of its own (for what happened
     /// outside the database: a CRM record created, a test event).
     pub(crate) async fn emit(&self, scope: &Scope, event: &NewEvent) -> StoreResult<String> {
@@ -760,6 +797,32 @@ async fn fail_pending(conn: &mut sqlx::AnyConnection, endpoint_id: &str, why: &s
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// The parameters `$1`..`$7` of [`Store::with_connection_event`]'s statement.
+pub(super) struct EventBinds {
+    id: String,
+    now: i64,
+    scope: String,
+    kind: EventType,
+    payload: String,
+}
+
+impl EventBinds {
+    /// Binds `$1`..`$7`: call it before binding the changes' own parameters.
+    pub(super) fn bind<'q>(
+        self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        query
+            .bind(self.id)
+            .bind(self.now)
+            .bind(self.scope)
+            .bind(String::new())
+            .bind(like_pattern(self.kind))
+            .bind(self.kind.name())
+            .bind(self.payload)
+    }
 }
 
 /// What [`Store::enqueue`] did.

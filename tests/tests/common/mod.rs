@@ -362,15 +362,19 @@ pub fn cli(h: &Harness, args: &[&str]) -> std::process::Output {
         h.config.adapters_dir.display().to_string()
     );
     std::fs::write(&file, toml).unwrap();
-    std::process::Command::new(binary)
+    let mut command = std::process::Command::new(binary);
+    command
         .arg("--config")
         .arg(&file)
         .args(args)
         .env("APP_SERVER_SECRET_KEY", &h.config.app_server_secret_key)
         .env("SWITCHBOARD_ENCRYPTION_KEY", &h.config.encryption_key)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
+        .env("RUST_LOG", "warn");
+    // The harness's host runs on this test's runtime: blocking its thread
+    // while the command runs would freeze a transaction the host has open,
+    // and the command would find the database locked. The runtime's other
+    // thread keeps the host going (the tests that call this are `multi_thread`).
+    tokio::task::block_in_place(|| command.output()).unwrap()
 }
 
 /// Logs a user in to `testcrm-oauth` as App Connect does, the browser's part
