@@ -30,6 +30,8 @@ pub struct Row {
     pub first_error: Option<String>,
     /// Highest host RSS sampled during these runs, MiB.
     pub max_rss_mib: f64,
+    /// Highest host PSS sampled, MiB (see `loadgen::Outcome::max_pss_mib`).
+    pub max_pss_mib: f64,
 }
 
 pub async fn measure(path: Path, make: MakeRequest, check: Check, runs: usize) -> Result<Vec<Row>> {
@@ -41,7 +43,7 @@ pub async fn measure(path: Path, make: MakeRequest, check: Check, runs: usize) -
         if pool.len() < clients {
             pool.extend(loadgen::open(path.addr, clients - pool.len()).await?);
         }
-        let mut row = Row { clients, max_rss_mib: f64::NAN, ..Row::default() };
+        let mut row = Row { clients, max_rss_mib: f64::NAN, max_pss_mib: f64::NAN, ..Row::default() };
         for _ in 0..runs {
             let rest = pool.split_off(clients);
             let (o, back) = loadgen::run(pool, make.clone(), check, &plan).await?;
@@ -65,6 +67,7 @@ pub async fn measure(path: Path, make: MakeRequest, check: Check, runs: usize) -
                 row.first_error.clone_from(&o.first_error);
             }
             row.max_rss_mib = row.max_rss_mib.max(o.max_rss_mib);
+            row.max_pss_mib = row.max_pss_mib.max(o.max_pss_mib);
         }
         rows.push(row);
     }

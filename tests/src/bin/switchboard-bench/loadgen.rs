@@ -162,6 +162,10 @@ pub struct Outcome {
     /// CPU seconds the whole machine was busy over the window (every process).
     pub machine_cpu: f64,
     pub max_rss_mib: f64,
+    /// Highest proportional set size sampled: pages shared with other
+    /// mappings (an adapter's memory image mapped into every instance slot)
+    /// counted once, not once per mapping as RSS counts them.
+    pub max_pss_mib: f64,
 }
 
 impl Outcome {
@@ -292,11 +296,12 @@ pub async fn run(conns: Vec<Conn>, make: MakeRequest, check: Check, plan: &Plan<
     let db_before = crate::procs::cpu_of_named(DB_PROCESS);
     let started = Instant::now();
     shared.phase.store(MEASURE, Ordering::Relaxed);
-    let mut max_rss = f64::NAN;
+    let (mut max_rss, mut max_pss) = (f64::NAN, f64::NAN);
     let end = started + plan.window;
     loop {
         if let Some(pid) = plan.sample_rss_of {
             max_rss = max_rss.max(crate::procs::status_mib(pid, "VmRSS"));
+            max_pss = max_pss.max(crate::procs::pss_mib(pid));
         }
         let now = Instant::now();
         let waiting = plan.until.as_ref().is_some_and(|done| !done.load(Ordering::Relaxed));
@@ -338,6 +343,7 @@ pub async fn run(conns: Vec<Conn>, make: MakeRequest, check: Check, plan: &Plan<
         db_cpu,
         machine_cpu,
         max_rss_mib: max_rss,
+        max_pss_mib: max_pss,
     };
     Ok((outcome, conns))
 }

@@ -97,6 +97,17 @@ pub fn status_mib(pid: u32, key: &str) -> f64 {
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
+/// The proportional set size of `pid` in MiB (`Pss` of `smaps_rollup`): its
+/// resident pages, each shared page divided among the mappings sharing it.
+pub fn pss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("Pss:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
 /// A child process serving HTTP on loopback; killed when dropped.
 pub struct Served {
     pub name: &'static str,

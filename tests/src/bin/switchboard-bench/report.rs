@@ -336,6 +336,7 @@ impl Report {
         });
         row("  RSS after the overhead runs (cold-started)", &|s| mib(s.rss_after_overhead_mib));
         row("  RSS max under load, C up to 2000 (cached)", &|s| mib(s.rss_load_max_mib));
+        row("  PSS max under load (shared pages once)", &|s| mib(s.pss_load_max_mib));
         row("  RSS peak of that process (VmHWM)", &|s| mib(s.rss_peak_mib));
         for (l, s) in &stores {
             if let Some(e) = &s.reload.first_error {

@@ -68,6 +68,8 @@ pub struct StoreFigures {
     pub rss_idle_cached: Rss,
     pub rss_after_overhead_mib: f64,
     pub rss_load_max_mib: f64,
+    /// The same, counting shared pages once (PSS).
+    pub pss_load_max_mib: f64,
     pub rss_peak_mib: f64,
     pub reload: Reload,
     /// Lines the hosts logged at warn or error (a pooling fallback, failures).
@@ -260,6 +262,7 @@ pub async fn run(s: &Setup<'_>, label: &str) -> Result<StoreFigures> {
             .await?;
     host.ensure_alive()?;
     let rss_load_max_mib = concurrency.iter().map(|r| r.max_rss_mib).fold(f64::NAN, f64::max);
+    let pss_load_max_mib = concurrency.iter().map(|r| r.max_pss_mib).fold(f64::NAN, f64::max);
     let rss_peak_mib = host.peak_rss_mib();
     warnings(&host, &mut warned);
     Ok(StoreFigures {
@@ -273,6 +276,7 @@ pub async fn run(s: &Setup<'_>, label: &str) -> Result<StoreFigures> {
         rss_idle_cached,
         rss_after_overhead_mib,
         rss_load_max_mib,
+        pss_load_max_mib,
         rss_peak_mib,
         reload,
         warnings: warned,
