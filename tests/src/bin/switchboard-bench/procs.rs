@@ -87,23 +87,23 @@ pub fn machine_busy_seconds() -> f64 {
 
 /// A `kB` line of `/proc/<pid>/status` (`VmRSS`, `VmHWM`) in MiB.
 pub fn status_mib(pid: u32, key: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.strip_prefix(key).is_some_and(|r| r.starts_with(':')))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
+    kb_line_mib(&format!("/proc/{pid}/status"), key)
 }
 
 /// The proportional set size of `pid` in MiB (`Pss` of `smaps_rollup`): its
 /// resident pages, each shared page divided among the mappings sharing it.
 pub fn pss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+    kb_line_mib(&format!("/proc/{pid}/smaps_rollup"), "Pss")
+}
+
+/// The `<key>: <n> kB` line of a `/proc` file in MiB; NaN when absent.
+fn kb_line_mib(path: &str, key: &str) -> f64 {
+    std::fs::read_to_string(path)
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("Pss:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            s.lines()
+                .find(|l| l.strip_prefix(key).is_some_and(|r| r.starts_with(':')))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
