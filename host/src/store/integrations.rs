@@ -155,16 +155,19 @@ impl Store {
 
     /// The workspace's integrations, oldest first.
     pub(crate) async fn integrations(&self, workspace_id: &str, filter: &Filter<'_>) -> StoreResult<Vec<Integration>> {
-        let query = concat!(
-            "SELECT ",
-            user_columns!(),
-            ", ",
-            integration_columns!(),
-            " FROM integrations i JOIN users u ON u.id = i.id
-             WHERE i.workspace_id = $1 AND ($2 = '' OR i.customer_id = $2) AND ($3 = '' OR i.connector = $3)
-             ORDER BY i.created_at, i.id"
+        let query = format!(
+            concat!(
+                "SELECT ",
+                user_columns!(),
+                ", ",
+                integration_columns!(),
+                " FROM integrations i JOIN users u ON u.id = i.id
+                 WHERE i.workspace_id = $1 AND ($2 = '' OR i.customer_id = $2) AND ($3 = '' OR i.connector = $3)
+                 ORDER BY i.created_at, {}"
+            ),
+            self.backend.insertion_order("i")
         );
-        let rows = sqlx::query(query)
+        let rows = sqlx::query(sqlx::AssertSqlSafe(query))
             .bind(workspace_id)
             .bind(filter.customer_id.unwrap_or_default().to_owned())
             .bind(filter.connector.unwrap_or_default().to_owned())

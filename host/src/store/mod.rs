@@ -122,6 +122,21 @@ pub(crate) enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// `alias`'s column that orders rows as they were inserted: the
+    /// tie-break of a listing by time, whose rows written in the same
+    /// millisecond (and random ids) would otherwise come back in any order.
+    /// SQLite's `rowid` (each insert takes the largest plus one); on
+    /// PostgreSQL the `seq` identity column (migration 0017).
+    pub(crate) fn insertion_order(self, alias: &str) -> String {
+        let column = match self {
+            Backend::Sqlite => "rowid",
+            Backend::Postgres => "seq",
+        };
+        if alias.is_empty() { column.to_owned() } else { format!("{alias}.{column}") }
+    }
+}
+
 /// The lease of a store not told otherwise (the server sets its own).
 const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 

@@ -310,6 +310,36 @@ mod webhook_outbox {
     }
 
     #[tokio::test]
+    async fn rows_written_in_the_same_millisecond_are_listed_in_the_order_they_were_written() {
+        for store in stores().await {
+            let scope = Scope::Workspace("ws_1".into());
+            let endpoints = [
+                endpoint(&store, &scope, None).await.id,
+                endpoint(&store, &scope, None).await.id,
+                endpoint(&store, &scope, None).await.id,
+                endpoint(&store, &scope, None).await.id,
+            ];
+            let mut events = Vec::new();
+            for _ in 0..8 {
+                events.push(store.emit(&scope, &NewEvent::new(EventType::Test, serde_json::json!({}))).await.unwrap());
+            }
+            // The same millisecond for every row: only the write order is left.
+            for table in ["webhook_endpoints", "webhook_deliveries"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE {table} SET created_at = 1764700000000")))
+                    .execute(store.pool())
+                    .await
+                    .unwrap();
+            }
+            let listed: Vec<String> = store.endpoints(&scope).await.unwrap().into_iter().map(|e| e.id).collect();
+            assert_eq!(listed, endpoints, "endpoints oldest first ({:?})", store.backend());
+            let newest_first: Vec<String> =
+                store.deliveries(&endpoints[2], None, 100).await.unwrap().into_iter().map(|d| d.event_id).collect();
+            events.reverse();
+            assert_eq!(newest_first, events, "deliveries newest first ({:?})", store.backend());
+        }
+    }
+
+    #[tokio::test]
     async fn an_endpoint_failing_for_five_days_is_disabled_with_an_event_and_its_queue_fails() {
         for store in stores().await {
             let scope = Scope::Workspace("ws_1".into());

@@ -225,7 +225,8 @@ impl Store {
     pub(crate) async fn endpoints(&self, scope: &Scope) -> StoreResult<Vec<Endpoint>> {
         let query = format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE scope = $1 AND deleted_at IS NULL
-             ORDER BY created_at, id"
+             ORDER BY created_at, {}",
+            self.backend.insertion_order("")
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(query)).bind(scope.key()).fetch_all(&self.pool).await?;
         rows.iter().map(endpoint_of).collect()
@@ -680,18 +681,20 @@ impl Store {
         state: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<Delivery>> {
-        let rows = sqlx::query(
+        let query = format!(
             "SELECT d.id, d.event_id, v.event_type, d.state, d.attempts, d.next_attempt_at, d.created_at,
                     d.delivered_at, d.last_status, d.last_error
              FROM webhook_deliveries d JOIN webhook_events v ON v.id = d.event_id
              WHERE d.endpoint_id = $1 AND ($2 = '' OR d.state = $2)
-             ORDER BY d.created_at DESC, d.id DESC LIMIT $3",
-        )
-        .bind(endpoint_id)
-        .bind(state.unwrap_or_default())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+             ORDER BY d.created_at DESC, {} DESC LIMIT $3",
+            self.backend.insertion_order("d")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(query))
+            .bind(endpoint_id)
+            .bind(state.unwrap_or_default())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let id: String = row.try_get("id")?;

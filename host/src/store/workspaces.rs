@@ -62,9 +62,11 @@ impl Store {
     }
 
     pub(crate) async fn workspaces(&self) -> StoreResult<Vec<Workspace>> {
-        let rows = sqlx::query("SELECT id, name, allowed_origins, created_at FROM workspaces ORDER BY created_at, id")
-            .fetch_all(&self.pool)
-            .await?;
+        let query = format!(
+            "SELECT id, name, allowed_origins, created_at FROM workspaces ORDER BY created_at, {}",
+            self.backend.insertion_order("")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(query)).fetch_all(&self.pool).await?;
         rows.iter().map(workspace_of_row).collect()
     }
 
@@ -107,8 +109,10 @@ impl Store {
     }
 
     pub(crate) async fn api_keys(&self, workspace_id: &str) -> StoreResult<Vec<ApiKeyRow>> {
-        let query =
-            format!("SELECT {API_KEY_COLUMNS} FROM workspace_api_keys WHERE workspace_id = $1 ORDER BY created_at, id");
+        let query = format!(
+            "SELECT {API_KEY_COLUMNS} FROM workspace_api_keys WHERE workspace_id = $1 ORDER BY created_at, {}",
+            self.backend.insertion_order("")
+        );
         let rows = sqlx::query(sqlx::AssertSqlSafe(query)).bind(workspace_id).fetch_all(&self.pool).await?;
         rows.iter().map(api_key_of_row).collect()
     }
@@ -169,7 +173,8 @@ impl Store {
 
     pub(crate) async fn signing_keys(&self, workspace_id: &str) -> StoreResult<Vec<SigningKey>> {
         let query = format!(
-            "SELECT {SIGNING_KEY_COLUMNS} FROM workspace_signing_keys WHERE workspace_id = $1 ORDER BY created_at, kid"
+            "SELECT {SIGNING_KEY_COLUMNS} FROM workspace_signing_keys WHERE workspace_id = $1 ORDER BY created_at, {}",
+            self.backend.insertion_order("")
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(query)).bind(workspace_id).fetch_all(&self.pool).await?;
         rows.iter().map(signing_key_of_row).collect()
