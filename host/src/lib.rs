@@ -21,6 +21,7 @@ pub(crate) mod clock;
 pub mod config;
 mod connect;
 pub mod crypto;
+pub mod log_writer;
 pub(crate) mod metrics;
 pub mod oauth;
 pub(crate) mod request_id;

@@ -48,6 +48,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    let code = run();
+    // The log lines still in memory (see `log_writer`).
+    switchboard::log_writer::flush();
+    code
+}
+
+fn run() -> ExitCode {
     let cli = Cli::parse();
     let mut config_file = cli.config;
     if config_file.is_none() && std::path::Path::new("switchboard.toml").exists() {
@@ -88,6 +95,7 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
+                    switchboard::log_writer::flush(); // the log lines before the error first
                     eprintln!("switchboard: key rotation failed: {e:#}");
                     ExitCode::FAILURE
                 }
@@ -100,12 +108,14 @@ fn main() -> ExitCode {
         let server = match Server::start(config).await {
             Ok(s) => s,
             Err(e) => {
+                switchboard::log_writer::flush(); // the log lines before the error first
                 eprintln!("switchboard: cannot start: {e:#}");
                 return ExitCode::FAILURE;
             }
         };
         println!("switchboard listening on http://{}", server.addr);
         if let Err(e) = server.serve_until(termination(), grace).await {
+            switchboard::log_writer::flush(); // the log lines before the error first
             eprintln!("switchboard: server failed: {e:#}");
             return ExitCode::FAILURE;
         }
@@ -121,6 +131,7 @@ fn printed(outcome: anyhow::Result<String>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
+            switchboard::log_writer::flush(); // the log lines before the error first
             eprintln!("switchboard: {e:#}");
             ExitCode::FAILURE
         }

@@ -43,11 +43,13 @@ pub(crate) fn note_adapter(platform: &str, version: &str) {
 
 /// An incoming `X-Request-Id` worth keeping, else a new one.
 pub(crate) fn from_header(value: Option<&HeaderValue>) -> String {
-    value
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| acceptable(v))
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    value.and_then(|v| v.to_str().ok()).filter(|v| acceptable(v)).map(str::to_owned).unwrap_or_else(new_id)
+}
+
+/// A random (version 4) UUID from the thread's CSPRNG: `Uuid::new_v4` asks
+/// the kernel (a `getrandom` system call) for every request.
+fn new_id() -> String {
+    uuid::Builder::from_random_bytes(rand::random()).into_uuid().to_string()
 }
 
 fn acceptable(id: &str) -> bool {
@@ -84,5 +86,17 @@ mod tests {
         assert!(!super::acceptable(""));
         assert!(!super::acceptable("has space"));
         assert!(!super::acceptable(&"a".repeat(200)));
+    }
+
+    #[test]
+    fn a_request_without_an_id_gets_a_new_random_uuid() {
+        let a = super::from_header(None);
+        let b = super::from_header(None);
+        assert_ne!(a, b);
+        for id in [a, b] {
+            let parsed = uuid::Uuid::parse_str(&id).unwrap();
+            assert_eq!(parsed.get_version(), Some(uuid::Version::Random), "{id}");
+            assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122, "{id}");
+        }
     }
 }

@@ -128,13 +128,15 @@ pub async fn rotate_keys(config: &Config) -> Result<(usize, String)> {
     Ok((count, key_id))
 }
 
-/// Logs to stderr, human-readable or JSON; `RUST_LOG` filters (default `info`).
+/// Logs to stderr (in batches: see `log_writer`), human-readable or JSON;
+/// `RUST_LOG` filters (default `info`).
 pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only for a terminal: a log file gets plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(crate::log_writer::stderr()).with_ansi(ansi);
     let _ = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
