@@ -199,6 +199,7 @@ mod tests {
         let k = JwtKeys::new(&"s".repeat(32));
         let t = k.issue_session("42-testcrm", "testcrm", "abc", 3600);
         let first = k.verify(&t).unwrap();
+        assert_eq!(k.verified.get(&t), Some(first.clone()), "remembered");
         assert_eq!(k.verify(&t).unwrap(), first, "the remembered claims are the decoded ones");
         // The same signature over another payload: refused, remembered or not.
         let (_, payload, signature) = {
