@@ -146,6 +146,12 @@ mod tests {
         }
     }
 
+    /// A batch over a new sink (leaked: `tracing` writers borrow for `'static`).
+    fn batched() -> (Sink, &'static Batched<Sink>) {
+        let sink = Sink::default();
+        (sink.clone(), Box::leak(Box::new(Batched::new(sink))))
+    }
+
     fn log_to(batch: &'static Batched<Sink>, f: impl FnOnce()) {
         let subscriber = tracing_subscriber::fmt().with_writer(batch).with_ansi(false).finish();
         tracing::subscriber::with_default(subscriber, f);
@@ -153,8 +159,7 @@ mod tests {
 
     #[test]
     fn info_lines_wait_and_leave_in_one_write_in_order() {
-        let sink = Sink::default();
-        let batch: &'static Batched<Sink> = Box::leak(Box::new(Batched::new(sink.clone())));
+        let (sink, batch) = batched();
         log_to(batch, || {
             tracing::info!("first");
             tracing::info!("second");
@@ -171,8 +176,7 @@ mod tests {
 
     #[test]
     fn a_warning_is_written_at_once_with_what_came_before_it() {
-        let sink = Sink::default();
-        let batch: &'static Batched<Sink> = Box::leak(Box::new(Batched::new(sink.clone())));
+        let (sink, batch) = batched();
         log_to(batch, || {
             tracing::info!("served");
             tracing::warn!("webhook endpoint disabled");
@@ -184,8 +188,7 @@ mod tests {
 
     #[test]
     fn a_full_batch_is_written_without_waiting() {
-        let sink = Sink::default();
-        let batch: &'static Batched<Sink> = Box::leak(Box::new(Batched::new(sink.clone())));
+        let (sink, batch) = batched();
         let line = [b'x'; 1000];
         let lines = FLUSH_AT / line.len() + 1;
         for _ in 0..lines {
