@@ -134,9 +134,10 @@ fn events_of(filter: &str) -> Option<Vec<String>> {
     Some(filter.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
 }
 
-/// The `LIKE` pattern of an event type in a filter (`_` escaped: it is a wildcard).
+/// The event type as `RECEIVES` looks for it in a filter `',a,b,'` (`_`
+/// escaped: in `LIKE` it is a wildcard).
 fn like_pattern(kind: EventType) -> String {
-    format!("%,{},%", kind.name().replace('_', "\\_"))
+    kind.name().replace('_', "\\_")
 }
 
 const ENDPOINT_COLUMNS: &str = "id, url, description, event_filter, disabled_at, disabled_reason, failing_since,
@@ -160,10 +161,13 @@ fn endpoint_of(row: &AnyRow) -> StoreResult<Endpoint> {
 
 /// Which endpoints `e` receive an event: of scope `$3`, not deleted, and
 /// either the one a test event names (`$4`) or, for any other event (`$4`
-/// empty), active and subscribed to its type (`$5`, a `LIKE` pattern).
+/// empty), active and subscribed to its type (`$5`, see `like_pattern`).
+/// The pattern is built in SQL: SQLite re-prepares a statement on every
+/// execution when a bound parameter is a `LIKE` pattern (the planner reads
+/// it for its `LIKE` optimization), as it did once per logged call.
 const RECEIVES: &str = "e.scope = $3 AND e.deleted_at IS NULL
      AND ((e.id = $4) OR ($4 = '' AND e.disabled_at IS NULL
-                          AND (e.event_filter = '*' OR e.event_filter LIKE $5 ESCAPE '\\')))";
+                          AND (e.event_filter = '*' OR e.event_filter LIKE ('%,' || $5 || ',%') ESCAPE '\\')))";
 
 fn secret_place(id: &str) -> Place<'_> {
     Place { row: id, column: "webhook_secret" }
@@ -500,6 +504,8 @@ impl Store {
         busy: &[String],
     ) -> StoreResult<Vec<Claimed>> {
         let token = random_id("lease_");
+        // A literal LIMIT: SQLite's planner reads a bound one, and re-prepares
+        // the statement each time it is bound.
         let lock = if self.backend == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
         let claim = format!(
             "UPDATE webhook_deliveries SET lease_token = $1, lease_until = $2, updated_at = $3
@@ -507,14 +513,13 @@ impl Store {
                  SELECT d.id FROM webhook_deliveries d
                  WHERE d.state = 'pending' AND d.next_attempt_at <= $3
                    AND (d.lease_until IS NULL OR d.lease_until <= $3)
-                   AND $5 NOT LIKE '%,' || d.endpoint_id || ',%'
-                 ORDER BY d.next_attempt_at LIMIT $4 {lock})"
+                   AND $4 NOT LIKE '%,' || d.endpoint_id || ',%'
+                 ORDER BY d.next_attempt_at LIMIT {limit} {lock})"
         );
         let claimed = sqlx::query(sqlx::AssertSqlSafe(claim))
             .bind(&token)
             .bind(now + lease_ms)
             .bind(now)
-            .bind(i64::from(limit))
             .bind(format!(",{},", busy.join(",")))
             .execute(&self.writer)
             .await?;
