@@ -504,9 +504,9 @@ impl Store {
         busy: &[String],
     ) -> StoreResult<Vec<Claimed>> {
         let token = random_id("lease_");
+        let lock = if self.backend == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
         // A literal LIMIT: SQLite's planner reads a bound one, and re-prepares
         // the statement each time it is bound.
-        let lock = if self.backend == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
         let claim = format!(
             "UPDATE webhook_deliveries SET lease_token = $1, lease_until = $2, updated_at = $3
              WHERE id IN (
