@@ -75,11 +75,14 @@ impl Store {
         // The column holds a JSON array: look for the origin as one of its strings.
         let quoted = serde_json::to_string(origin)?;
         let escaped = quoted.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        let rows =
-            sqlx::query("SELECT allowed_origins FROM workspaces WHERE allowed_origins LIKE $1 ESCAPE '\\' LIMIT 20")
-                .bind(format!("%{escaped}%"))
-                .fetch_all(&self.pool)
-                .await?;
+        // The pattern built in SQL: a bound one would make SQLite re-prepare
+        // the statement at every call (see `webhooks::RECEIVES`).
+        let rows = sqlx::query(
+            "SELECT allowed_origins FROM workspaces WHERE allowed_origins LIKE ('%' || $1 || '%') ESCAPE '\\' LIMIT 20",
+        )
+        .bind(escaped)
+        .fetch_all(&self.pool)
+        .await?;
         // LIKE narrows it down; the exact comparison decides (SQLite's LIKE ignores case).
         for r in rows {
             let origins: String = r.try_get("allowed_origins")?;
