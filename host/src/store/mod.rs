@@ -137,6 +137,14 @@ impl Backend {
     }
 }
 
+/// `s` as the literal part of a `LIKE … ESCAPE '\'` pattern: its `\`, `%`
+/// and `_` escaped. Build the pattern in SQL around the bound value
+/// (`LIKE ('%' || $1 || '%')`): SQLite re-prepares a statement at every bind
+/// of a parameter that is a whole `LIKE` pattern.
+fn like_escaped(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
 /// The lease of a store not told otherwise (the server sets its own).
 const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(60);
 

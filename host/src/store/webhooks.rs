@@ -11,7 +11,7 @@
 //! A worker that dies mid-attempt leaves a lease that ends; the delivery is
 //! then attempted again (the receiver deduplicates by `webhook-id`).
 
-use super::{Backend, Place, Store, StoreResult};
+use super::{Backend, Place, Store, StoreResult, like_escaped};
 use crate::clock::now_millis;
 use crate::secret::{Secret, random_id};
 use crate::webhooks::event::{EventType, NewEvent, Scope};
@@ -134,12 +134,6 @@ fn events_of(filter: &str) -> Option<Vec<String>> {
     Some(filter.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
 }
 
-/// The event type as `RECEIVES` looks for it in a filter `',a,b,'` (`_`
-/// escaped: in `LIKE` it is a wildcard).
-fn like_pattern(kind: EventType) -> String {
-    kind.name().replace('_', "\\_")
-}
-
 const ENDPOINT_COLUMNS: &str = "id, url, description, event_filter, disabled_at, disabled_reason, failing_since,
      previous_expires_at, created_at, updated_at";
 
@@ -161,10 +155,9 @@ fn endpoint_of(row: &AnyRow) -> StoreResult<Endpoint> {
 
 /// Which endpoints `e` receive an event: of scope `$3`, not deleted, and
 /// either the one a test event names (`$4`) or, for any other event (`$4`
-/// empty), active and subscribed to its type (`$5`, see `like_pattern`).
-/// The pattern is built in SQL: SQLite re-prepares a statement on every
-/// execution when a bound parameter is a `LIKE` pattern (the planner reads
-/// it for its `LIKE` optimization), as it did once per logged call.
+/// empty), active and subscribed to its type (`$5`, [`like_escaped`]) in
+/// its filter `',a,b,'`. The pattern is built in SQL: a bound one made SQLite
+/// re-prepare this statement once per logged call.
 const RECEIVES: &str = "e.scope = $3 AND e.deleted_at IS NULL
      AND ((e.id = $4) OR ($4 = '' AND e.disabled_at IS NULL
                           AND (e.event_filter = '*' OR e.event_filter LIKE ('%,' || $5 || ',%') ESCAPE '\\')))";
@@ -371,7 +364,7 @@ impl Store {
             .bind(now)
             .bind(scope.key())
             .bind(event.only_endpoint.as_deref().unwrap_or_default())
-            .bind(like_pattern(event.kind))
+            .bind(like_escaped(event.kind.name()))
             .bind(event.kind.name())
             .bind(event.payload(&id, now))
             .execute(&mut *conn)
@@ -390,7 +383,7 @@ impl Store {
             .bind(now)
             .bind(scope.key())
             .bind(event.only_endpoint.as_deref().unwrap_or_default())
-            .bind(like_pattern(event.kind))
+            .bind(like_escaped(event.kind.name()))
             .execute(&mut *conn)
             .await?;
         Ok(Enqueued { id, written: true })
@@ -827,7 +820,7 @@ impl EventBinds {
             .bind(self.now)
             .bind(self.scope)
             .bind(String::new())
-            .bind(like_pattern(self.kind))
+            .bind(like_escaped(self.kind.name()))
             .bind(self.kind.name())
             .bind(self.payload)
     }

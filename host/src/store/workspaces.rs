@@ -74,13 +74,10 @@ impl Store {
     pub(crate) async fn origin_allowed_by_a_workspace(&self, origin: &str) -> StoreResult<bool> {
         // The column holds a JSON array: look for the origin as one of its strings.
         let quoted = serde_json::to_string(origin)?;
-        let escaped = quoted.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-        // The pattern built in SQL: a bound one would make SQLite re-prepare
-        // the statement at every call (see `webhooks::RECEIVES`).
         let rows = sqlx::query(
             "SELECT allowed_origins FROM workspaces WHERE allowed_origins LIKE ('%' || $1 || '%') ESCAPE '\\' LIMIT 20",
         )
-        .bind(escaped)
+        .bind(super::like_escaped(&quoted))
         .fetch_all(&self.pool)
         .await?;
         // LIKE narrows it down; the exact comparison decides (SQLite's LIKE ignores case).
