@@ -2,6 +2,7 @@
 //! call can fail turned into a distinct, documented error.
 
 use super::adapter::LoadedAdapter;
+use super::cpu_meter::Tick;
 use super::host_state::{CallScope, HostState, Violation};
 use super::memory_budget::Reservation;
 use super::outbound::CallPolicy;
@@ -143,23 +144,25 @@ impl Runtime {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         // Every tick of guest execution: over the CPU deadline, interrupted;
-        // under it, one yield to the executor (see `cpu_meter`).
+        // under it, one yield to the executor if the guest ran the whole tick
+        // (see `cpu_meter`).
         store.set_epoch_deadline(1);
         let cpu = adapter.limits.cpu;
         let reader = meter.clone();
-        store.epoch_deadline_callback(move |_| {
-            reader.pause();
-            if reader.used() >= cpu {
-                return Ok(UpdateDeadline::Interrupt);
+        store.epoch_deadline_callback(move |_| match reader.on_tick(cpu, super::engine::EPOCH_TICK) {
+            Tick::Interrupt => Ok(UpdateDeadline::Interrupt),
+            Tick::Continue => Ok(UpdateDeadline::Continue(1)),
+            Tick::Yield => {
+                reader.pause();
+                let meter = reader.clone();
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(async move {
+                        tokio::task::yield_now().await;
+                        meter.resume();
+                    }),
+                ))
             }
-            let meter = reader.clone();
-            Ok(UpdateDeadline::YieldCustom(
-                1,
-                Box::pin(async move {
-                    tokio::task::yield_now().await;
-                    meter.resume();
-                }),
-            ))
         });
         meter.resume();
         store
