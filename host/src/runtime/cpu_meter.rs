@@ -106,14 +106,16 @@ mod tests {
 
     #[test]
     fn the_meter_counts_the_run_since_its_last_resume() {
+        // A long tick, so that a stalled test thread does not pass for a run.
+        let tick = Duration::from_millis(40);
         let m = CpuMeter::default();
         m.resume();
-        std::thread::sleep(TICK);
-        assert_eq!(m.on_tick(DEADLINE, TICK), Tick::Yield, "ran a tick");
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(m.on_tick(Duration::from_secs(60), tick), Tick::Yield, "ran a tick");
         m.pause();
         m.resume();
-        assert_eq!(m.on_tick(DEADLINE, TICK), Tick::Continue, "just resumed");
-        assert_eq!(m.on_tick(Duration::from_millis(5), TICK), Tick::Interrupt, "10 ms used, 5 ms allowed");
+        assert_eq!(m.on_tick(Duration::from_secs(60), tick), Tick::Continue, "just resumed");
+        assert_eq!(m.on_tick(Duration::from_millis(5), tick), Tick::Interrupt, "50 ms used, 5 ms allowed");
     }
 
     #[test]
