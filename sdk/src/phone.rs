@@ -48,8 +48,8 @@ pub struct E164 {
 /// Parses an E.164 number: a leading `+`, then digits, which may be grouped
 /// with spaces, `-`, `.`, `/` or parentheses. An extension after the number
 /// (`x12`, `ext. 12`, `#12`, `;ext=12`) is ignored. `None` for anything else:
-/// no `+`, an unassigned country code, letters, or a national number outside
-/// 2–17 digits.
+/// no `+`, an unassigned country code (or one written with a leading zero),
+/// letters, or a national number outside 2–17 digits.
 pub fn parse_e164(number: &str) -> Option<E164> {
     let rest = number.trim().strip_prefix('+')?;
     let mut all = String::with_capacity(rest.len());
@@ -60,6 +60,10 @@ pub fn parse_e164(number: &str) -> Option<E164> {
             _ if starts_extension(&rest[i..]) => break,
             _ => return None,
         }
+    }
+    // No country code starts with 0 (`+01…` is not `+1…`).
+    if all.starts_with('0') {
+        return None;
     }
     let code_len = (1..=3).find(|&n| {
         all.get(..n).and_then(|c| c.parse::<u16>().ok()).is_some_and(|c| COUNTRY_CODES.binary_search(&c).is_ok())
@@ -132,8 +136,16 @@ mod tests {
             assert_eq!(parse_e164(written), us, "{written}");
         }
         assert_eq!(parse_e164("+390612345678").map(|n| n.national).as_deref(), Some("0612345678"), "Italy's zero");
-        for refused in ["16505551212", "+1 800 FLOWERS", "+1", "+999 1234", "+1650555121234567890", "+٣٣1234567", ""]
-        {
+        for refused in [
+            "16505551212",
+            "+1 800 FLOWERS",
+            "+1",
+            "+999 1234",
+            "+016505551212",
+            "+1650555121234567890",
+            "+٣٣1234567",
+            "",
+        ] {
             assert_eq!(parse_e164(refused), None, "{refused}");
         }
     }
