@@ -120,6 +120,9 @@ pub struct CrmState {
     /// Requests being answered now, and the most seen at once.
     pub in_flight: u32,
     pub max_in_flight: u32,
+    /// Requests whose client went away before the answer was ready (it
+    /// closed the connection: a caller that gave up).
+    pub abandoned: u32,
     /// Bearer tokens issued by the OAuth server are accepted too.
     oauth: Option<crate::oauth::Shared>,
 }
@@ -246,6 +249,22 @@ pub fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
+/// One request being answered; counted out when answered or abandoned.
+struct InFlight {
+    state: Shared,
+    answered: bool,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut s = lock(&self.state);
+        s.in_flight -= 1;
+        if !self.answered {
+            s.abandoned += 1;
+        }
+    }
+}
+
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({"error": code, "message": message}))).into_response()
 }
@@ -286,6 +305,8 @@ async fn gate(State(state): State<Shared>, mut req: Request, next: Next) -> Resp
         let user = api_key.as_ref().and_then(|k| s.keys.get(k).cloned()).or(by_bearer);
         (s.delay, throttled, user, s.seen.len() as u32, failing)
     };
+    // Dropped unanswered when the client closes its connection first.
+    let mut in_flight = InFlight { state: state.clone(), answered: false };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
@@ -312,7 +333,8 @@ async fn gate(State(state): State<Shared>, mut req: Request, next: Next) -> Resp
     } else {
         error(StatusCode::UNAUTHORIZED, "invalid_api_key", "missing or unknown x-api-key")
     };
-    lock(&state).in_flight -= 1;
+    in_flight.answered = true;
+    drop(in_flight);
     let h: &mut HeaderMap = response.headers_mut();
     h.insert("x-ratelimit-limit", HeaderValue::from(RATE_LIMIT));
     h.insert("x-ratelimit-remaining", HeaderValue::from(if throttled.is_some() { 0 } else { remaining }));

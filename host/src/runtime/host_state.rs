@@ -162,7 +162,7 @@ impl http::Host for HostState {
         let (target, result) = match self.outbound.prepare(&mut self.policy, &req) {
             Ok(prepared) => {
                 let host = prepared.host.clone();
-                (host, self.outbound.execute(&self.policy, prepared.url, req, None).await)
+                (host, self.outbound.execute_detached(&self.policy, prepared.url, req).await)
             }
             // Refused before it was sent: the reason names what was wrong.
             Err(e) => (String::new(), Err(e)),
@@ -196,7 +196,7 @@ impl http::Host for HostState {
             targets.push(checked.as_ref().map(|p| p.host.clone()).unwrap_or_default());
             prepared.push(checked.map(|p| (p, req)));
         }
-        let results = self.outbound.execute_all(&self.policy, prepared, SEND_ALL_CONCURRENCY).await;
+        let results = self.outbound.execute_all_detached(&self.policy, prepared, SEND_ALL_CONCURRENCY).await;
         let elapsed = started.elapsed();
         for (target, result) in targets.iter().zip(&results) {
             self.observe(target, elapsed, result);

@@ -160,6 +160,43 @@ impl Outbound {
             .await
     }
 
+    /// [`Outbound::execute`] as a task of its own, awaited by the caller;
+    /// dropping the wait (the call's wall-clock deadline, a client gone)
+    /// aborts the request.
+    ///
+    /// Why a task: an adapter's host call runs on the guest's fiber stack,
+    /// and every in-flight call keeps resident the deepest stack it touched;
+    /// polled there, the HTTP client's frames were most of it. And each
+    /// wake-up of the exchange (connection checkout, write, response head,
+    /// every body chunk) polls only this small task instead of the whole
+    /// request's futures down through the fiber.
+    pub(crate) async fn execute_detached(
+        self: &Arc<Self>,
+        policy: &CallPolicy,
+        url: Url,
+        req: OutboundRequest,
+    ) -> Result<OutboundResponse, OutboundError> {
+        let (outbound, policy) = (self.clone(), policy.clone());
+        Detached::spawn(async move { outbound.execute(&policy, url, req, None).await }).join().await?
+    }
+
+    /// [`Outbound::execute_all`] as a task of its own (see
+    /// [`Outbound::execute_detached`]).
+    pub(crate) async fn execute_all_detached(
+        self: &Arc<Self>,
+        policy: &CallPolicy,
+        prepared: Vec<Result<(Prepared, OutboundRequest), OutboundError>>,
+        concurrency: usize,
+    ) -> Vec<Result<OutboundResponse, OutboundError>> {
+        let (outbound, policy) = (self.clone(), policy.clone());
+        let count = prepared.len();
+        let task = Detached::spawn(async move { outbound.execute_all(&policy, prepared, concurrency).await });
+        match task.join().await {
+            Ok(results) => results,
+            Err(e) => vec![Err(e); count],
+        }
+    }
+
     /// Sends one prepared request: the credential header is the host's, no
     /// redirects, the response body capped.
     pub(crate) async fn execute(
@@ -220,9 +257,31 @@ impl Outbound {
     }
 }
 
-/// The host's own 429 for a request to a CRM origin on hold.
-/// The longest URL an adapter may send, in bytes (browsers and CRMs stop
-/// well before: 8 KiB is the common server limit).
+/// A spawned task that is aborted when this handle is dropped unjoined.
+struct Detached<T>(tokio::task::JoinHandle<T>);
+
+impl<T: Send + 'static> Detached<T> {
+    fn spawn(future: impl std::future::Future<Output = T> + Send + 'static) -> Self {
+        Detached(tokio::spawn(future))
+    }
+
+    /// The task's output. A panic in it fails this request alone, as a
+    /// transport error; the log says so without the panic's text (it may
+    /// hold a URL or a header).
+    async fn join(mut self) -> Result<T, OutboundError> {
+        (&mut self.0).await.map_err(|e| {
+            tracing::error!(panicked = e.is_panic(), "an outbound request task failed");
+            OutboundError::Transport("the host's request task failed".into())
+        })
+    }
+}
+
+impl<T> Drop for Detached<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A request [`Outbound::prepare`] accepted.
 #[derive(Debug)]
 pub(crate) struct Prepared {
@@ -232,6 +291,8 @@ pub(crate) struct Prepared {
     pub(crate) host: String,
 }
 
+/// The longest URL an adapter may send, in bytes (browsers and CRMs stop
+/// well before: 8 KiB is the common server limit).
 pub(crate) const MAX_URL_BYTES: usize = 8 * 1024;
 /// At most this many headers, of at most this many bytes in all, per request.
 const MAX_HEADERS: usize = 64;
@@ -288,6 +349,7 @@ fn check_headers(headers: &[(String, String)]) -> Result<(), OutboundError> {
     Ok(())
 }
 
+/// The host's own 429 for a request to a CRM origin on hold.
 fn held_response(secs: u64) -> OutboundResponse {
     OutboundResponse {
         status: 429,
