@@ -255,6 +255,37 @@ async fn slow_clients_are_cut_off_and_cannot_hold_every_connection() {
 }
 
 #[tokio::test]
+async fn http2_without_tls_is_served_and_half_a_preface_cannot_hold_a_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &[], |c| {
+        c.limits.max_connections = 4;
+        c.limits.header_read_timeout_ms = 500;
+    })
+    .await;
+    let addr = h.base.trim_start_matches("http://").to_owned();
+    // Every connection allowed, each with the first half of HTTP/2's preface and nothing more.
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+        stalled.push(s);
+    }
+    let timeout = std::time::Duration::from_secs(20);
+    // An h2c client (prior knowledge) is served over HTTP/2 once the stalled ones are cut off.
+    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let r = h2.get(format!("{}/isAlive", h.base)).timeout(timeout).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.text().await.unwrap(), "OK");
+    let r = h.client.get(format!("{}/isAlive", h.base)).timeout(timeout).send().await.unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_11);
+    for mut s in stalled {
+        let read = tokio::time::timeout(timeout, s.read_to_end(&mut Vec::new())).await;
+        assert!(read.is_ok(), "the server closes a connection that never finishes its preface");
+    }
+    h.stop().await;
+}
+
+#[tokio::test]
 async fn the_host_wide_memory_budget_counts_what_calls_use_and_stops_a_hog_retryably() {
     let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &["memorycrm"], |c| {
         c.limits.adapter_memory_mib = 64;
