@@ -225,22 +225,30 @@ async fn guessing_the_admin_token_is_throttled_per_address() {
     h.stop().await;
 }
 
-#[tokio::test]
-async fn slow_clients_are_cut_off_and_cannot_hold_every_connection() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// A host that takes 4 connections at once and 500 ms to send headers, with
+/// every one of those connections opened and sent `first_bytes`, then left.
+async fn every_connection_stalled_on(first_bytes: &[u8]) -> (Harness, Vec<tokio::net::TcpStream>) {
+    use tokio::io::AsyncWriteExt;
     let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &[], |c| {
         c.limits.max_connections = 4;
         c.limits.header_read_timeout_ms = 500;
     })
     .await;
     let addr = h.base.trim_start_matches("http://").to_owned();
-    // Slowloris: as many connections as allowed, each sending half a request head.
-    let mut slow = Vec::new();
+    let mut stalled = Vec::new();
     for _ in 0..4 {
         let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        s.write_all(b"GET /isAlive HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
-        slow.push(s);
+        s.write_all(first_bytes).await.unwrap();
+        stalled.push(s);
     }
+    (h, stalled)
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_cannot_hold_every_connection() {
+    use tokio::io::AsyncReadExt;
+    // Slowloris: as many connections as allowed, each sending half a request head.
+    let (h, slow) = every_connection_stalled_on(b"GET /isAlive HTTP/1.1\r\nHost: x\r\nX-Slow: ").await;
     // A real client still gets its answer: the slow ones are cut off in time.
     let r = h.client.get(format!("{}/isAlive", h.base)).timeout(std::time::Duration::from_secs(20)).send().await;
     assert_eq!(r.unwrap().text().await.unwrap(), "OK");
@@ -256,20 +264,9 @@ async fn slow_clients_are_cut_off_and_cannot_hold_every_connection() {
 
 #[tokio::test]
 async fn http2_without_tls_is_served_and_half_a_preface_cannot_hold_a_connection() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let h = Harness::start_with(test_support::sqlite_url(), &["testcrm"], &[], |c| {
-        c.limits.max_connections = 4;
-        c.limits.header_read_timeout_ms = 500;
-    })
-    .await;
-    let addr = h.base.trim_start_matches("http://").to_owned();
+    use tokio::io::AsyncReadExt;
     // Every connection allowed, each with the first half of HTTP/2's preface and nothing more.
-    let mut stalled = Vec::new();
-    for _ in 0..4 {
-        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-        s.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
-        stalled.push(s);
-    }
+    let (h, stalled) = every_connection_stalled_on(b"PRI * HTTP/2.0\r\n").await;
     let timeout = std::time::Duration::from_secs(20);
     // An h2c client (prior knowledge) is served over HTTP/2 once the stalled ones are cut off.
     let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
