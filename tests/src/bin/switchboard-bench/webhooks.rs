@@ -149,6 +149,22 @@ async fn once(bins: &Path, work: &Path, adapters: &Path, database_url: &str, crm
     seen.lock().expect("not poisoned").refuse = false;
     sqlx::any::install_default_drivers();
     let db = sqlx::AnyPool::connect(database_url).await?;
+    // The receiver counts a refusal before the host records it: made due
+    // before it is recorded, a delivery would take the refusal's
+    // `Retry-After` (an hour) instead.
+    loop {
+        let recorded: i64 = sqlx::query_scalar(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM webhook_deliveries
+             WHERE state = 'pending' AND attempts >= 1 AND lease_token IS NULL",
+        )
+        .fetch_one(&db)
+        .await?;
+        if recorded >= BACKLOG as i64 {
+            break;
+        }
+        ensure!(Instant::now() < deadline, "the backlog's first attempts were not all recorded");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let cpu_before = procs::cpu_seconds(host.pid);
     let due = Instant::now();
     sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = 0 WHERE state = 'pending'").execute(&db).await?;
