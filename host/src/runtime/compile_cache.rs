@@ -43,7 +43,7 @@ impl CompileCache {
         let path = self.path_for(engine, wasm);
         if path.exists() {
             // SAFETY: see the module docs; the file is one this host serialized.
-            // The one `unsafe` in the workspace (the lint table denies the rest).
+            // One of the workspace's two `unsafe` blocks (the lint table denies the rest).
             #[allow(unsafe_code)]
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(c) => return Ok((c, Origin::Cached)),
