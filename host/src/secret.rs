@@ -34,8 +34,7 @@ impl Eq for Secret {}
 /// Compares in time independent of where the inputs differ (their lengths
 /// are not secret).
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.ct_eq(b).into()
+    constant_time_eq::constant_time_eq(a, b)
 }
 
 /// A new bearer token: `prefix` + 256 random bits, base64url. Stored only as
@@ -75,5 +74,11 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
+        // A jwtToken's length, differing only at one end or the other.
+        let token = "e".repeat(301);
+        let (first, last) = (format!("f{}", &token[1..]), format!("{}f", &token[..300]));
+        assert!(constant_time_eq(token.as_bytes(), token.clone().as_bytes()));
+        assert!(!constant_time_eq(token.as_bytes(), first.as_bytes()));
+        assert!(!constant_time_eq(token.as_bytes(), last.as_bytes()));
     }
 }

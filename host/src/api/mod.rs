@@ -144,10 +144,18 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/admin/console/assets/console.css", get(console::style))
         .route("/metrics", get(admin::metrics))
         .merge(authenticated)
-        .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::panic_response))
-        .layer(cors::layer(&state.config.cors_allowed_origins))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), widget_cors::middleware))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+        // One stack, outermost first, added as one layer: each `Router::layer`
+        // wraps every route in a boxed service of its own, which every request
+        // then passes through (a clone, a boxed future and a copy of the
+        // request's future at each level): one level instead of five is ~2 %
+        // fewer instructions per `GET /contact` (callgrind).
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::observe))
+                .layer(axum::middleware::from_fn_with_state(state.clone(), widget_cors::middleware))
+                .layer(cors::layer(&state.config.cors_allowed_origins))
+                .layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::panic_response))
+                .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes)),
+        )
         .with_state(state)
 }

@@ -128,7 +128,8 @@ impl Outbound {
         }
         policy.remaining_requests -= 1;
         // An allowed host: one of a fixed set, at most a DNS name long.
-        let host = url.host_str().unwrap_or_default().chars().take(253).collect();
+        let host = url.host_str().unwrap_or_default();
+        let host = host[..host.floor_char_boundary(253)].to_owned();
         let url = match self.overrides.get(&origin) {
             Some(base) => rebase(&url, base),
             None => url,
