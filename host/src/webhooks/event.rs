@@ -4,7 +4,7 @@
 //! `data` names what happened (ids, connector, customer), never a secret
 //! and never a call's or message's content.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 macro_rules! event_types {
     ($($variant:ident => $name:literal: $doc:literal),* $(,)?) => {
@@ -79,10 +79,29 @@ impl NewEvent {
     }
 
     /// The body every delivery of event `id` sends, byte for byte.
+    ///
+    /// Serialized from borrowed fields, not through a `json!` object (which
+    /// copied `data` first: ~14,000 of a `POST /callLog`'s ~615,000
+    /// instructions, callgrind). The keys keep the order that object gave
+    /// them, serde_json's map being sorted: the bytes are the same.
     pub(crate) fn payload(&self, id: &str, created_at_ms: i64) -> String {
-        let timestamp = rfc3339_millis(created_at_ms);
-        json!({"id": id, "type": self.kind.name(), "event": self.kind.name(), "timestamp": timestamp, "data": self.data})
-            .to_string()
+        #[derive(serde::Serialize)]
+        struct Payload<'a> {
+            data: &'a Value,
+            event: &'static str,
+            id: &'a str,
+            timestamp: String,
+            r#type: &'static str,
+        }
+        let payload = Payload {
+            data: &self.data,
+            event: self.kind.name(),
+            id,
+            timestamp: rfc3339_millis(created_at_ms),
+            r#type: self.kind.name(),
+        };
+        // Strings and a `Value` always serialize.
+        serde_json::to_string(&payload).unwrap_or_default()
     }
 }
 
@@ -95,6 +114,7 @@ pub(crate) fn rfc3339_millis(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn names_round_trip_and_the_payload_is_standard_webhooks_shaped() {
@@ -109,5 +129,12 @@ mod tests {
         assert_eq!(body["id"], "evt_1");
         assert_eq!(body["timestamp"], "2025-12-02T03:33:33.123Z");
         assert_eq!(body["data"]["logId"], "42");
+        // Byte for byte what the `json!` object it replaced wrote, so that
+        // payloads stored before and after compare equal.
+        let data = json!({"logId": "42", "connector": "testcrm", "customerId": "c-1"});
+        let e = NewEvent::new(EventType::CallLogCreated, data.clone());
+        let object = json!({"id": "evt_1", "type": "call_log.created", "event": "call_log.created",
+            "timestamp": "2025-12-02T03:33:33.123Z", "data": data});
+        assert_eq!(e.payload("evt_1", 1_764_646_413_123), object.to_string());
     }
 }
