@@ -136,8 +136,9 @@ impl AdapterPre {
         Ok(match version {
             "0.1.0" => AdapterPre::V0_1_0(v0_1_0::AdapterPre::new(pre).map_err(anyhow::Error::from)?),
             "0.2.0" => {
-                let exports = Arc::new(LatestExports::of(&pre)?);
-                AdapterPre::V0_2_0(v0_2_0::AdapterPre::new(pre).map_err(anyhow::Error::from)?, exports)
+                // The bindings' check first: its message names what is wrong.
+                let checked = v0_2_0::AdapterPre::new(pre.clone()).map_err(anyhow::Error::from)?;
+                AdapterPre::V0_2_0(checked, Arc::new(LatestExports::of(&pre)?))
             }
             other => bail!("switchboard:crm@{other} is not served by this host (it serves {})", SUPPORTED.join(", ")),
         })
