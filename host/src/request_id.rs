@@ -72,6 +72,9 @@ where
     F::Output: Send + 'static,
 {
     let span = tracing::Span::current();
+    // Boxed first: the task's future (a whole call-log write, say) is
+    // kilobytes, and each wrapper below would otherwise copy it again.
+    let future = Box::pin(future);
     match CONTEXT.try_with(Arc::clone) {
         Ok(context) => tokio::spawn(CONTEXT.scope(context, future.instrument(span))),
         Err(_) => tokio::spawn(future.instrument(span)),

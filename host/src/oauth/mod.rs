@@ -218,7 +218,12 @@ impl Connections {
     /// same time. `stale` is the access token the caller found wanting: if the
     /// stored one differs and is fresh, someone else already refreshed.
     pub async fn refresh(&self, user_id: &str, stale: Option<&Secret>) -> Result<Secret, OauthError> {
-        self.refresh_with(user_id, stale, self.default_retries()).await
+        // Boxed: a refresh (the lock's transaction, the token exchange, its
+        // retries) is kilobytes of state, and every request that might refresh
+        // (each adapter call, for an OAuth connection) would otherwise carry
+        // that inline in its handler's future, copied whole at each move:
+        // `GET /contact`'s was 10.8 KB.
+        Box::pin(self.refresh_with(user_id, stale, self.default_retries())).await
     }
 
     /// The operator's retry policy for refreshes (`[oauth]`).

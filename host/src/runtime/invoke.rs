@@ -195,10 +195,14 @@ impl Runtime {
         // What it needs to start; what it grows into later is taken as it grows.
         let reservation = self.memory_budget.reserve(adapter.startup_memory).await;
         let mut store = self.new_store(adapter, scope, credential, reservation);
-        let run = async {
+        // Boxed: instantiation's state is kilobytes, and every future that
+        // holds this one inline (the connection's call and retry, the
+        // handler, each layer of the router) would be that much larger, and
+        // copied whole each time it moves.
+        let run = Box::pin(async {
             let crm = adapter.pre.instantiate(&mut store).await?;
             f(&crm, &mut store).await
-        };
+        });
         let outcome = tokio::time::timeout(adapter.limits.wall, run).await;
         let elapsed = started.elapsed();
 

@@ -155,7 +155,9 @@ pub(crate) struct Store {
     /// order instead of sleeping in SQLite's busy handler (which made the
     /// tail of `POST /callLog` 16× its median); on PostgreSQL the pool.
     writer: AnyPool,
-    sealer: Sealer,
+    /// Shared: it holds the expanded AES keys (hundreds of bytes, a `String`
+    /// and a `Vec`), and the store is cloned into each batched write.
+    sealer: std::sync::Arc<Sealer>,
     backend: Backend,
     /// How long a reservation is leased (see `reservations`).
     lease: std::time::Duration,
@@ -205,7 +207,7 @@ impl Store {
         Ok(Store {
             pool,
             writer,
-            sealer,
+            sealer: std::sync::Arc::new(sealer),
             backend,
             lease: DEFAULT_LEASE,
             outbox: Default::default(),
