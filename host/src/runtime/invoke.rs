@@ -195,10 +195,10 @@ impl Runtime {
         // What it needs to start; what it grows into later is taken as it grows.
         let reservation = self.memory_budget.reserve(adapter.startup_memory).await;
         let mut store = self.new_store(adapter, scope, credential, reservation);
-        // Boxed: instantiation's state is kilobytes, and every future that
-        // holds this one inline (the connection's call and retry, the
-        // handler, each layer of the router) would be that much larger, and
-        // copied whole each time it moves.
+        // Boxed: instantiation's state is over a kilobyte (1.4 KB, a uprobe
+        // on memcpy), and each future holding it inline (the connection's
+        // call and its retry, the handler) would carry it and copy it at
+        // every move; ~0.5 % of a `GET /contact`'s instructions (callgrind).
         let run = Box::pin(async {
             let crm = adapter.pre.instantiate(&mut store).await?;
             f(&crm, &mut store).await
